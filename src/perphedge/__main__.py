@@ -1,0 +1,5 @@
+"""Allow ``python -m perphedge``."""
+
+from perphedge.cli.app import main
+
+main()

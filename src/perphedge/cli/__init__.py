@@ -1,0 +1,1 @@
+"""Command-line entrypoint: parse input, call services, render with rich."""

@@ -1,0 +1,50 @@
+"""The ``perphedge`` command: one Typer app; each command lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from perphedge.errors import PerphedgeError
+
+app = typer.Typer(
+    name="perphedge",
+    help="Lock the value of crypto holdings with USDT-margined perpetuals, and keep the hedge alive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Lock the value of crypto holdings with USDT-margined perpetuals, and keep the hedge alive."""
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to ``app``.
+    from perphedge.cli import plan_cmd  # noqa: F401
+
+
+def fail(message: str, code: int) -> None:
+    """Print one line to stderr and exit with ``code``."""
+    sys.stderr.write(f"error: {message}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: perphedge errors and usage errors become one line and a non-zero exit."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PerphedgeError as err:
+        fail(str(err), err.exit_code)
+    except typer.Abort:
+        fail("aborted", 130)
+    except typer.Exit as err:
+        raise SystemExit(err.exit_code) from None
+    except typer.TyperException as err:
+        # Usage errors (unknown option, missing value): one line, exit 2 like other bad input.
+        message = getattr(err, "format_message", lambda: str(err))()
+        fail(" ".join(str(message).split()), int(getattr(err, "exit_code", 2)))

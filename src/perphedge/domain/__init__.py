@@ -1,0 +1,1 @@
+"""Pure values and contract math: no I/O, no clock, no environment. Money is ``Decimal``."""

@@ -1,0 +1,55 @@
+"""The perphedge exception tree.
+
+::
+
+    PerphedgeError                  root: entrypoints catch this once
+    ├── InputError                  bad user input (option, config key, file column); CLI exit 2
+    ├── DataError                   market data missing, malformed or out of range; CLI exit 1
+    └── ExchangeError               an exchange call failed
+        ├── RetryableExchangeError  temporary (network, rate limit, 5xx): a read may be retried
+        └── TerminalExchangeError   the exchange said no (auth, insufficient margin, bad order)
+
+Anything that is not a ``PerphedgeError`` is a bug and should crash loudly with a traceback.
+"""
+
+from __future__ import annotations
+
+
+class PerphedgeError(Exception):
+    """Root of every error perphedge raises on purpose; entrypoints catch it and print one line."""
+
+    exit_code = 1
+
+
+class InputError(PerphedgeError):
+    """A value given by the user is wrong; handled by entrypoints (CLI exit 2, web 400).
+
+    The message always names the field, what was expected and what was given.
+    """
+
+    exit_code = 2
+
+    def __init__(self, field: str, expected: str, got: object) -> None:
+        self.field = field
+        self.expected = expected
+        self.got = got
+        super().__init__(f"{field}: expected {expected}, got {got!r}")
+
+
+class DataError(PerphedgeError):
+    """Market data is missing, malformed or does not cover what was asked; entrypoints report it."""
+
+
+class ExchangeError(PerphedgeError):
+    """An exchange call failed; the engine decides whether to retry, pause or alert."""
+
+
+class RetryableExchangeError(ExchangeError):
+    """A temporary failure (network, timeout, rate limit): reads may be retried with backoff.
+
+    Order creation is never retried blindly: it is resolved by querying its client order id.
+    """
+
+
+class TerminalExchangeError(ExchangeError):
+    """The exchange rejected the request for good (auth, margin, filters); retrying cannot help."""

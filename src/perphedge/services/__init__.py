@@ -1,0 +1,1 @@
+"""Use cases shared by every entrypoint (CLI today, web and alerts later)."""
