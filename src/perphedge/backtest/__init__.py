@@ -1,0 +1,1 @@
+"""Historical replay: the same planning core as live, fast between decision points."""
