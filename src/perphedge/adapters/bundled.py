@@ -27,7 +27,7 @@ def _open_text(name: str) -> Iterator[dict[str, str]]:
         with path.open("rb") as raw, gzip.open(raw, "rt", newline="") as handle:
             yield from csv.DictReader(handle)
     else:
-        with path.open("r", newline="") as handle:
+        with path.open("r", encoding="utf-8") as handle:
             yield from csv.DictReader(handle)
 
 

@@ -10,7 +10,7 @@ from perphedge.errors import PerphedgeError
 
 app = typer.Typer(
     name="perphedge",
-    help="Lock the value of crypto holdings with USDT-margined perpetuals, and keep the hedge alive.",
+    help="Lock the value of crypto holdings with USDT-margined perpetuals; keep the hedge alive.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,6 +33,11 @@ def fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
+def _usage_message(err: Exception) -> str:
+    format_message = getattr(err, "format_message", None)
+    return str(format_message()) if callable(format_message) else str(err)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: perphedge errors and usage errors become one line and a non-zero exit."""
     _register_commands()
@@ -46,5 +51,4 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(err.exit_code) from None
     except typer.TyperException as err:
         # Usage errors (unknown option, missing value): one line, exit 2 like other bad input.
-        message = getattr(err, "format_message", lambda: str(err))()
-        fail(" ".join(str(message).split()), int(getattr(err, "exit_code", 2)))
+        fail(" ".join(_usage_message(err).split()), int(getattr(err, "exit_code", 2)))

@@ -20,7 +20,8 @@ def _market(exchange: str, live: bool) -> MarketData:
     if live:
         from perphedge.adapters.ccxt_market import CcxtMarketData
 
-        return CcxtMarketData(exchange)
+        live_market: MarketData = CcxtMarketData(exchange)
+        return live_market
     return BundledMarketData(exchange)
 
 
@@ -80,7 +81,8 @@ def _row(table: Table, label: str, value: Any, note: str = "") -> None:
 def render_plan(d: dict[str, Any], console: Console) -> None:
     """A plan as a table a person reads top to bottom."""
     table = Table(
-        title=f"Hedge plan: {d['exposure_quantity']} {d['asset']} {d['exposure']} on {d['exchange']}",
+        title=f"Hedge plan: {d['exposure_quantity']} {d['asset']} {d['exposure']} "
+        f"on {d['exchange']}",
         show_header=False,
     )
     table.add_column(style="bold")

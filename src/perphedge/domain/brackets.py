@@ -49,7 +49,8 @@ class Bracket:
     def maintenance_margin(self, notional_usdt: Decimal) -> Decimal:
         """MM = notional × mmr − cum.
 
-        >>> b = Bracket(2, Decimal(50000), Decimal(600000), Decimal("0.005"), Decimal(50), Decimal(100))
+        >>> b = Bracket(2, Decimal(50000), Decimal(600000), Decimal("0.005"), Decimal(50),
+        ...             Decimal(100))
         >>> b.maintenance_margin(Decimal(450000))
         Decimal('2200.000')
         """

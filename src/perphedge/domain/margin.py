@@ -20,7 +20,9 @@ def initial_margin(notional_usdt: Decimal, leverage: Decimal) -> Decimal:
     return notional_usdt / leverage
 
 
-def unrealized_pnl(side: Side, qty_base: Decimal, entry_price: Decimal, mark_price: Decimal) -> Decimal:
+def unrealized_pnl(
+    side: Side, qty_base: Decimal, entry_price: Decimal, mark_price: Decimal
+) -> Decimal:
     """PnL of an open position at the mark: side × qty × (mark − entry).
 
     >>> unrealized_pnl(Side.SHORT, Decimal(5), Decimal(90000), Decimal(91000))

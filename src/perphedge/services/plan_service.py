@@ -59,7 +59,9 @@ def _funding_rate(text: str) -> Decimal:
     return rate
 
 
-def historical_move(history: PriceHistory, asset: str, exposure: Exposure, days: int) -> AdverseMove:
+def historical_move(
+    history: PriceHistory, asset: str, exposure: Exposure, days: int
+) -> AdverseMove:
     """The largest move against this hedge in the bundled daily history over ``days``."""
     bars = history.daily_bars(asset)
     return largest_adverse_move_across_gaps(
@@ -81,7 +83,9 @@ def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -
     )
     rate = _funding_rate(options.funding_rate) if options.funding_rate is not None else None
     if options.horizon_days < 1:
-        raise InputError("--horizon-days", "a whole number of days of at least 1", options.horizon_days)
+        raise InputError(
+            "--horizon-days", "a whole number of days of at least 1", options.horizon_days
+        )
 
     instrument = market.instrument(options.asset)
     kind = ExposureKind.PURCHASE if options.purchase else ExposureKind.HOLDING
