@@ -1,0 +1,198 @@
+"""Reads and writes of the store, as the engine and the services need them.
+
+The one rule that keeps a retry from doubling a position: an order is recorded with its client
+order id (state ``pending_submit``) **before** it is sent; after a crash, every order still in
+that state is resolved by asking the exchange for that client id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from perphedge.adapters.store.migrate import open_engine
+from perphedge.adapters.store.schema import (
+    DecisionRow,
+    FillRow,
+    FundingRow,
+    HedgeRow,
+    MarginMoveRow,
+    OrderRow,
+    SnapshotRow,
+)
+from perphedge.errors import DataError
+
+#: Order states that may still change on the exchange (the engine reconciles them).
+OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
+
+
+class HedgeStore:
+    """The store behind one database URL (``sqlite:///…`` or ``postgresql://…``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = open_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # hedges -----------------------------------------------------------------------------------
+
+    def add_hedge(self, row: HedgeRow) -> HedgeRow:
+        with self.session() as s, s.begin():
+            if s.get(HedgeRow, row.id) is not None:
+                raise DataError(f"hedge {row.id!r} already exists in the store")
+            s.add(row)
+        return row
+
+    def hedge(self, hedge_id: str) -> HedgeRow | None:
+        with self.session() as s:
+            return s.get(HedgeRow, hedge_id)
+
+    def hedges(self) -> Sequence[HedgeRow]:
+        with self.session() as s:
+            return s.scalars(select(HedgeRow).order_by(HedgeRow.created_ms)).all()
+
+    def set_hedge_state(self, hedge_id: str, state: str, ts_ms: int) -> None:
+        with self.session() as s, s.begin():
+            row = s.get(HedgeRow, hedge_id)
+            if row is None:
+                raise DataError(f"no hedge {hedge_id!r} in the store")
+            row.state = state
+            row.updated_ms = ts_ms
+
+    # orders -----------------------------------------------------------------------------------
+
+    def record_order_intent(self, row: OrderRow) -> OrderRow:
+        """Store an order before it is sent; a reused client id is refused, never overwritten."""
+        row.state = "pending_submit"
+        try:
+            with self.session() as s, s.begin():
+                s.add(row)
+        except IntegrityError as err:
+            raise DataError(
+                f"client order id {row.client_order_id!r} is already recorded for {row.account}"
+            ) from err
+        return row
+
+    def update_order(self, client_order_id: str, account: str, **changes: Any) -> OrderRow:
+        """Apply exchange feedback (state, exchange id, filled quantity, average price)."""
+        with self.session() as s, s.begin():
+            row = s.scalars(
+                select(OrderRow).where(
+                    OrderRow.client_order_id == client_order_id, OrderRow.account == account
+                )
+            ).one_or_none()
+            if row is None:
+                raise DataError(f"no order with client id {client_order_id!r} in the store")
+            for key, value in changes.items():
+                if not hasattr(row, key):
+                    raise DataError(f"orders have no field {key!r}")
+                setattr(row, key, value)
+            return row
+
+    def order(self, client_order_id: str, account: str) -> OrderRow | None:
+        with self.session() as s:
+            return s.scalars(
+                select(OrderRow).where(
+                    OrderRow.client_order_id == client_order_id, OrderRow.account == account
+                )
+            ).one_or_none()
+
+    def orders(self, hedge_id: str, states: Iterable[str] | None = None) -> Sequence[OrderRow]:
+        with self.session() as s:
+            query = select(OrderRow).where(OrderRow.hedge_id == hedge_id)
+            if states is not None:
+                query = query.where(OrderRow.state.in_(list(states)))
+            return s.scalars(query.order_by(OrderRow.id)).all()
+
+    def record_fill(self, row: FillRow) -> bool:
+        """Store a fill once; returns False when this trade id was already recorded."""
+        try:
+            with self.session() as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    # money movements --------------------------------------------------------------------------
+
+    def record_funding(self, row: FundingRow) -> bool:
+        """Store a funding settlement once per hedge, symbol and time."""
+        try:
+            with self.session() as s, s.begin():
+                s.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def record_margin_move(self, row: MarginMoveRow) -> None:
+        with self.session() as s, s.begin():
+            s.add(row)
+
+    def funding_total(self, hedge_id: str) -> Decimal:
+        """Net funding received (Decimal sum in Python: the column is exact text)."""
+        with self.session() as s:
+            amounts = s.scalars(
+                select(FundingRow.amount_usdt).where(FundingRow.hedge_id == hedge_id)
+            ).all()
+        return sum(amounts, Decimal(0))
+
+    def fees_total(self, hedge_id: str) -> Decimal:
+        with self.session() as s:
+            fees = s.scalars(
+                select(FillRow.fee_usdt).join(OrderRow).where(OrderRow.hedge_id == hedge_id)
+            ).all()
+        return sum(fees, Decimal(0))
+
+    # snapshots and the audit log ---------------------------------------------------------------
+
+    def record_snapshot(self, row: SnapshotRow) -> None:
+        with self.session() as s, s.begin():
+            s.add(row)
+
+    def latest_snapshot(self, hedge_id: str) -> SnapshotRow | None:
+        with self.session() as s:
+            return s.scalars(
+                select(SnapshotRow)
+                .where(SnapshotRow.hedge_id == hedge_id)
+                .order_by(SnapshotRow.ts_ms.desc(), SnapshotRow.id.desc())
+                .limit(1)
+            ).one_or_none()
+
+    def record_decision(
+        self, hedge_id: str, ts_ms: int, kind: str, payload: dict[str, Any]
+    ) -> None:
+        """Append to the audit log; Decimals are written as exact strings."""
+        with self.session() as s, s.begin():
+            s.add(
+                DecisionRow(
+                    hedge_id=hedge_id,
+                    ts_ms=ts_ms,
+                    kind=kind,
+                    payload_json=json.dumps(payload, default=str, sort_keys=True),
+                )
+            )
+
+    def decisions(self, hedge_id: str, limit: int = 100) -> Sequence[DecisionRow]:
+        with self.session() as s:
+            return s.scalars(
+                select(DecisionRow)
+                .where(DecisionRow.hedge_id == hedge_id)
+                .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc())
+                .limit(limit)
+            ).all()
+
+    def count(self, table: type[Any]) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(table)) or 0)

@@ -1,0 +1,151 @@
+"""Tables of the store: hedges, orders, fills, funding, margin moves, snapshots, decisions.
+
+Money and quantities are stored as exact decimal text (:class:`DecimalText`) on every database:
+SQLite has no decimal type, and a float must never stand in for money.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """A Decimal stored as its exact string; read back as the same Decimal."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise TypeError(f"expected a finite Decimal, got {value!r}")
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class HedgeRow(Base):
+    """A hedge the engine manages: what it hedges, how, and its state."""
+
+    __tablename__ = "hedges"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(16))
+    symbol: Mapped[str] = mapped_column(String(32))
+    exposure_kind: Mapped[str] = mapped_column(String(16))
+    policy: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    spec_json: Mapped[str] = mapped_column(Text)
+
+
+class OrderRow(Base):
+    """An order, recorded with its client id *before* it is sent (so a retry can find it)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("account", "client_order_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
+    account: Mapped[str] = mapped_column(String(64))
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    market: Mapped[str] = mapped_column(String(16))  # futures | spot
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))  # buy | sell
+    order_type: Mapped[str] = mapped_column(String(16))
+    qty_base: Mapped[Decimal] = mapped_column(DecimalText)
+    price_usdt: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    reduce_only: Mapped[bool]
+    state: Mapped[str] = mapped_column(String(24))
+    filled_qty_base: Mapped[Decimal] = mapped_column(DecimalText)
+    avg_price_usdt: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class FillRow(Base):
+    """One execution of an order."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("order_id", "trade_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    trade_id: Mapped[str] = mapped_column(String(64))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    qty_base: Mapped[Decimal] = mapped_column(DecimalText)
+    price_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+    fee_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class FundingRow(Base):
+    """A funding settlement: positive amount received, negative paid."""
+
+    __tablename__ = "funding_payments"
+    __table_args__ = (UniqueConstraint("hedge_id", "symbol", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    rate: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    amount_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class MarginMoveRow(Base):
+    """Margin added to or removed from a position, or USDT moved between wallets."""
+
+    __tablename__ = "margin_moves"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))  # margin_add | margin_remove | transfer_*
+    amount_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SnapshotRow(Base):
+    """A periodic picture of a hedge, for status and history."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_hedge_ts", "hedge_id", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    spot_qty_base: Mapped[Decimal] = mapped_column(DecimalText)
+    hedge_qty_base: Mapped[Decimal] = mapped_column(DecimalText)
+    mark_price_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+    liquidation_price_usdt: Mapped[Decimal | None] = mapped_column(DecimalText, nullable=True)
+    margin_balance_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+    unrealized_pnl_usdt: Mapped[Decimal] = mapped_column(DecimalText)
+
+
+class DecisionRow(Base):
+    """The audit log: every decision with what was observed and what was done."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_hedge_ts", "hedge_id", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload_json: Mapped[str] = mapped_column(Text)
