@@ -1,0 +1,45 @@
+"""The commented example configuration that ``perphedge init`` writes."""
+
+from __future__ import annotations
+
+EXAMPLE_CONFIG = """\
+# perphedge configuration. Every key is checked; an unknown key is an error.
+# API keys are NEVER written here: name the environment variables that hold them, or a keyring.
+
+[store]
+# Where decisions, orders, fills, funding and snapshots are recorded.
+# Default: an SQLite file in your user data directory. PostgreSQL works too:
+# url = "postgresql+psycopg://user@localhost/perphedge"
+
+[accounts.main]
+exchange = "binanceusdm"              # a ccxt exchange id (binanceusdm, okx, bybit)
+api_key_env = "PERPHEDGE_MAIN_API_KEY"       # the variable holding the key
+api_secret_env = "PERPHEDGE_MAIN_API_SECRET" # the variable holding the secret
+# keyring_service = "perphedge-main"  # or: keys in the OS keyring (entries api_key, api_secret)
+# url = "http://127.0.0.1:8900"       # point at the local exchange (`perphedge exchange serve`)
+
+[[hedges]]
+name = "btc-holding"
+account = "main"
+asset = "BTC"
+kind = "holding"                      # holding: short hedge; purchase: long hedge (lock a buy)
+# What to hedge: the account's spot balance, a declared quantity, or a sum of several.
+exposure = { source = "balance" }
+# exposure = { source = "declared", quantity = "5" }
+# exposure = { source = "sum", parts = [{ source = "balance" },
+#                                       { source = "declared", quantity = "2" }] }
+hedge_ratio = "1"                     # 1 = fully hedged
+# instrument = "BTC/USDT:USDT"        # default: the asset's USDT perpetual
+margin_mode = "isolated"              # isolated keeps a liquidation to this position
+leverage = 2                          # 1-2x keeps the hedge far from liquidation
+drift_band_pct = "2"                  # rebalance when hedge and spot differ by more than this
+policy = "managed"                    # static | managed | reserve
+leverage_band = ["1.5", "2.5"]        # managed/reserve: keep effective leverage inside this band
+# reserve_usdt = "50000"              # reserve: USDT kept aside to top up margin
+decision_interval = "1m"              # how often the engine looks (30s, 1m, 1h ...)
+
+[hedges.execution]
+style = "market"                      # market | limit_chase | slices
+max_order_notional = "250000"         # larger orders are sliced
+slice_interval = "30s"
+"""

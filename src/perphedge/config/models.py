@@ -1,0 +1,179 @@
+"""Pydantic models of the configuration file (frozen, unknown keys are errors)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+class ConfigValueError(ValueError):
+    """A validator's complaint, with the key (relative to the model), expectation and value."""
+
+    def __init__(self, key: str, expected: str, got: object) -> None:
+        super().__init__(f"{key}: expected {expected}, got {got!r}")
+        self.key = key
+        self.expected = expected
+        self.got = got
+
+
+class Model(BaseModel):
+    """Shared settings: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AccountConfig(Model):
+    """An exchange account. Keys come from named environment variables or the OS keyring."""
+
+    exchange: str = Field(description="ccxt exchange id, e.g. binanceusdm, okx, bybit")
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+    keyring_service: str | None = Field(
+        default=None, description="OS keyring service holding 'api_key' and 'api_secret'"
+    )
+    url: str | None = Field(default=None, description="base URL override (local exchange, testnet)")
+    sandbox: bool = False
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> AccountConfig:
+        from_env = self.api_key_env is not None or self.api_secret_env is not None
+        if from_env and (self.api_key_env is None or self.api_secret_env is None):
+            raise ConfigValueError(
+                "api_secret_env", "both api_key_env and api_secret_env", "only one of them"
+            )
+        if from_env and self.keyring_service is not None:
+            raise ConfigValueError(
+                "keyring_service", "keys from environment variables or the keyring, not both",
+                self.keyring_service,
+            )
+        return self
+
+
+class DeclaredExposure(Model):
+    """A quantity the user states (e.g. coins in cold storage)."""
+
+    source: Literal["declared"]
+    quantity: NonNegativeDecimal
+
+
+class BalanceExposure(Model):
+    """The account's spot balance of the asset, read every cycle."""
+
+    source: Literal["balance"]
+    account: str | None = None
+
+
+class SumExposure(Model):
+    """The sum of several sources (a balance plus coins held elsewhere)."""
+
+    source: Literal["sum"]
+    parts: list[DeclaredExposure | BalanceExposure] = Field(min_length=1)
+
+
+Exposure = Annotated[
+    DeclaredExposure | BalanceExposure | SumExposure, Field(discriminator="source")
+]
+
+
+class ExecutionConfig(Model):
+    """How orders are placed: at market, a limit that chases the book, or slices over time."""
+
+    style: Literal["market", "limit_chase", "slices"] = "market"
+    max_order_notional: PositiveDecimal = Decimal(250_000)
+    slice_interval: str = "30s"
+
+    @field_validator("slice_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        parse_interval_ms(value)
+        return value
+
+
+class HedgeConfig(Model):
+    """One hedge: what it protects, with which contract, and how it is kept alive."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    account: str
+    asset: str
+    kind: Literal["holding", "purchase"] = "holding"
+    exposure: Exposure
+    hedge_ratio: Annotated[Decimal, Field(gt=0, le=Decimal("1.5"), allow_inf_nan=False)] = (
+        Decimal(1)
+    )
+    instrument: str | None = Field(default=None, description="ccxt symbol; default ASSET/USDT:USDT")
+    margin_mode: Literal["isolated", "cross"] = "isolated"
+    leverage: Annotated[int, Field(ge=1, le=125)] = 2
+    drift_band_pct: Annotated[Decimal, Field(gt=0, le=50, allow_inf_nan=False)] = Decimal(2)
+    policy: Literal["static", "managed", "reserve"] = "managed"
+    leverage_band: tuple[PositiveDecimal, PositiveDecimal] | None = None
+    reserve_usdt: NonNegativeDecimal | None = None
+    execution: ExecutionConfig = ExecutionConfig()
+    decision_interval: str = "1m"
+
+    @field_validator("decision_interval")
+    @classmethod
+    def _decision_interval(cls, value: str) -> str:
+        parse_interval_ms(value)
+        return value
+
+    @model_validator(mode="after")
+    def _band(self) -> HedgeConfig:
+        if self.leverage_band is not None:
+            low, high = self.leverage_band
+            if not low < self.leverage < high:
+                band = [str(low), str(high)]
+                raise ConfigValueError(
+                    "leverage_band", f"a band around leverage {self.leverage}", band
+                )
+        return self
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument or f"{self.asset.upper()}/USDT:USDT"
+
+
+class StoreConfig(Model):
+    """Where the store lives: an SQLite file by default, or a PostgreSQL URL."""
+
+    url: str | None = None
+
+
+class PerphedgeConfig(Model):
+    """The whole file."""
+
+    store: StoreConfig = StoreConfig()
+    accounts: dict[str, AccountConfig] = Field(min_length=1)
+    hedges: list[HedgeConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> PerphedgeConfig:
+        names = set()
+        for index, hedge in enumerate(self.hedges):
+            if hedge.account not in self.accounts:
+                raise ConfigValueError(
+                    f"hedges[{index}].account", f"one of {sorted(self.accounts)}", hedge.account
+                )
+            if hedge.name in names:
+                raise ConfigValueError(f"hedges[{index}].name", "a name used once", hedge.name)
+            names.add(hedge.name)
+        return self
+
+
+def parse_interval_ms(text: str) -> int:
+    """'30s', '1m', '4h', '1d' → milliseconds.
+
+    >>> parse_interval_ms("4h")
+    14400000
+    """
+    unit = text[-1:]
+    number = text[:-1]
+    if unit not in INTERVAL_UNITS_MS or not number.isdigit() or int(number) <= 0:
+        raise ConfigValueError("interval", "an interval like 30s, 1m, 4h or 1d", text)
+    return int(number) * INTERVAL_UNITS_MS[unit]
