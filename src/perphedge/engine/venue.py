@@ -1,0 +1,179 @@
+"""The venue port: everything the engine asks of an exchange, and the values it gets back.
+
+Implementations: the ccxt venue (real exchanges, or the local exchange through real ccxt), and
+the in-process paper venue over the simulator. Every method may raise an ``ExchangeError``:
+``RetryableExchangeError`` (reads may be retried) or ``TerminalExchangeError``. Order creation is
+never retried blindly: after an ambiguous failure the engine calls ``fetch_order`` with the
+client order id it recorded before sending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+from typing import Protocol
+
+from perphedge.domain.brackets import BracketTable
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.types import MarginMode, Side
+from perphedge.errors import InputError
+
+
+class OrderState(Enum):
+    """Lifecycle of an order as the engine records it."""
+
+    PENDING_SUBMIT = "pending_submit"  # recorded, not yet acknowledged
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # the send failed ambiguously; resolve by client order id
+
+    @property
+    def is_final(self) -> bool:
+        return self in {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED}
+
+
+class Market(Enum):
+    """Which wallet an order or balance belongs to."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order the engine wants placed; ``client_order_id`` makes a retry idempotent."""
+
+    client_order_id: str
+    market: Market
+    symbol: str
+    side: Side  # LONG = buy, SHORT = sell
+    qty_base: Decimal
+    order_type: str = "market"  # market | limit
+    price_usdt: Decimal | None = None
+    reduce_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.client_order_id) <= 36:
+            # Binance accepts at most 36 characters.
+            raise InputError("client_order_id", "1 to 36 characters", self.client_order_id)
+        if not self.qty_base.is_finite() or self.qty_base <= 0:
+            raise InputError("qty_base", "a quantity greater than 0", str(self.qty_base))
+        if self.order_type == "limit" and self.price_usdt is None:
+            raise InputError("price_usdt", "a price for a limit order", None)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue reports it."""
+
+    client_order_id: str
+    exchange_order_id: str
+    symbol: str
+    side: Side
+    qty_base: Decimal
+    filled_qty_base: Decimal
+    avg_price_usdt: Decimal | None
+    state: OrderState
+    fee_usdt: Decimal
+    reduce_only: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    """A one-way-mode position as the venue reports it (qty signed: > 0 long)."""
+
+    symbol: str
+    qty_base: Decimal
+    entry_price_usdt: Decimal
+    mark_price_usdt: Decimal
+    margin_mode: MarginMode
+    leverage: int
+    isolated_margin_usdt: Decimal
+    unrealized_pnl_usdt: Decimal
+    liquidation_price_usdt: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBalances:
+    """Free balances: spot by asset, and the USDⓈ-M wallet."""
+
+    spot: dict[str, Decimal]
+    futures_wallet_usdt: Decimal
+    futures_available_usdt: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarkAndFunding:
+    """Mark price, current funding rate and next funding time of a perpetual."""
+
+    symbol: str
+    mark_price_usdt: Decimal
+    funding_rate: Decimal | None
+    next_funding_ms: int | None
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """A settled funding payment from the venue's income history (positive: received)."""
+
+    symbol: str
+    ts_ms: int
+    amount_usdt: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountModes:
+    """Account-wide modes the engine must check before acting."""
+
+    hedge_mode: bool  # Binance dual-side positions: unsupported, the engine refuses to act
+    multi_assets_margin: bool
+
+
+class Venue(Protocol):
+    """One exchange account, as the engine sees it."""
+
+    name: str
+
+    async def instrument(self, symbol: str) -> Instrument: ...
+
+    async def brackets(self, symbol: str) -> BracketTable: ...
+
+    async def account_modes(self) -> AccountModes: ...
+
+    async def balances(self) -> VenueBalances: ...
+
+    async def positions(self) -> list[VenuePosition]: ...
+
+    async def mark_and_funding(self, symbol: str) -> MarkAndFunding: ...
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """Idempotent: "no need to change" is success."""
+        ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None: ...
+
+    async def place_order(self, request: OrderRequest) -> VenueOrder: ...
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The order with this client id, or None when the venue never received it."""
+        ...
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    async def add_margin(self, symbol: str, amount_usdt: Decimal) -> None: ...
+
+    async def reduce_margin(self, symbol: str, amount_usdt: Decimal) -> None: ...
+
+    async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None: ...
+
+    async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]: ...
+
+    async def close(self) -> None: ...
