@@ -16,11 +16,11 @@ from perphedge.services.plan_view import plan_to_dict
 from perphedge.services.ports import MarketData
 
 
-def _market(exchange: str, live: bool) -> MarketData:
+def _market(exchange: str, live: bool, exchange_url: str | None = None) -> MarketData:
     if live:
         from perphedge.adapters.ccxt_market import CcxtMarketData
 
-        live_market: MarketData = CcxtMarketData(exchange)
+        live_market: MarketData = CcxtMarketData(exchange, base_url=exchange_url)
         return live_market
     return BundledMarketData(exchange)
 
@@ -48,6 +48,14 @@ def plan(
     live: Annotated[
         bool, typer.Option("--live", help="Fetch specs, brackets, mark and funding via ccxt.")
     ] = False,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PERPHEDGE_EXCHANGE_URL",
+            help="With --live: send every exchange call to this base URL instead (a local "
+            "Binance-compatible exchange or a testnet), e.g. http://127.0.0.1:8080.",
+        ),
+    ] = None,
     horizon_days: Annotated[
         int, typer.Option(help="Horizon for the historical-move check, in days.")
     ] = 30,
@@ -65,7 +73,13 @@ def plan(
         funding_rate=funding_rate,
         horizon_days=horizon_days,
     )
-    result = make_plan(options, _market(exchange, live), BundledPriceHistory())
+    market = _market(exchange, live, exchange_url)
+    try:
+        result = make_plan(options, market, BundledPriceHistory())
+    finally:
+        close = getattr(market, "close", None)
+        if callable(close):  # live clients hold an HTTP session
+            close()
     data = plan_to_dict(result)
     data["exchange"] = exchange
     if as_json:

@@ -1,0 +1,140 @@
+"""Build a ccxt client by exchange id, optionally pointed at another base URL.
+
+The override sends every REST call of the client to one server (a local Binance-compatible
+exchange, a testnet, a recorded-payload replay in tests) while keeping each endpoint's path
+prefix: ``https://fapi.binance.com/fapi/v2`` becomes ``http://127.0.0.1:8080/fapi/v2``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+from pydantic import SecretStr
+
+from perphedge.errors import InputError
+
+__all__ = [
+    "API_KEY_ENV",
+    "API_SECRET_ENV",
+    "EXCHANGE_URL_ENV",
+    "ApiCredentials",
+    "build_client",
+    "ccxt_class_name",
+    "check_base_url",
+    "credentials_from_env",
+    "override_urls",
+]
+
+API_KEY_ENV = "PERPHEDGE_API_KEY"
+API_SECRET_ENV = "PERPHEDGE_API_SECRET"  # noqa: S105 (the variable's name, not a secret)
+EXCHANGE_URL_ENV = "PERPHEDGE_EXCHANGE_URL"
+
+#: perphedge hedges with linear perpetuals, so "binance" means its USDⓈ-M futures API.
+_ALIASES = {"binance": "binanceusdm"}
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCredentials:
+    """An exchange API key pair; ``SecretStr`` so that repr, logs and tracebacks hide it."""
+
+    api_key: SecretStr
+    secret: SecretStr
+
+    def values(self) -> tuple[str, str]:
+        """The plain key and secret, for the ccxt client and for scrubbing error messages."""
+        return self.api_key.get_secret_value(), self.secret.get_secret_value()
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> ApiCredentials | None:
+    """Key and secret from ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET``, or None if unset."""
+    source = os.environ if env is None else env
+    key = source.get(API_KEY_ENV, "").strip()
+    secret = source.get(API_SECRET_ENV, "").strip()
+    if not key and not secret:
+        return None
+    if not key or not secret:
+        missing = API_KEY_ENV if not key else API_SECRET_ENV
+        # The value is never echoed back: only whether it is there.
+        raise InputError(missing, "both PERPHEDGE_API_KEY and PERPHEDGE_API_SECRET set", "unset")
+    return ApiCredentials(SecretStr(key), SecretStr(secret))
+
+
+def check_base_url(url: str) -> str:
+    """Validate a base-URL override and return it without a trailing slash.
+
+    >>> check_base_url("http://127.0.0.1:8080/")
+    'http://127.0.0.1:8080'
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise InputError(
+            "--exchange-url", "an http(s) base URL such as http://127.0.0.1:8080", url
+        )
+    return url.strip().rstrip("/")
+
+
+def override_urls(api: Any, base_url: str) -> Any:
+    """``api`` (ccxt's ``urls['api']``: a URL, or dicts of them) re-rooted at ``base_url``.
+
+    Scheme and host are replaced; each endpoint's own path is kept after the base URL's path.
+
+    >>> override_urls({"fapiPublicV2": "https://fapi.binance.com/fapi/v2"}, "http://h:1/x")
+    {'fapiPublicV2': 'http://h:1/x/fapi/v2'}
+    """
+    if isinstance(api, dict):
+        return {name: override_urls(value, base_url) for name, value in api.items()}
+    if isinstance(api, str):
+        return base_url + urlsplit(api).path.rstrip("/")
+    return api
+
+
+def ccxt_class_name(exchange: str) -> str:
+    """The ccxt class behind a perphedge exchange id (InputError if ccxt has none)."""
+    name = _ALIASES.get(exchange.lower(), exchange.lower())
+    if name not in ccxt.exchanges:
+        raise InputError("--exchange", "a ccxt exchange id such as binance, okx, bybit", exchange)
+    return name
+
+
+def _restrict_to_linear(options: dict[str, Any]) -> None:
+    """Load only linear-swap markets: Binance's spot and COIN-M lists are large and unused."""
+    fetch_markets = options.get("fetchMarkets")
+    if isinstance(fetch_markets, dict) and isinstance(fetch_markets.get("types"), list):
+        types = fetch_markets["types"]
+        # Binance and Bybit name the linear list "linear"; OKX lists every swap together.
+        for wanted in ("linear", "swap"):
+            if wanted in types:
+                fetch_markets["types"] = [wanted]
+                return
+
+
+def build_client(
+    exchange: str,
+    base_url: str | None = None,
+    credentials: ApiCredentials | None = None,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> Any:
+    """A sync ccxt client for ``exchange`` that loads only linear (USDT/USDC-margined) markets.
+
+    Currencies are not fetched: on Binance that needs a signed ``/sapi`` call perphedge has no
+    use for, and a futures-only key (or a local exchange) would fail it.
+    """
+    name = ccxt_class_name(exchange)
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchCurrencies": False},
+    }
+    if credentials is not None:
+        config["apiKey"], config["secret"] = credentials.values()
+    client = getattr(ccxt, name)(config)
+    _restrict_to_linear(client.options)
+    if base_url is not None:
+        client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
+    return client

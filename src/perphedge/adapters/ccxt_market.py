@@ -1,0 +1,261 @@
+"""Live market data through ccxt: contract specs, brackets, mark price and funding.
+
+Public endpoints only, unless ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET`` are set: Binance
+serves leverage brackets to signed requests only, so without keys the bundled table is used and
+``describe_sources()`` says so.
+
+Binance numbers are read from the raw strings the exchange sent (``market['info']``), never
+from ccxt's float-parsed unified fields; other exchanges go through ``Decimal(str(x))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from perphedge.adapters.bundled import bundled_brackets
+from perphedge.adapters.ccxt_client import ApiCredentials, build_client, credentials_from_env
+from perphedge.adapters.ccxt_errors import translate_ccxt_errors
+from perphedge.domain.brackets import Bracket, BracketTable
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.types import ContractKind
+from perphedge.errors import DataError, ExchangeError, InputError
+from perphedge.services.ports import MarketSnapshot
+
+__all__ = ["DEFAULT_FUNDING_INTERVAL_HOURS", "CcxtMarketData"]
+
+DEFAULT_FUNDING_INTERVAL_HOURS = 8
+SETTLE = "USDT"
+_T = TypeVar("_T")
+
+
+def _dec(value: object, what: str) -> Decimal:
+    """A Decimal from an exchange value (raw string preferred; floats go through ``str``)."""
+    if value is None or isinstance(value, bool):
+        raise DataError(f"exchange sent no usable {what}: {value!r}")
+    try:
+        result = Decimal(str(value))
+    except ArithmeticError:
+        raise DataError(f"exchange sent a malformed {what}: {value!r}") from None
+    if not result.is_finite():
+        raise DataError(f"exchange sent a non-finite {what}: {value!r}")
+    return result
+
+
+def _binance_filters(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {str(f.get("filterType")): f for f in info.get("filters") or [] if isinstance(f, dict)}
+
+
+class CcxtMarketData:
+    """``MarketData`` for any ccxt exchange with USDT-margined perpetuals (Binance first)."""
+
+    def __init__(
+        self,
+        exchange: str,
+        base_url: str | None = None,
+        credentials: ApiCredentials | None = None,
+        client: Any = None,
+    ) -> None:
+        """Build the ccxt client (or use ``client``); markets load on first use.
+
+        ``credentials`` default to the environment (``PERPHEDGE_API_KEY``/``_SECRET``).
+        """
+        self.exchange = exchange
+        self._credentials = credentials if credentials is not None else credentials_from_env()
+        self._client = client if client is not None else build_client(
+            exchange, base_url, self._credentials
+        )
+        self._secrets = self._credentials.values() if self._credentials is not None else ()
+        self._markets: dict[str, Any] | None = None
+        self._interval_hours: dict[str, int] | None = None
+        self._sources: dict[str, str] = {
+            "exchange": exchange,
+            "specs": f"live {exchange} markets",
+            "prices": f"live {exchange} mark price and funding rate",
+            "brackets": self._brackets_source(),
+        }
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self._client.close()
+
+    def __enter__(self) -> CcxtMarketData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, action: str, fn: Callable[[], _T]) -> _T:
+        with translate_ccxt_errors(f"{action} on {self.exchange}", self._secrets):
+            return fn()
+
+    def _loaded_markets(self) -> dict[str, Any]:
+        if self._markets is None:
+            self._markets = self._call("load markets", self._client.load_markets)
+        return self._markets
+
+    @property
+    def _is_binance(self) -> bool:
+        return str(self._client.id) in ("binance", "binanceusdm")
+
+    # -- MarketData ---------------------------------------------------------------------------
+
+    def instrument(self, asset: str) -> Instrument:
+        """The linear USDT-settled perpetual on ``asset`` among the loaded markets."""
+        market = self._perpetual_market(asset)
+        info = market.get("info") or {}
+        filters = _binance_filters(info)
+        interval = self._funding_interval_hours(str(market["id"]))
+        if filters:
+            return self._binance_instrument(market, filters, interval)
+        return self._unified_instrument(market, interval)
+
+    def brackets(self, instrument: Instrument) -> BracketTable:
+        """Live Binance brackets when API keys are set; otherwise the bundled table."""
+        if self._live_brackets:
+            return self._binance_brackets(instrument.symbol)
+        return bundled_brackets(instrument.symbol)
+
+    def snapshot(self, instrument: Instrument) -> MarketSnapshot:
+        """Mark price and latest funding rate (Binance ``premiumIndex``) from the exchange."""
+        market = self._perpetual_market(instrument.base)
+        rate = self._call(
+            "fetch funding rate", lambda: self._client.fetch_funding_rate(market["symbol"])
+        )
+        info = rate.get("info") or {}
+        funding: Decimal | None
+        if self._is_binance and "markPrice" in info:
+            mark = _dec(info["markPrice"], "mark price")
+            funding = _dec(info["lastFundingRate"], "funding rate")
+            ts_ms = int(info.get("time") or rate.get("timestamp") or self._client.milliseconds())
+        else:
+            mark = _dec(rate.get("markPrice"), "mark price")
+            raw_rate = rate.get("fundingRate")
+            funding = None if raw_rate is None else _dec(raw_rate, "funding rate")
+            ts_ms = int(rate.get("timestamp") or self._client.milliseconds())
+        if mark <= 0:
+            raise DataError(f"{instrument.symbol}: exchange sent a mark price of {mark}")
+        return MarketSnapshot(instrument.symbol, mark, funding, ts_ms, f"live {self.exchange}")
+
+    def describe_sources(self) -> dict[str, str]:
+        """Where specs, brackets and prices came from (brackets once ``brackets()`` ran)."""
+        return dict(self._sources)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @property
+    def _live_brackets(self) -> bool:
+        return self._credentials is not None and self._is_binance
+
+    def _brackets_source(self) -> str:
+        if self._live_brackets:
+            return f"live {self.exchange} leverage brackets"
+        if self._is_binance:
+            return "bundled (live brackets need API keys)"
+        return f"bundled Binance table (live brackets from {self.exchange} not supported yet)"
+
+    def _perpetual_market(self, asset: str) -> dict[str, Any]:
+        wanted = asset.strip().upper()
+        perpetuals = [
+            m for m in self._loaded_markets().values()
+            if m.get("swap") and m.get("linear") and m.get("settle") == SETTLE
+            and m.get("active") is not False
+        ]
+        for market in perpetuals:
+            if market.get("base") == wanted:
+                return dict(market)
+        bases = sorted({str(m.get("base")) for m in perpetuals})
+        shown = ", ".join(bases[:12]) + (f" and {len(bases) - 12} more" if len(bases) > 12 else "")
+        raise InputError(
+            "--asset", f"an asset with a USDT-margined perpetual on {self.exchange} ({shown})",
+            asset,
+        )
+
+    def _binance_instrument(
+        self, market: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]], interval: int
+    ) -> Instrument:
+        info = market["info"]
+        price, lot = filters.get("PRICE_FILTER", {}), filters.get("LOT_SIZE", {})
+        min_notional = filters.get("MIN_NOTIONAL", {})
+        return Instrument(
+            symbol=str(info["symbol"]),
+            base=str(market["base"]),
+            settle=str(market["settle"]),
+            kind=ContractKind.PERPETUAL,
+            tick_size=_dec(price.get("tickSize"), "PRICE_FILTER tickSize"),
+            lot_step=_dec(lot.get("stepSize"), "LOT_SIZE stepSize"),
+            min_qty=_dec(lot.get("minQty"), "LOT_SIZE minQty"),
+            # Older exchangeInfo payloads call it ``minNotional``; today's call it ``notional``.
+            min_notional=_dec(
+                min_notional.get("notional", min_notional.get("minNotional", "0")),
+                "MIN_NOTIONAL notional",
+            ),
+            max_qty=_dec(lot["maxQty"], "LOT_SIZE maxQty") if lot.get("maxQty") else None,
+            funding_interval_hours=interval,
+        )
+
+    def _unified_instrument(self, market: Mapping[str, Any], interval: int) -> Instrument:
+        precision, limits = market.get("precision") or {}, market.get("limits") or {}
+        amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
+        return Instrument(
+            symbol=str(market["id"]),
+            base=str(market["base"]),
+            settle=str(market["settle"]),
+            kind=ContractKind.PERPETUAL,
+            tick_size=_dec(precision.get("price"), "price precision"),
+            lot_step=_dec(precision.get("amount"), "amount precision"),
+            min_qty=_dec(amount.get("min") or 0, "minimum amount"),
+            min_notional=_dec(cost.get("min") or 0, "minimum cost"),
+            contract_size=_dec(market.get("contractSize") or 1, "contract size"),
+            max_qty=_dec(amount["max"], "maximum amount") if amount.get("max") else None,
+            funding_interval_hours=interval,
+        )
+
+    def _funding_interval_hours(self, symbol_id: str) -> int:
+        """Binance ``fundingInfo`` lists only symbols off the 8 h default; others are 8 h."""
+        if not self._is_binance:
+            self._sources["funding_interval"] = f"{DEFAULT_FUNDING_INTERVAL_HOURS} h default"
+            return DEFAULT_FUNDING_INTERVAL_HOURS
+        if self._interval_hours is None:
+            try:
+                rows = self._call("fetch funding info", self._client.fapiPublicGetFundingInfo)
+            except ExchangeError as err:
+                # Testnets and local exchanges may lack the endpoint; the default is Binance's
+                # own for unlisted symbols, and the user is told the interval was not read.
+                self._interval_hours = {}
+                self._sources["funding_interval"] = (
+                    f"{DEFAULT_FUNDING_INTERVAL_HOURS} h default (fundingInfo failed: {err})"
+                )
+            else:
+                self._interval_hours = {
+                    str(r["symbol"]): int(r["fundingIntervalHours"])
+                    for r in rows if r.get("fundingIntervalHours") is not None
+                }
+                self._sources["funding_interval"] = f"live {self.exchange} fundingInfo"
+        return self._interval_hours.get(symbol_id, DEFAULT_FUNDING_INTERVAL_HOURS)
+
+    def _binance_brackets(self, symbol: str) -> BracketTable:
+        """``GET /fapi/v1/leverageBracket`` (signed) as a BracketTable with Binance's ``cum``."""
+        reply = self._call(
+            "fetch leverage brackets",
+            lambda: self._client.fapiPrivateGetLeverageBracket({"symbol": symbol}),
+        )
+        entries = reply if isinstance(reply, list) else [reply]
+        for entry in entries:
+            if entry.get("symbol") == symbol:
+                rows = sorted(entry.get("brackets") or [], key=lambda b: int(b["bracket"]))
+                return BracketTable(symbol, tuple(
+                    Bracket(
+                        number=int(b["bracket"]),
+                        notional_floor_usdt=_dec(b["notionalFloor"], "notionalFloor"),
+                        notional_cap_usdt=_dec(b["notionalCap"], "notionalCap"),
+                        maint_margin_rate=_dec(b["maintMarginRatio"], "maintMarginRatio"),
+                        maint_amount_usdt=_dec(b["cum"], "cum"),
+                        max_leverage=_dec(b["initialLeverage"], "initialLeverage"),
+                    )
+                    for b in rows
+                ))
+        raise DataError(f"{self.exchange} sent no leverage brackets for {symbol}")
