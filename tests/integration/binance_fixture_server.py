@@ -178,7 +178,11 @@ def serve_recorded_binance(
     httpd.daemon_threads = True
     host, port = httpd.server_address[:2]
     state.url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=httpd.serve_forever, name="binance-fixture", daemon=True)
+    # A short poll interval: ``shutdown()`` waits up to one interval, once per test.
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="binance-fixture",
+        daemon=True,
+    )
     thread.start()
     try:
         yield state

@@ -135,6 +135,6 @@ def build_client(
         config["apiKey"], config["secret"] = credentials.values()
     client = getattr(ccxt, name)(config)
     _restrict_to_linear(client.options)
-    if base_url is not None:
+    if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"
         client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
     return client
