@@ -1,0 +1,104 @@
+"""``perphedge carry``: what a hedge earns or costs per year on the perpetual vs quarterlies."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from perphedge.adapters.bundled_futures import BundledCarrySource, CcxtCarrySource, ccxt_client
+from perphedge.cli.app import app
+from perphedge.errors import InputError
+from perphedge.services.carry_service import FUNDING_BASES, CarryOptions, CarrySource, compare_carry
+from perphedge.services.carry_view import carry_to_dict
+
+
+def _source(exchange: str, live: bool, exchange_url: str | None) -> CarrySource:
+    if exchange != "binance":
+        raise InputError("--exchange", "binance (quarterlies are Binance USDⓈ-M)", exchange)
+    if exchange_url is not None and not live:
+        raise InputError("--exchange-url", "to be used with --live", exchange_url)
+    if live:
+        return CcxtCarrySource(ccxt_client(exchange_url), lambda: int(time.time() * 1000))
+    return BundledCarrySource()
+
+
+@app.command()
+def carry(
+    asset: Annotated[str, typer.Option(help="Asset to hedge, e.g. BTC.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="UTC day YYYY-MM-DD of the bundled closes (default: latest).")
+    ] = None,
+    funding_basis: Annotated[
+        str, typer.Option(help=f"Funding estimate for the perpetual: {', '.join(FUNDING_BASES)}.")
+    ] = "30d",
+    horizon_days: Annotated[
+        int, typer.Option(help="Days the perpetual's open and close fees are spread over.")
+    ] = 90,
+    margin_pct: Annotated[
+        str, typer.Option(help="Hysteresis: %/yr the best must beat --current by to switch.")
+    ] = "0.5",
+    current: Annotated[
+        str | None, typer.Option(help="Symbol held now, e.g. BTCUSDT (enables hysteresis).")
+    ] = None,
+    exchange: Annotated[str, typer.Option(help="Exchange (ccxt id).")] = "binance",
+    live: Annotated[
+        bool, typer.Option("--live", help="Read funding and quarterly prices now via ccxt.")
+    ] = False,
+    exchange_url: Annotated[
+        str | None, typer.Option(help="Send --live requests to this base URL.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare the carry of the perpetual and each quarterly, for a short and a long hedge."""
+    options = CarryOptions(asset=asset, as_of=as_of, funding_basis=funding_basis,
+                           horizon_days=horizon_days, margin_pct=margin_pct, current=current)
+    data = carry_to_dict(compare_carry(options, _source(exchange, live, exchange_url)))
+    data["exchange"] = exchange
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        render_carry(data, Console())
+
+
+def _or_dash(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def render_carry(d: dict[str, Any], console: Console) -> None:
+    """The comparison as a table, then the funding behind the perpetual row and the advice."""
+    table = Table(
+        title=f"Carry of a {d['asset']} hedge on {d['exchange']} at {d['as_of']} "
+        f"(spot {d['spot_price']}, {d['spot_source']})",
+        caption="carry: %/yr of notional, positive = the hedger earns, after taker fees "
+        f"{d['taker_fee_rate']} to open and close (quarterlies held to delivery, the "
+        f"perpetual over {d['perpetual_horizon_days']} d; its funding: {d['funding_basis']} mean)",
+    )
+    table.add_column("Instrument", style="bold")
+    for name in ("Price", "Basis %", "Days to expiry", "Funding/basis %/yr", "Fees %/yr",
+                 "Short hedge %/yr", "Long hedge %/yr"):
+        table.add_column(name, justify="right")
+    for r in d["rows"]:
+        table.add_row(
+            r["symbol"], _or_dash(r["price"]), _or_dash(r["basis_pct"]),
+            _or_dash(r["days_to_expiry"]), r["paid_by_longs_pct_per_year"],
+            r["fees_pct_per_year"], r["carry_short_pct_per_year"], r["carry_long_pct_per_year"],
+        )
+    console.print(table)
+    funding = Table(title=f"Funding of the perpetual (per {d['funding_interval_hours']} h)")
+    funding.add_column("Window", style="bold")
+    funding.add_column("Rate per interval", justify="right")
+    funding.add_column("Annualised %", justify="right")
+    funding.add_column("Settlements", justify="right")
+    for f in d["funding"]:
+        funding.add_row(f["window"], f["rate_per_interval"], f["annualized_pct"],
+                        str(f["settlements"]))
+    console.print(funding)
+    for side in ("short", "long"):
+        rec = d["recommendation"][side]
+        console.print(f"[bold]{side.capitalize()} hedge:[/bold] {rec['choice']} — {rec['reason']}")
+    console.print(f"[dim]source: {d['source']}[/dim]")
