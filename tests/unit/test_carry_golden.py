@@ -30,8 +30,12 @@ from pathlib import Path
 
 import pytest
 
-from perphedge.adapters.bundled_futures import BundledCarrySource
-from perphedge.domain.types import Side
+from perphedge.adapters.bundled_futures import (
+    BundledCarrySource,
+    bundled_delivery_instruments,
+    bundled_quarterlies,
+)
+from perphedge.domain.types import ContractKind, Side
 from perphedge.errors import InputError
 from perphedge.services.carry_service import CarryOptions, CarryReport, compare_carry
 
@@ -110,6 +114,19 @@ def test_hysteresis_from_the_perpetual_on_the_real_day() -> None:
                                        margin_pct="2.9"), BundledCarrySource())
     assert moved.recommendations[0].choice.symbol == "BTCUSDT_260626"
     assert moved.recommendations[0].switch
+
+
+def test_every_bundled_quarterly_has_its_instrument_row_with_the_same_expiry() -> None:
+    specs = {i.symbol: i for i in bundled_delivery_instruments("BTC")}
+    closes = bundled_quarterlies("BTC")
+    assert {c.symbol for c in closes} == set(specs)
+    for c in closes:
+        spec = specs[c.symbol]
+        assert spec.expiry_ms == c.expiry_ms
+        assert spec.kind is ContractKind.DELIVERY
+        assert (spec.tick_size, spec.lot_step, spec.min_notional) == (
+            Decimal("0.1"), Decimal("0.001"), Decimal(100))
+        assert c.open_time_ms < c.expiry_ms
 
 
 @pytest.mark.parametrize(

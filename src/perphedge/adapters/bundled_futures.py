@@ -17,8 +17,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_funding
+from perphedge.adapters.bundled import (
+    BundledMarketData,
+    _instrument_rows,
+    bundled_funding,
+    instrument_from_row,
+)
 from perphedge.domain.carry import DAY_MS, FUNDING_WINDOWS_DAYS
+from perphedge.domain.instrument import Instrument
 from perphedge.errors import DataError, InputError
 from perphedge.services.carry_service import CarryMarket, DeliveryPrice, day_close_ms
 
@@ -48,6 +54,12 @@ def bundled_quarterlies(base: str) -> tuple[QuarterlyClose, ...]:
             for r in csv.DictReader(handle)
             if r["base"] == base
         )
+
+
+def bundled_delivery_instruments(base: str) -> tuple[Instrument, ...]:
+    """The Binance delivery contracts on ``base`` in ``instruments.json`` (key binance_delivery)."""
+    rows = _instrument_rows().get("binance_delivery", [])
+    return tuple(instrument_from_row(r) for r in rows if str(r["base"]) == base)
 
 
 def _day(ms: int) -> str:
