@@ -11,7 +11,9 @@ import pytest
 from tests.conftest import run_cli
 from tests.integration.binance_fixture_server import (
     BinanceFixtureServer,
+    Reply,
     load_fixture,
+    recorded_leverage_brackets,
     serve_recorded_binance,
 )
 
@@ -86,3 +88,25 @@ def test_bad_exchange_url_and_unknown_exchange_exit_2() -> None:
     )
     assert unknown.returncode == 2
     assert "--exchange: expected a ccxt exchange id such as binance, okx, bybit" in unknown.stderr
+
+
+def test_with_keys_the_plan_uses_live_brackets_and_never_prints_the_keys(
+    server: BinanceFixtureServer,
+) -> None:
+    key, secret = "e2e-key-0000111122223333", "e2e-secret-4444555566667777"
+    server.routes["/fapi/v1/leverageBracket"] = Reply(
+        200, recorded_leverage_brackets("BTCUSDT", version=1)
+    )
+    result = run_cli(
+        "plan", "--asset", "BTC", "--quantity", "5", "--live", "--exchange-url", server.url,
+        "--json", env={**NO_KEYS, "PERPHEDGE_API_KEY": key, "PERPHEDGE_API_SECRET": secret},
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["sources"]["brackets"] == "live binance leverage brackets"
+    # 5 × 11793.63 ≈ 58,968 USDT sits in the recorded table's bracket 2 (50,000–250,000).
+    assert plan["entry_bracket"] == 2
+    assert plan["maintenance_margin_rate"] == "0.005"
+    for text in (result.stdout, result.stderr):
+        assert key not in text
+        assert secret not in text

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from perphedge.adapters.ccxt_client import (
-    ApiCredentials,
+    Credentials,
     build_client,
     check_base_url,
     credentials_from_env,
@@ -116,7 +116,7 @@ def test_with_keys_brackets_come_signed_from_leverage_bracket(
     server.routes["/fapi/v1/leverageBracket"] = Reply(
         200, recorded_leverage_brackets("BTCUSDT", version=1)
     )
-    creds = ApiCredentials(SecretStr(KEY), SecretStr(SECRET))
+    creds = Credentials(SecretStr(KEY), SecretStr(SECRET))
     with CcxtMarketData("binance", base_url=server.url, credentials=creds) as live:
         table = live.brackets(live.instrument("BTC"))
         sources = live.describe_sources()
@@ -138,7 +138,7 @@ def test_a_failed_signed_call_never_shows_key_secret_or_signature(
     server: BinanceFixtureServer,
 ) -> None:
     server.routes["/fapi/v1/leverageBracket"] = Reply(503, f"upstream down {KEY} {SECRET}")
-    creds = ApiCredentials(SecretStr(KEY), SecretStr(SECRET))
+    creds = Credentials(SecretStr(KEY), SecretStr(SECRET))
     with CcxtMarketData("binance", base_url=server.url, credentials=creds) as live:
         btc = live.instrument("BTC")
         with pytest.raises(RetryableExchangeError) as caught:

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
 from pydantic import SecretStr
 
+from perphedge.config.loader import Credentials
 from perphedge.errors import InputError
 
 __all__ = [
     "API_KEY_ENV",
     "API_SECRET_ENV",
     "EXCHANGE_URL_ENV",
-    "ApiCredentials",
+    "Credentials",
     "build_client",
     "ccxt_class_name",
     "check_base_url",
     "credentials_from_env",
     "override_urls",
+    "secret_values",
 ]
 
 API_KEY_ENV = "PERPHEDGE_API_KEY"
@@ -39,19 +40,12 @@ _ALIASES = {"binance": "binanceusdm"}
 DEFAULT_TIMEOUT_MS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class ApiCredentials:
-    """An exchange API key pair; ``SecretStr`` so that repr, logs and tracebacks hide it."""
-
-    api_key: SecretStr
-    secret: SecretStr
-
-    def values(self) -> tuple[str, str]:
-        """The plain key and secret, for the ccxt client and for scrubbing error messages."""
-        return self.api_key.get_secret_value(), self.secret.get_secret_value()
+def secret_values(credentials: Credentials) -> tuple[str, str]:
+    """The plain key and secret, for the ccxt client and for scrubbing error messages."""
+    return credentials.api_key.get_secret_value(), credentials.api_secret.get_secret_value()
 
 
-def credentials_from_env(env: Mapping[str, str] | None = None) -> ApiCredentials | None:
+def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials | None:
     """Key and secret from ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET``, or None if unset."""
     source = os.environ if env is None else env
     key = source.get(API_KEY_ENV, "").strip()
@@ -62,7 +56,7 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> ApiCredentials
         missing = API_KEY_ENV if not key else API_SECRET_ENV
         # The value is never echoed back: only whether it is there.
         raise InputError(missing, "both PERPHEDGE_API_KEY and PERPHEDGE_API_SECRET set", "unset")
-    return ApiCredentials(SecretStr(key), SecretStr(secret))
+    return Credentials(SecretStr(key), SecretStr(secret))
 
 
 def check_base_url(url: str) -> str:
@@ -117,7 +111,7 @@ def _restrict_to_linear(options: dict[str, Any]) -> None:
 def build_client(
     exchange: str,
     base_url: str | None = None,
-    credentials: ApiCredentials | None = None,
+    credentials: Credentials | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
 ) -> Any:
     """A sync ccxt client for ``exchange`` that loads only linear (USDT/USDC-margined) markets.
@@ -132,7 +126,7 @@ def build_client(
         "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchCurrencies": False},
     }
     if credentials is not None:
-        config["apiKey"], config["secret"] = credentials.values()
+        config["apiKey"], config["secret"] = secret_values(credentials)
     client = getattr(ccxt, name)(config)
     _restrict_to_linear(client.options)
     if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"

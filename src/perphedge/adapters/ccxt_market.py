@@ -15,7 +15,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from perphedge.adapters.bundled import bundled_brackets
-from perphedge.adapters.ccxt_client import ApiCredentials, build_client, credentials_from_env
+from perphedge.adapters.ccxt_client import (
+    Credentials,
+    build_client,
+    credentials_from_env,
+    secret_values,
+)
 from perphedge.adapters.ccxt_errors import translate_ccxt_errors
 from perphedge.domain.brackets import Bracket, BracketTable
 from perphedge.domain.instrument import Instrument
@@ -54,7 +59,7 @@ class CcxtMarketData:
         self,
         exchange: str,
         base_url: str | None = None,
-        credentials: ApiCredentials | None = None,
+        credentials: Credentials | None = None,
         client: Any = None,
     ) -> None:
         """Build the ccxt client (or use ``client``); markets load on first use.
@@ -66,7 +71,7 @@ class CcxtMarketData:
         self._client = client if client is not None else build_client(
             exchange, base_url, self._credentials
         )
-        self._secrets = self._credentials.values() if self._credentials is not None else ()
+        self._secrets = secret_values(self._credentials) if self._credentials is not None else ()
         self._markets: dict[str, Any] | None = None
         self._interval_hours: dict[str, int] | None = None
         self._sources: dict[str, str] = {
