@@ -1,3 +1,3 @@
-"""perphedge: lock the value of crypto holdings with USDT-margined perpetuals, and keep the hedge alive."""
+"""perphedge: lock the value of crypto holdings with USDT-margined perpetuals."""
 
 __version__ = "0.1.0"
