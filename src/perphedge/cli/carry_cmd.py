@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -65,28 +66,36 @@ def carry(
         render_carry(data, Console())
 
 
-def _or_dash(value: Any) -> str:
-    return "—" if value is None else str(value)
+def _or_dash(value: Any, places: int | None = None) -> str:
+    """A JSON decimal string for the table: rounded to ``places`` (the JSON keeps 4)."""
+    if value is None:
+        return "—"
+    return str(value) if places is None else f"{Decimal(value):.{places}f}"
 
 
 def render_carry(d: dict[str, Any], console: Console) -> None:
     """The comparison as a table, then the funding behind the perpetual row and the advice."""
     table = Table(
+        show_edge=False,
         title=f"Carry of a {d['asset']} hedge on {d['exchange']} at {d['as_of']} "
         f"(spot {d['spot_price']}, {d['spot_source']})",
-        caption="carry: %/yr of notional, positive = the hedger earns, after taker fees "
+        caption="Rate: annualised funding (perpetual) or basis (quarterly). Short/Long: carry of "
+        "a short or long hedge, %/yr of notional, positive = the hedger earns, after taker fees "
         f"{d['taker_fee_rate']} to open and close (quarterlies held to delivery, the "
         f"perpetual over {d['perpetual_horizon_days']} d; its funding: {d['funding_basis']} mean)",
     )
-    table.add_column("Instrument", style="bold")
-    for name in ("Price", "Basis %", "Days to expiry", "Funding/basis %/yr", "Fees %/yr",
-                 "Short hedge %/yr", "Long hedge %/yr"):
+    # Short headers and an unwrapped symbol keep the table whole in an 80-column terminal.
+    table.add_column("Instrument", style="bold", no_wrap=True)
+    table.add_column("Price", justify="right", no_wrap=True, min_width=8)
+    for name in ("Basis %", "Days left", "Rate %/yr", "Fees %/yr", "Short %/yr",
+                 "Long %/yr"):
         table.add_column(name, justify="right")
     for r in d["rows"]:
         table.add_row(
-            r["symbol"], _or_dash(r["price"]), _or_dash(r["basis_pct"]),
-            _or_dash(r["days_to_expiry"]), r["paid_by_longs_pct_per_year"],
-            r["fees_pct_per_year"], r["carry_short_pct_per_year"], r["carry_long_pct_per_year"],
+            r["symbol"], _or_dash(r["price"], 1), _or_dash(r["basis_pct"], 2),
+            _or_dash(r["days_to_expiry"], 1),
+            *(_or_dash(r[k], 2) for k in ("paid_by_longs_pct_per_year", "fees_pct_per_year",
+                                          "carry_short_pct_per_year", "carry_long_pct_per_year")),
         )
     console.print(table)
     funding = Table(title=f"Funding of the perpetual (per {d['funding_interval_hours']} h)")
