@@ -1,0 +1,161 @@
+"""Backtest results as plain data (decimal strings) for JSON, the CLI summary and the report.
+
+Money is rounded to the cent, quantities are exact, percentages have two decimals, and times
+are ISO-8601 UTC with a ``Z``. The web layer will serve the same dictionaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from perphedge.backtest.result import ActionEvent, BacktestResult
+from perphedge.domain.money import plain, to_cents
+
+PCT = Decimal("0.01")
+
+#: Action kinds that count as a change of the hedge, for the report's markers.
+REBALANCE_KINDS = frozenset({"open", "rebalance", "close"})
+MARGIN_KINDS = frozenset({"margin_add", "margin_remove", "transfer", "spot_sell", "spot_buy"})
+
+
+def money(value: Decimal) -> str:
+    """A USDT amount to the cent, as a plain string: ``Decimal('1114.785')`` → ``'1114.78'``."""
+    return f"{to_cents(value):f}"
+
+
+def pct(value: Decimal) -> str:
+    """A percentage to two decimals: ``Decimal('-1.2345')`` → ``'-1.23'``."""
+    return plain(value.quantize(PCT))
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC: ``1672531200000`` → ``'2023-01-01T00:00:00Z'``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def day(ms: int) -> str:
+    """Epoch milliseconds as a UTC date: ``1672531200000`` → ``'2023-01-01'``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+def hedge_side(result: BacktestResult) -> str:
+    """``short`` for a holding, ``long`` for a planned purchase (the side of the perpetual)."""
+    return "long" if result.purchase else "short"
+
+
+def _action(event: ActionEvent) -> dict[str, Any]:
+    return {
+        "time": iso(event.ts_ms),
+        "kind": event.kind,
+        "quantity": plain(event.qty_base),
+        "amount": money(event.amount_usdt),
+        "price": money(event.price_usdt),
+        "note": event.note,
+    }
+
+
+def result_to_dict(
+    result: BacktestResult, *, quantity: Decimal | None = None, with_actions: bool = False
+) -> dict[str, Any]:
+    """Every summary figure of one run; ``with_actions`` adds the decision log."""
+    out: dict[str, Any] = {
+        "asset": result.asset,
+        "policy": result.policy,
+        "side": hedge_side(result),
+        "purchase": result.purchase,
+        "quantity": None if quantity is None else plain(quantity),
+        "leverage": plain(result.leverage),
+        "start": iso(result.start_ms),
+        "end": iso(result.end_ms),
+        "liquidated": bool(result.liquidations),
+        "liquidations": [
+            {
+                "time": iso(liq.ts_ms),
+                "price": money(liq.price_usdt),
+                "margin_lost": money(liq.margin_lost_usdt),
+            }
+            for liq in result.liquidations
+        ],
+        "value_start": money(result.value_start),
+        "value_end": money(result.value_end),
+        "value_min": money(result.value_min),
+        "value_max": money(result.value_max),
+        "unhedged_start": money(result.unhedged_start),
+        "unhedged_end": money(result.unhedged_end),
+        "unhedged_min": money(result.unhedged_min),
+        "unhedged_max": money(result.unhedged_max),
+        "deviation_min_pct": pct(result.deviation_min_pct),
+        "deviation_max_pct": pct(result.deviation_max_pct),
+        "deviation_min_with_funding_pct": pct(result.deviation_min_with_funding_pct),
+        "deviation_max_with_funding_pct": pct(result.deviation_max_with_funding_pct),
+        "funding_received": money(result.funding_received),
+        "funding_paid": money(result.funding_paid),
+        "funding_total": money(result.funding_total),
+        "fees_total": money(result.fees_total),
+        "rebalances": result.rebalances,
+        "margin_moves": result.margin_moves,
+        "final_spot_quantity": plain(result.final_spot_qty),
+        "final_hedge_quantity": plain(result.final_hedge_qty),
+        "notes": list(result.notes),
+    }
+    if with_actions:
+        out["actions"] = [_action(a) for a in result.actions]
+    return out
+
+
+def worst_deviation_pct(result: BacktestResult) -> Decimal:
+    """The largest distance of the hedged value from the locked value, excluding funding (%)."""
+    return max(abs(result.deviation_min_pct), abs(result.deviation_max_pct))
+
+
+def _sentence(result: BacktestResult) -> str:
+    what = f"The {plain(result.leverage)}x {result.policy} {hedge_side(result)}"
+    carry = (
+        f"net funding {'received' if result.funding_total >= 0 else 'paid'} was "
+        f"{money(abs(result.funding_total))} USDT and fees {money(result.fees_total)} USDT"
+    )
+    if result.liquidations:
+        first = result.liquidations[0]
+        more = len(result.liquidations) - 1
+        again = f" (and {more} more time{'s' if more > 1 else ''})" if more else ""
+        return (
+            f"{what} was liquidated on {day(first.ts_ms)} at {money(first.price_usdt)} USDT"
+            f"{again}, losing {money(first.margin_lost_usdt)} USDT of margin; {carry}."
+        )
+    return (
+        f"{what} held, staying within {pct(worst_deviation_pct(result))} % of the locked value "
+        f"(from {pct(result.deviation_min_pct)} % to {pct(result.deviation_max_pct)} % "
+        f"before funding); {carry}."
+    )
+
+
+def verdict(results: Sequence[BacktestResult]) -> str:
+    """One plain-English paragraph: which hedges were liquidated and how well the others held."""
+    if not results:
+        return "No backtest was run."
+    first = results[0]
+    unhedged_change = (
+        (first.unhedged_end - first.unhedged_start) / first.unhedged_start * 100
+        if first.unhedged_start
+        else Decimal(0)
+    )
+    opening = (
+        f"From {day(first.start_ms)} to {day(first.end_ms)} the unhedged {first.asset} "
+        f"{'purchase' if first.purchase else 'holding'} went from "
+        f"{money(first.unhedged_start)} to {money(first.unhedged_end)} USDT "
+        f"({'+' if unhedged_change >= 0 else ''}{pct(unhedged_change)} %)."
+    )
+    return " ".join([opening, *(_sentence(r) for r in results)])
+
+
+def compare_to_dict(
+    results: Sequence[BacktestResult], *, quantity: Decimal | None = None
+) -> dict[str, Any]:
+    """Several policies on the same data: ``{"results": [...], "verdict": ...}``."""
+    return {
+        "results": [result_to_dict(r, quantity=quantity) for r in results],
+        "verdict": verdict(results),
+    }
