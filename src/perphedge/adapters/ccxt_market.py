@@ -28,14 +28,21 @@ from perphedge.domain.types import ContractKind
 from perphedge.errors import DataError, ExchangeError, InputError
 from perphedge.services.ports import MarketSnapshot
 
-__all__ = ["DEFAULT_FUNDING_INTERVAL_HOURS", "CcxtMarketData"]
+__all__ = [
+    "DEFAULT_FUNDING_INTERVAL_HOURS",
+    "CcxtMarketData",
+    "binance_brackets",
+    "binance_funding_intervals",
+    "exchange_decimal",
+    "instrument_from_market",
+]
 
 DEFAULT_FUNDING_INTERVAL_HOURS = 8
 SETTLE = "USDT"
 _T = TypeVar("_T")
 
 
-def _dec(value: object, what: str) -> Decimal:
+def exchange_decimal(value: object, what: str) -> Decimal:
     """A Decimal from an exchange value (raw string preferred; floats go through ``str``)."""
     if value is None or isinstance(value, bool):
         raise DataError(f"exchange sent no usable {what}: {value!r}")
@@ -48,8 +55,89 @@ def _dec(value: object, what: str) -> Decimal:
     return result
 
 
+_dec = exchange_decimal
+
+
 def _binance_filters(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(f.get("filterType")): f for f in info.get("filters") or [] if isinstance(f, dict)}
+
+
+def instrument_from_market(market: Mapping[str, Any], interval_hours: int) -> Instrument:
+    """The perpetual Instrument of a loaded ccxt market (Binance: from the raw filter strings)."""
+    filters = _binance_filters(market.get("info") or {})
+    if filters:
+        return _binance_instrument(market, filters, interval_hours)
+    return _unified_instrument(market, interval_hours)
+
+
+def _binance_instrument(
+    market: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]], interval: int
+) -> Instrument:
+    info = market["info"]
+    price, lot = filters.get("PRICE_FILTER", {}), filters.get("LOT_SIZE", {})
+    min_notional = filters.get("MIN_NOTIONAL", {})
+    return Instrument(
+        symbol=str(info["symbol"]),
+        base=str(market["base"]),
+        settle=str(market["settle"]),
+        kind=ContractKind.PERPETUAL,
+        tick_size=_dec(price.get("tickSize"), "PRICE_FILTER tickSize"),
+        lot_step=_dec(lot.get("stepSize"), "LOT_SIZE stepSize"),
+        min_qty=_dec(lot.get("minQty"), "LOT_SIZE minQty"),
+        # Older exchangeInfo payloads call it ``minNotional``; today's call it ``notional``.
+        min_notional=_dec(
+            min_notional.get("notional", min_notional.get("minNotional", "0")),
+            "MIN_NOTIONAL notional",
+        ),
+        max_qty=_dec(lot["maxQty"], "LOT_SIZE maxQty") if lot.get("maxQty") else None,
+        funding_interval_hours=interval,
+    )
+
+
+def _unified_instrument(market: Mapping[str, Any], interval: int) -> Instrument:
+    precision, limits = market.get("precision") or {}, market.get("limits") or {}
+    amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
+    return Instrument(
+        symbol=str(market["id"]),
+        base=str(market["base"]),
+        settle=str(market["settle"]),
+        kind=ContractKind.PERPETUAL,
+        tick_size=_dec(precision.get("price"), "price precision"),
+        lot_step=_dec(precision.get("amount"), "amount precision"),
+        min_qty=_dec(amount.get("min") or 0, "minimum amount"),
+        min_notional=_dec(cost.get("min") or 0, "minimum cost"),
+        contract_size=_dec(market.get("contractSize") or 1, "contract size"),
+        max_qty=_dec(amount["max"], "maximum amount") if amount.get("max") else None,
+        funding_interval_hours=interval,
+    )
+
+
+def binance_funding_intervals(rows: Any) -> dict[str, int]:
+    """Symbol → hours from a ``/fapi/v1/fundingInfo`` reply (it lists only non-8 h symbols)."""
+    return {
+        str(r["symbol"]): int(r["fundingIntervalHours"])
+        for r in rows or [] if r.get("fundingIntervalHours") is not None
+    }
+
+
+def binance_brackets(reply: Any, symbol: str, exchange: str) -> BracketTable:
+    """A ``/fapi/v1/leverageBracket`` reply as the BracketTable of ``symbol`` (with ``cum``)."""
+    entries = reply if isinstance(reply, list) else [reply]
+    for entry in entries:
+        if entry.get("symbol") == symbol:
+            rows = sorted(entry.get("brackets") or [], key=lambda b: int(b["bracket"]))
+            return BracketTable(symbol, tuple(
+                Bracket(
+                    number=int(b["bracket"]),
+                    notional_floor_usdt=_dec(b["notionalFloor"], "notionalFloor"),
+                    notional_cap_usdt=_dec(b["notionalCap"], "notionalCap"),
+                    maint_margin_rate=_dec(b["maintMarginRatio"], "maintMarginRatio"),
+                    maint_amount_usdt=_dec(b["cum"], "cum"),
+                    max_leverage=_dec(b["initialLeverage"], "initialLeverage"),
+                )
+                for b in rows
+            ))
+    raise DataError(f"{exchange} sent no leverage brackets for {symbol}")
 
 
 class CcxtMarketData:
@@ -111,12 +199,7 @@ class CcxtMarketData:
     def instrument(self, asset: str) -> Instrument:
         """The linear USDT-settled perpetual on ``asset`` among the loaded markets."""
         market = self._perpetual_market(asset)
-        info = market.get("info") or {}
-        filters = _binance_filters(info)
-        interval = self._funding_interval_hours(str(market["id"]))
-        if filters:
-            return self._binance_instrument(market, filters, interval)
-        return self._unified_instrument(market, interval)
+        return instrument_from_market(market, self._funding_interval_hours(str(market["id"])))
 
     def brackets(self, instrument: Instrument) -> BracketTable:
         """Live Binance brackets when API keys are set; otherwise the bundled table."""
@@ -179,46 +262,6 @@ class CcxtMarketData:
             asset,
         )
 
-    def _binance_instrument(
-        self, market: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]], interval: int
-    ) -> Instrument:
-        info = market["info"]
-        price, lot = filters.get("PRICE_FILTER", {}), filters.get("LOT_SIZE", {})
-        min_notional = filters.get("MIN_NOTIONAL", {})
-        return Instrument(
-            symbol=str(info["symbol"]),
-            base=str(market["base"]),
-            settle=str(market["settle"]),
-            kind=ContractKind.PERPETUAL,
-            tick_size=_dec(price.get("tickSize"), "PRICE_FILTER tickSize"),
-            lot_step=_dec(lot.get("stepSize"), "LOT_SIZE stepSize"),
-            min_qty=_dec(lot.get("minQty"), "LOT_SIZE minQty"),
-            # Older exchangeInfo payloads call it ``minNotional``; today's call it ``notional``.
-            min_notional=_dec(
-                min_notional.get("notional", min_notional.get("minNotional", "0")),
-                "MIN_NOTIONAL notional",
-            ),
-            max_qty=_dec(lot["maxQty"], "LOT_SIZE maxQty") if lot.get("maxQty") else None,
-            funding_interval_hours=interval,
-        )
-
-    def _unified_instrument(self, market: Mapping[str, Any], interval: int) -> Instrument:
-        precision, limits = market.get("precision") or {}, market.get("limits") or {}
-        amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
-        return Instrument(
-            symbol=str(market["id"]),
-            base=str(market["base"]),
-            settle=str(market["settle"]),
-            kind=ContractKind.PERPETUAL,
-            tick_size=_dec(precision.get("price"), "price precision"),
-            lot_step=_dec(precision.get("amount"), "amount precision"),
-            min_qty=_dec(amount.get("min") or 0, "minimum amount"),
-            min_notional=_dec(cost.get("min") or 0, "minimum cost"),
-            contract_size=_dec(market.get("contractSize") or 1, "contract size"),
-            max_qty=_dec(amount["max"], "maximum amount") if amount.get("max") else None,
-            funding_interval_hours=interval,
-        )
-
     def _funding_interval_hours(self, symbol_id: str) -> int:
         """Binance ``fundingInfo`` lists only symbols off the 8 h default; others are 8 h."""
         if not self._is_binance:
@@ -235,10 +278,7 @@ class CcxtMarketData:
                     f"{DEFAULT_FUNDING_INTERVAL_HOURS} h default (fundingInfo failed: {err})"
                 )
             else:
-                self._interval_hours = {
-                    str(r["symbol"]): int(r["fundingIntervalHours"])
-                    for r in rows if r.get("fundingIntervalHours") is not None
-                }
+                self._interval_hours = binance_funding_intervals(rows)
                 self._sources["funding_interval"] = f"live {self.exchange} fundingInfo"
         return self._interval_hours.get(symbol_id, DEFAULT_FUNDING_INTERVAL_HOURS)
 
@@ -248,19 +288,4 @@ class CcxtMarketData:
             "fetch leverage brackets",
             lambda: self._client.fapiPrivateGetLeverageBracket({"symbol": symbol}),
         )
-        entries = reply if isinstance(reply, list) else [reply]
-        for entry in entries:
-            if entry.get("symbol") == symbol:
-                rows = sorted(entry.get("brackets") or [], key=lambda b: int(b["bracket"]))
-                return BracketTable(symbol, tuple(
-                    Bracket(
-                        number=int(b["bracket"]),
-                        notional_floor_usdt=_dec(b["notionalFloor"], "notionalFloor"),
-                        notional_cap_usdt=_dec(b["notionalCap"], "notionalCap"),
-                        maint_margin_rate=_dec(b["maintMarginRatio"], "maintMarginRatio"),
-                        maint_amount_usdt=_dec(b["cum"], "cum"),
-                        max_leverage=_dec(b["initialLeverage"], "initialLeverage"),
-                    )
-                    for b in rows
-                ))
-        raise DataError(f"{self.exchange} sent no leverage brackets for {symbol}")
+        return binance_brackets(reply, symbol, self.exchange)
