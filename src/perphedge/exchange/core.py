@@ -1,0 +1,189 @@
+"""The local exchange's state machine: one SimAccount, the order book and the replayed market.
+
+Every request first calls :meth:`LocalExchange.sync`, which walks the replay clock forward
+through each bar close and funding settlement since the last request, in time order: resting
+limit orders fill when a bar trades through their price, a position is liquidated when a
+bar's high/low crosses its liquidation price (``SimAccount.liquidation_price``), funding is
+settled at its timestamp, and every symbol is marked at the bar's close. State changes are
+all made by the simulator; this class only orders them in time and books orders and trades.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.types import Side
+from perphedge.exchange.auth import ApiKeys, RateLimiter
+from perphedge.exchange.errors import BinanceApiError, api_error
+from perphedge.exchange.market import BarClose, FundingEvent, ReplayMarket, wall_ms
+from perphedge.exchange.orders import OrderBook, OrderRecord
+from perphedge.sim.account import LiquidationRecord, SimAccount, SimRejection
+
+__all__ = ["LocalExchange", "rejection_to_api"]
+
+#: Binance's verbatim messages where the simulator words them differently; ccxt matches
+#: some of these by message (e.g. -2010 → InsufficientFunds).
+_BINANCE_MESSAGES = {
+    -2010: "Account has insufficient balance for requested action.",
+    -2019: "Margin is insufficient.",
+    -2022: "ReduceOnly Order is rejected.",
+    -4046: "No need to change margin type.",
+    -1111: "Precision is over the maximum defined for this asset.",
+}
+
+
+def rejection_to_api(err: SimRejection) -> BinanceApiError:
+    """A simulator rejection as the Binance error the server answers with."""
+    return BinanceApiError(err.code, _BINANCE_MESSAGES.get(err.code, err.msg))
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """Settings of one local exchange: keys, request-weight limit, state file."""
+
+    keys: ApiKeys
+    weight_per_minute: int = 2400
+    state_path: Path | None = None
+
+
+class LocalExchange:
+    """One account on a replayed market, safe to call from the server's threads."""
+
+    def __init__(
+        self, account: SimAccount, market: ReplayMarket, config: ExchangeConfig,
+        book: OrderBook | None = None, last_sync_ms: int | None = None,
+    ) -> None:
+        self.account = account
+        self.market = market
+        self.config = config
+        self.book = book or OrderBook()
+        self.lock = threading.RLock()
+        self.limiter = RateLimiter(config.weight_per_minute, wall_ms)
+        self.liquidations: list[LiquidationRecord] = []
+        # Set when replay events changed the account, so the server saves even on a GET.
+        self.dirty = False
+        now = market.clock.now_ms()
+        self.last_sync_ms = now if last_sync_ms is None else last_sync_ms
+        for symbol in market.paths:
+            account.mark(symbol, market.price(symbol, self.last_sync_ms))
+
+    @staticmethod
+    def new_account(symbols: list[str]) -> SimAccount:
+        """An empty account trading ``symbols`` with the bundled specs and brackets."""
+        bundled = BundledMarketData()
+        instruments: Mapping[str, Instrument] = {
+            s: bundled.instrument(s.removesuffix("USDT")) for s in symbols
+        }
+        return SimAccount(instruments, {s: bundled_brackets(s) for s in symbols})
+
+    def instrument(self, symbol: str | None) -> Instrument:
+        """The listed contract ``symbol`` (-1121 Invalid symbol otherwise)."""
+        instrument = self.account.instruments.get(symbol or "")
+        if instrument is None or symbol not in self.market.paths:
+            raise api_error(-1121)
+        return instrument
+
+    def now_ms(self) -> int:
+        return self.market.clock.now_ms()
+
+    # ------------------------------------------------------------------ time
+    def sync(self) -> int:
+        """Apply every bar close and settlement up to now; return the replay time."""
+        with self.lock:
+            now = self.market.clock.now_ms()
+            if now <= self.last_sync_ms:
+                return self.last_sync_ms
+            events = self.market.events_between(self.last_sync_ms, now)
+            for event in events:
+                if isinstance(event, BarClose):
+                    self._on_bar(event)
+                else:
+                    self._on_funding(event)
+            self.dirty = self.dirty or bool(events)
+            self.last_sync_ms = now
+            return now
+
+    def _on_bar(self, bar: BarClose) -> None:
+        for order in self.book.open_orders("futures", bar.symbol) + self.book.open_orders(
+            "spot", bar.symbol
+        ):
+            if order.type == "LIMIT" and _crossed(order, bar):
+                self._fill_resting(order, bar.ts_ms)
+        self._maybe_liquidate(bar)
+        self.account.mark(bar.symbol, bar.close)
+
+    def _fill_resting(self, order: OrderRecord, ts_ms: int) -> None:
+        try:
+            self.execute(order, order.price, ts_ms, maker=True)
+        except SimRejection:
+            # Binance expires a resting order it cannot fill (reduce-only that would grow the
+            # position, margin gone): it leaves the book without a fill.
+            order.status = "EXPIRED"
+            order.update_time_ms = ts_ms
+
+    def _maybe_liquidate(self, bar: BarClose) -> None:
+        pos = self.account.positions.get(bar.symbol)
+        if pos is None or pos.side is None:
+            return
+        liq = self.account.liquidation_price(bar.symbol)
+        if liq is None or liq <= 0:
+            return
+        if (pos.side is Side.LONG and bar.low <= liq) or (
+            pos.side is Side.SHORT and bar.high >= liq
+        ):
+            record = self.account.liquidate(bar.symbol, liq, bar.ts_ms)
+            self.liquidations.append(record)
+            order = self.book.new_order(
+                client_order_id=f"autoclose-{bar.ts_ms}", market="futures", symbol=bar.symbol,
+                side="BUY" if pos.side is Side.SHORT else "SELL", type="LIMIT",
+                orig_qty=record.qty_base, price=liq, time_in_force="IOC", reduce_only=True,
+                time_ms=bar.ts_ms,
+            )
+            order.executed_qty, order.cum_quote = record.qty_base, record.qty_base * liq
+            order.status, order.update_time_ms = "FILLED", bar.ts_ms
+
+    def _on_funding(self, event: FundingEvent) -> None:
+        self.account.settle_funding(event.symbol, event.rate, event.mark, event.ts_ms)
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, order: OrderRecord, price: Decimal, ts_ms: int, *, maker: bool) -> None:
+        """Fill all of ``order`` at ``price`` through the simulator and book the trade."""
+        side = Side.LONG if order.side == "BUY" else Side.SHORT
+        qty = order.orig_qty - order.executed_qty
+        if order.market == "futures":
+            fill = self.account.futures_trade(
+                order.symbol, side, qty, price, ts_ms, reduce_only=order.reduce_only,
+                taker=not maker,
+            )
+        else:
+            asset = self.instrument(order.symbol).base
+            fill = self.account.spot_trade(asset, side, qty, price, ts_ms)
+        self.book.record_fill(order, fill, maker=maker)
+
+    def place(self, order: OrderRecord) -> OrderRecord:
+        """Fill a MARKET or marketable LIMIT order now; leave another LIMIT resting.
+
+        A rejected immediate order leaves no trace, as on Binance (the error is the answer).
+        """
+        price = self.market.price(order.symbol, order.time_ms)
+        marketable = order.type == "MARKET" or (
+            order.price >= price if order.side == "BUY" else order.price <= price
+        )
+        if not marketable:
+            return order
+        try:
+            self.execute(order, price, order.time_ms, maker=False)
+        except SimRejection as err:
+            del self.book.orders[order.order_id]
+            raise rejection_to_api(err) from None
+        return order
+
+
+def _crossed(order: OrderRecord, bar: BarClose) -> bool:
+    return bar.low <= order.price if order.side == "BUY" else bar.high >= order.price

@@ -1,0 +1,130 @@
+"""What the local exchange lists: exchangeInfo (USDⓈ-M and spot) and klines of the replay.
+
+Specs come from the bundled Binance instruments; the shape follows the recorded
+``/fapi/v1/exchangeInfo`` capture (``py_http_futures_market_exchange_info.json``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.money import plain
+from perphedge.exchange import wire
+from perphedge.exchange.core import LocalExchange
+from perphedge.exchange.errors import api_error
+from perphedge.exchange.market import wall_ms
+from perphedge.exchange.params import Params
+
+__all__ = ["futures_exchange_info", "klines", "spot_exchange_info"]
+
+_INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
+                 "4h": 14_400_000, "1d": 86_400_000}
+#: Binance's published limits (the server enforces its own configurable weight limit).
+_RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+    {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+]
+
+
+def _precision(step: Decimal) -> int:
+    return max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _futures_symbol(inst: Instrument) -> dict[str, Any]:
+    return {
+        "symbol": inst.symbol, "pair": inst.symbol, "contractType": "PERPETUAL",
+        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": "TRADING",
+        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
+        "baseAsset": inst.base, "quoteAsset": "USDT", "marginAsset": "USDT",
+        "pricePrecision": _precision(inst.tick_size),
+        "quantityPrecision": _precision(inst.lot_step), "baseAssetPrecision": 8,
+        "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+        "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": plain(inst.tick_size),
+             "maxPrice": "4529764", "tickSize": plain(inst.tick_size)},
+            {"filterType": "LOT_SIZE", "stepSize": plain(inst.lot_step),
+             "maxQty": plain(inst.max_qty or Decimal(1000)), "minQty": plain(inst.min_qty)},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": plain(inst.lot_step),
+             "maxQty": plain(inst.max_qty or Decimal(1000)), "minQty": plain(inst.min_qty)},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+            {"filterType": "MIN_NOTIONAL", "notional": plain(inst.min_notional)},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
+             "multiplierDown": "0.9500", "multiplierDecimal": "4"},
+        ],
+        "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+    }
+
+
+def futures_exchange_info(ex: LocalExchange) -> dict[str, Any]:
+    """``/fapi/v1/exchangeInfo`` listing every replayed perpetual."""
+    instruments = [ex.instrument(s) for s in sorted(ex.market.paths)]
+    return {
+        "timezone": "UTC", "serverTime": wall_ms(), "futuresType": "U_MARGINED",
+        "rateLimits": _RATE_LIMITS, "exchangeFilters": [],
+        "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+        "symbols": [_futures_symbol(i) for i in instruments],
+    }
+
+
+def _spot_symbol(inst: Instrument) -> dict[str, Any]:
+    return {
+        "symbol": inst.symbol, "status": "TRADING", "baseAsset": inst.base,
+        "baseAssetPrecision": 8, "quoteAsset": "USDT", "quotePrecision": 8,
+        "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": False, "ocoAllowed": False, "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False, "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
+             "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
+             "stepSize": "0.00001000"},
+            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+             "maxNotional": "9000000.00000000", "applyMaxToMarket": False,
+             "avgPriceMins": 5},
+        ],
+        "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode":
+        "EXPIRE_MAKER", "allowedSelfTradePreventionModes": ["EXPIRE_MAKER"],
+    }
+
+
+def spot_exchange_info(ex: LocalExchange) -> dict[str, Any]:
+    """``/api/v3/exchangeInfo``: a spot pair for every replayed perpetual's asset."""
+    return {
+        "timezone": "UTC", "serverTime": wall_ms(), "rateLimits": _RATE_LIMITS,
+        "exchangeFilters": [],
+        "symbols": [_spot_symbol(ex.instrument(s)) for s in sorted(ex.market.paths)],
+    }
+
+
+def klines(ex: LocalExchange, p: Params) -> list[list[Any]]:
+    """Closed bars of the replay at the path's own interval (-1120 for any other interval)."""
+    path = ex.market.path(ex.instrument(p.req("symbol")).symbol)
+    interval = _INTERVALS_MS.get(p.req("interval"))
+    if interval != path.interval_ms:
+        raise api_error(-1120)
+    now = ex.now_ms()
+    start = p.int_("startTime")
+    end = min(p.int_("endTime") or now, now)
+    limit = min(p.int_("limit", 500) or 500, 1500)
+    closes = path.close_time_ms
+    last = int(np.searchsorted(closes, end, side="right"))
+    if start is None:
+        first = max(0, last - limit)
+    else:
+        first = int(np.searchsorted(path.open_time_ms, start, side="left"))
+        last = min(last, first + limit)
+    chosen = range(first, max(first, last))
+    rows = []
+    for k in chosen:
+        o, h, lo, c = (path.dec(float(a[k])) for a in (path.open, path.high, path.low, path.close))
+        rows.append(wire.kline_row(int(path.open_time_ms[k]), int(closes[k]), (o, h, lo, c)))
+    return rows
