@@ -7,6 +7,7 @@
     ├── DataError                   market data missing, malformed or out of range; CLI exit 1
     └── ExchangeError               an exchange call failed
         ├── RetryableExchangeError  temporary (network, rate limit, 5xx): a read may be retried
+        │   └── AmbiguousOrderError an order send failed with no answer: resolve by client id
         └── TerminalExchangeError   the exchange said no (auth, insufficient margin, bad order)
 
 Anything that is not a ``PerphedgeError`` is a bug and should crash loudly with a traceback.
@@ -53,3 +54,15 @@ class RetryableExchangeError(ExchangeError):
 
 class TerminalExchangeError(ExchangeError):
     """The exchange rejected the request for good (auth, margin, filters); retrying cannot help."""
+
+
+class AmbiguousOrderError(RetryableExchangeError):
+    """An order was sent but no answer came back (timeout, dropped connection, 5xx).
+
+    The venue may or may not have accepted it, so it is never resent: the engine marks the
+    order UNKNOWN and resolves it with ``fetch_order(symbol, client_order_id)``.
+    """
+
+    def __init__(self, message: str, client_order_id: str) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(message)

@@ -23,6 +23,7 @@ __all__ = [
     "API_SECRET_ENV",
     "EXCHANGE_URL_ENV",
     "Credentials",
+    "build_async_client",
     "build_client",
     "ccxt_class_name",
     "check_base_url",
@@ -108,6 +109,24 @@ def _restrict_to_linear(options: dict[str, Any]) -> None:
                 return
 
 
+def _client_config(credentials: Credentials | None, timeout_ms: int) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchCurrencies": False},
+    }
+    if credentials is not None:
+        config["apiKey"], config["secret"] = secret_values(credentials)
+    return config
+
+
+def _finish(client: Any, base_url: str | None) -> Any:
+    _restrict_to_linear(client.options)
+    if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"
+        client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
+    return client
+
+
 def build_client(
     exchange: str,
     base_url: str | None = None,
@@ -120,15 +139,23 @@ def build_client(
     use for, and a futures-only key (or a local exchange) would fail it.
     """
     name = ccxt_class_name(exchange)
-    config: dict[str, Any] = {
-        "enableRateLimit": True,
-        "timeout": timeout_ms,
-        "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchCurrencies": False},
-    }
-    if credentials is not None:
-        config["apiKey"], config["secret"] = secret_values(credentials)
-    client = getattr(ccxt, name)(config)
-    _restrict_to_linear(client.options)
-    if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"
-        client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
-    return client
+    return _finish(getattr(ccxt, name)(_client_config(credentials, timeout_ms)), base_url)
+
+
+def build_async_client(
+    exchange: str,
+    base_url: str | None = None,
+    credentials: Credentials | None = None,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> Any:
+    """The ``ccxt.async_support`` twin of :func:`build_client` (same options and URL override).
+
+    The caller owns the client and must ``await client.close()`` (aiohttp warns otherwise).
+    """
+    # Imported here: the async package loads every exchange class again, and only the live
+    # engine needs it; the CLI's sync paths should not pay for it.
+    import ccxt.async_support as ccxt_async
+
+    name = ccxt_class_name(exchange)
+    config = _client_config(credentials, timeout_ms)
+    return _finish(getattr(ccxt_async, name)(config), base_url)
