@@ -86,6 +86,14 @@ class SimAccount:
             raise SimRejection(r.BAD_PARAMETER, f"deposit to must be spot or futures, got {to}")
         self.ledger.append(LedgerEntry("deposit", ts_ms, asset, amount, note=to))
 
+    def withdraw(self, asset: str, amount: Decimal, ts_ms: int) -> None:
+        """Take ``amount`` of ``asset`` out of the spot wallet (the holder moves it elsewhere)."""
+        _require_positive("amount", amount)
+        if self.spot.get(asset, ZERO) < amount:
+            raise SimRejection(r.SPOT_BALANCE_INSUFFICIENT, "Account has insufficient balance")
+        self.spot[asset] -= amount
+        self.ledger.append(LedgerEntry("withdrawal", ts_ms, asset, -amount))
+
     def transfer(self, amount_usdt: Decimal, *, to: str, ts_ms: int) -> None:
         """Move USDT between the spot wallet and the USDⓈ-M wallet (``to`` = futures | spot)."""
         _require_positive("amount", amount_usdt)
@@ -286,13 +294,18 @@ class SimAccount:
         pos.isolated_margin_usdt += amount_usdt
         self.ledger.append(LedgerEntry("margin_add", ts_ms, symbol, amount_usdt))
 
+    def max_removable_margin(self, symbol: str) -> Decimal:
+        """Isolated margin that may leave: down to the initial margin at the last mark."""
+        pos = self._isolated_open(symbol)
+        mark = self._last_mark(pos)
+        floor = initial_margin(pos.size_base * mark, Decimal(pos.leverage))
+        return min(pos.isolated_margin_usdt, self.margin_balance(symbol, mark) - floor)
+
     def reduce_margin(self, symbol: str, amount_usdt: Decimal, ts_ms: int) -> None:
         """Move margin back to the wallet, down to the initial margin at the current mark."""
         pos = self._isolated_open(symbol)
         _require_positive("amount", amount_usdt)
-        mark = self._last_mark(pos)
-        floor = initial_margin(pos.size_base * mark, Decimal(pos.leverage))
-        removable = min(pos.isolated_margin_usdt, self.margin_balance(symbol, mark) - floor)
+        removable = self.max_removable_margin(symbol)
         if amount_usdt > removable:
             raise SimRejection(
                 r.MARGIN_REDUCE_INSUFFICIENT,

@@ -31,7 +31,8 @@ BAD_PARAMETER = -1102
 
 #: Ledger kinds, one per kind of state change.
 LEDGER_KINDS = frozenset(
-    {"fill", "funding", "margin_add", "margin_remove", "transfer", "liquidation", "deposit"}
+    {"fill", "funding", "margin_add", "margin_remove", "transfer", "liquidation", "deposit",
+     "withdrawal"}
 )
 
 

@@ -1,0 +1,336 @@
+"""The replay state shared by the fast engine and the slow reference: one account, one policy.
+
+Both loops call the same methods here (settle funding, apply exposure changes, decide and
+execute, liquidate); they differ only in how they find the liquidation bar. State changes go
+through :class:`~perphedge.sim.account.SimAccount` in Decimal. Fills are at the bar close: spot
+close for spot, perp close for futures, moved against the trader by ``slippage_bps``.
+
+Capital: a holding starts with the spot and, in the spot wallet, the USDT to open the hedge
+(initial margin + taker fee) plus the reserve; a purchase starts with the earmarked USDT
+(quantity × first close) plus the reserve. Nothing is added later except exposure changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
+
+from perphedge.backtest.result import ActionEvent, LiquidationEvent
+from perphedge.domain.money import ZERO
+from perphedge.domain.types import MarginMode, Side
+from perphedge.planning.hedge_state import (
+    Action,
+    AddMargin,
+    AdjustHedge,
+    Alert,
+    BuySpot,
+    HedgeState,
+    RemoveMargin,
+    SellSpot,
+    Transfer,
+)
+from perphedge.planning.policies import PolicyParams, exchange_leverage, get_policy, margin_for
+from perphedge.sim.account import SimAccount, SimRejection
+from perphedge.sim.records import MARGIN_INSUFFICIENT
+
+if TYPE_CHECKING:
+    from perphedge.backtest.engine import BacktestSpec, HistoryLike
+    from perphedge.domain.brackets import BracketTable
+    from perphedge.domain.instrument import Instrument
+
+BPS = Decimal(10000)
+SPOT_STEP = Decimal("0.00000001")
+USDT = "USDT"
+
+
+def dec(x: float) -> Decimal:
+    """A float price as the Decimal of its shortest repr (history prices have ≤ 8 decimals)."""
+    return Decimal(repr(float(x)))
+
+
+@dataclass(slots=True)
+class Piece:
+    """Float snapshot of the state from one bar on (the series are built from these)."""
+
+    start: int
+    spot_qty: float
+    hedge_qty: float  # signed
+    entry: float
+    usdt: float  # spot USDT + futures wallet + isolated margins
+    margin_base: float  # isolated margin (isolated) or futures wallet (cross)
+    liq: float
+    funding_cum: float
+    fees_cum: float
+    locked: float
+    unhedged_qty: float
+    unhedged_cash: float
+    unit_cost: float  # purchase: locked cost per unit; holding: NaN
+
+
+@dataclass(slots=True)
+class Replay:
+    """Mutable replay of one spec over one history."""
+
+    spec: BacktestSpec
+    history: HistoryLike
+    instrument: Instrument
+    account: SimAccount
+    params: PolicyParams
+    side: Side
+    target_qty: Decimal = ZERO  # purchase: quantity still to buy
+    reserve_left: Decimal = ZERO
+    locked: Decimal = ZERO
+    cost_basis: Decimal = ZERO  # purchase: USDT cost of the quantity to buy, at lock prices
+    unhedged_qty: Decimal = ZERO
+    unhedged_cash: Decimal = ZERO
+    opened_before: bool = False
+    rebalances: int = 0
+    margin_moves: int = 0
+    funding_in: Decimal = ZERO
+    funding_out: Decimal = ZERO
+    actions: list[ActionEvent] = field(default_factory=list)
+    liquidations: list[LiquidationEvent] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
+              brackets: BracketTable) -> Replay:
+        symbol = instrument.symbol
+        account = SimAccount({symbol: instrument}, {symbol: brackets}, spec.fees,
+                             spec.spot_fee_rate)
+        if spec.margin_mode is not MarginMode.CROSS:
+            account.set_margin_mode(symbol, spec.margin_mode)
+        account.set_leverage(symbol, exchange_leverage(spec.leverage))
+        price0 = dec(history.perp_close[0])
+        spot0 = dec(history.spot_close[0])
+        notional = spec.quantity * price0
+        params = PolicyParams(
+            leverage=spec.leverage, leverage_band=spec.leverage_band,
+            hedge_band_pct=spec.hedge_band_pct, rebalance_down=spec.rebalance_down,
+            decision_interval_ms=spec.decision_interval_ms, fee_rate=spec.fees.taker_rate,
+        )
+        reserve = ZERO
+        if spec.policy == "reserve":
+            reserve = spec.reserve_usdt if spec.reserve_usdt is not None else (
+                notional / spec.leverage)
+        t0 = int(history.open_time_ms[0])
+        side = Side.LONG if spec.purchase else Side.SHORT
+        replay = cls(spec, history, instrument, account, params, side, reserve_left=reserve)
+        if spec.purchase:
+            cash = spec.quantity * spot0 + reserve
+            replay.target_qty = spec.quantity
+            replay.locked = spec.quantity * spot0 + reserve
+            replay.cost_basis = spec.quantity * spot0
+        else:
+            cash = margin_for(notional, params) + reserve
+            account.deposit(instrument.base, spec.quantity, t0)
+            replay.unhedged_qty = spec.quantity
+            replay.locked = spec.quantity * spot0 + cash
+        if cash > ZERO:
+            account.deposit(USDT, cash, t0)
+        replay.unhedged_cash = cash
+        return replay
+
+    # ------------------------------------------------------------------ events
+    def settle_funding(self, k: int, i: int) -> None:
+        """Settle funding row ``k`` at bar ``i`` (mark: the file's, else the perp close)."""
+        h = self.history
+        mark = h.funding_mark[k]
+        mark_price = dec(h.perp_close[i]) if mark != mark else dec(mark)  # NaN: stand-in
+        got = self.account.settle_funding(
+            self.instrument.symbol, Decimal(h.funding_rate_text[k]), mark_price,
+            int(h.funding_time_ms[k]),
+        )
+        if got > 0:
+            self.funding_in += got
+        else:
+            self.funding_out -= got
+
+    def change_exposure(self, qty: Decimal, i: int) -> None:
+        """The holder adds (qty > 0) or takes away spot; a buyer plans to buy more or less."""
+        ts = self._ts(i)
+        price = dec(self.history.spot_close[i])
+        base = self.instrument.base
+        if self.spec.purchase:
+            self.target_qty = max(ZERO, self.target_qty + qty)
+            cash = qty * price
+            if cash > 0:
+                self.account.deposit(USDT, cash, ts)
+            else:
+                cash = -min(-cash, self.account.spot.get(USDT, ZERO) - self.reserve_left)
+                if cash < 0:
+                    self.account.withdraw(USDT, -cash, ts)
+            self.unhedged_cash += cash
+            self.locked += cash
+            self.cost_basis += cash
+        else:
+            if qty > 0:
+                self.account.deposit(base, qty, ts)
+            else:
+                qty = -min(-qty, self.account.spot.get(base, ZERO))
+                if qty < 0:
+                    self.account.withdraw(base, -qty, ts)
+            self.unhedged_qty += qty
+            self.locked += qty * price
+        self.actions.append(ActionEvent(ts, "exposure_change", qty, qty * price, price))
+
+    def state(self, i: int) -> HedgeState:
+        acct = self.account
+        pos = acct.position(self.instrument.symbol)
+        spot_qty = acct.spot.get(self.instrument.base, ZERO)
+        return HedgeState(
+            hedge_side=self.side, margin_mode=pos.margin_mode, spot_qty=spot_qty,
+            target_exposure_qty=self.target_qty if self.spec.purchase else spot_qty,
+            hedge_qty=pos.size_base if pos.side is self.side else ZERO,
+            entry_price=pos.entry_price, isolated_margin_usdt=pos.isolated_margin_usdt,
+            mark_price=dec(self.history.perp_close[i]),
+            spot_price=dec(self.history.spot_close[i]),
+            spot_usdt=acct.spot.get(USDT, ZERO), futures_wallet_usdt=acct.futures_wallet_usdt,
+            reserve_usdt=min(self.reserve_left, acct.spot.get(USDT, ZERO)),
+            liquidation_price=acct.liquidation_price(self.instrument.symbol),
+            opened_before=self.opened_before,
+        )
+
+    def decide(self, i: int) -> None:
+        """Run the policy at bar ``i``'s close and execute its actions in order."""
+        self.account.mark(self.instrument.symbol, dec(self.history.perp_close[i]))
+        for action in get_policy(self.spec.policy).decide(self.state(i), self.params):
+            self._execute(action, i)
+
+    def liquidate(self, i: int, price: Decimal) -> None:
+        record = self.account.liquidate(self.instrument.symbol, price, self._ts(i))
+        self.liquidations.append(LiquidationEvent(self._ts(i), price, record.margin_lost_usdt))
+        if self.spec.policy == "static":
+            self.notes.append(f"liquidated at {price:.2f}; the static hedge stays unhedged")
+
+    def snapshot(self, i: int) -> None:
+        """Record the state (as floats) that holds from bar ``i`` on."""
+        acct = self.account
+        pos = acct.position(self.instrument.symbol)
+        isolated = sum((p.isolated_margin_usdt for p in acct.positions.values()), ZERO)
+        usdt = acct.spot.get(USDT, ZERO) + acct.futures_wallet_usdt + isolated
+        margin_base = (pos.isolated_margin_usdt if pos.margin_mode is MarginMode.ISOLATED
+                       else acct.futures_wallet_usdt)
+        liq = acct.liquidation_price(self.instrument.symbol)
+        unit_cost = float("nan")
+        if self.spec.purchase:
+            unit_cost = float(self.cost_basis / self.target_qty) if self.target_qty > 0 else (
+                float(self.history.spot_close[i]))
+        piece = Piece(
+            start=i, spot_qty=float(acct.spot.get(self.instrument.base, ZERO)),
+            hedge_qty=float(pos.qty_base), entry=float(pos.entry_price), usdt=float(usdt),
+            margin_base=float(margin_base), liq=float("nan") if liq is None else float(liq),
+            funding_cum=float(acct.funding_received_usdt), fees_cum=float(acct.fees_paid_usdt),
+            locked=float(self.locked), unhedged_qty=float(self.unhedged_qty),
+            unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
+        )
+        if self.pieces and self.pieces[-1].start == i:
+            self.pieces[-1] = piece
+        else:
+            self.pieces.append(piece)
+
+    # ------------------------------------------------------------------ execution
+    def _ts(self, i: int) -> int:
+        return int(self.history.open_time_ms[i]) + int(self.history.interval_ms)
+
+    def _execute(self, action: Action, i: int) -> None:
+        if isinstance(action, AdjustHedge):
+            self._adjust(action.delta_qty, i)
+        elif isinstance(action, AddMargin | RemoveMargin):
+            self._margin(action, i)
+        elif isinstance(action, SellSpot | BuySpot):
+            self._spot(action, i)
+        elif isinstance(action, Transfer):
+            self._transfer(action, i)
+        elif isinstance(action, Alert):
+            self.actions.append(ActionEvent(self._ts(i), action.code, ZERO, ZERO, ZERO,
+                                            action.message))
+
+    def _fill_price(self, close: float, buy: bool) -> Decimal:
+        slip = self.spec.slippage_bps / BPS
+        return dec(close) * (1 + slip if buy else 1 - slip)
+
+    def _adjust(self, delta: Decimal, i: int) -> None:
+        acct, symbol = self.account, self.instrument.symbol
+        pos = acct.position(symbol)
+        held = pos.size_base if pos.side is self.side else ZERO
+        qty = self.instrument.round_qty(min(abs(delta), held) if delta < 0 else abs(delta))
+        if qty < self.instrument.min_qty or qty <= 0:
+            return
+        side = self.side if delta > 0 else self.side.opposite
+        price = self._fill_price(self.history.perp_close[i], side is Side.LONG)
+        try:
+            acct.futures_trade(symbol, side, qty, price, self._ts(i), reduce_only=delta < 0)
+        except SimRejection as exc:
+            if exc.code != MARGIN_INSUFFICIENT:
+                self.notes.append(f"order of {qty} refused: {exc.msg}")
+                return
+            lev = Decimal(pos.leverage)
+            qty = self.instrument.round_qty(
+                acct.available_usdt() * lev / (price * (1 + lev * self.spec.fees.taker_rate)))
+            try:
+                acct.futures_trade(symbol, side, qty, price, self._ts(i))
+            except SimRejection:
+                return
+        kind = "open" if held == 0 else ("close" if delta < 0 and qty == held else "rebalance")
+        if held == 0:
+            self.opened_before = True
+        else:
+            self.rebalances += 1
+        self.actions.append(ActionEvent(self._ts(i), kind, qty, qty * price, price))
+
+    def _margin(self, action: AddMargin | RemoveMargin, i: int) -> None:
+        acct, symbol = self.account, self.instrument.symbol
+        pos = acct.position(symbol)
+        if pos.margin_mode is not MarginMode.ISOLATED or pos.qty_base == 0:
+            return
+        if isinstance(action, AddMargin):
+            amount = min(action.amount, acct.available_usdt())
+            if amount > 0:
+                acct.add_margin(symbol, amount, self._ts(i))
+            kind = "margin_add"
+        else:
+            amount = min(action.amount, acct.max_removable_margin(symbol))
+            if amount > 0:
+                acct.reduce_margin(symbol, amount, self._ts(i))
+            kind = "margin_remove"
+        if amount > 0:
+            self.margin_moves += 1
+            self.actions.append(ActionEvent(self._ts(i), kind, ZERO, amount, ZERO))
+
+    def _spot(self, action: SellSpot | BuySpot, i: int) -> None:
+        acct, base = self.account, self.instrument.base
+        buy = isinstance(action, BuySpot)
+        price = self._fill_price(self.history.spot_close[i], buy)
+        if buy:
+            afford = acct.spot.get(USDT, ZERO) / (price * (1 + acct.spot_fee_rate))
+            qty = min(action.qty, afford)
+        else:
+            qty = min(action.qty, acct.spot.get(base, ZERO))
+        # Spot quantities step in satoshi-sized units; rounding down keeps the trade affordable.
+        qty = qty.quantize(SPOT_STEP, rounding=ROUND_DOWN)
+        if qty <= 0:
+            return
+        try:
+            acct.spot_trade(base, Side.LONG if buy else Side.SHORT, qty, price, self._ts(i))
+        except SimRejection as exc:
+            self.notes.append(f"spot trade of {qty} refused: {exc.msg}")
+            return
+        kind = "spot_buy" if buy else "spot_sell"
+        self.actions.append(ActionEvent(self._ts(i), kind, qty, qty * price, price))
+
+    def _transfer(self, action: Transfer, i: int) -> None:
+        acct = self.account
+        if action.to == "futures":
+            amount = min(action.amount, acct.spot.get(USDT, ZERO))
+        else:
+            amount = min(action.amount, acct.futures_wallet_usdt, acct.available_usdt())
+        if amount <= 0:
+            return
+        acct.transfer(amount, to=action.to, ts_ms=self._ts(i))
+        if action.from_reserve:
+            self.reserve_left = max(ZERO, self.reserve_left - amount)
+        self.actions.append(ActionEvent(self._ts(i), "transfer", ZERO, amount, ZERO,
+                                        f"to {action.to}"))

@@ -1,0 +1,67 @@
+"""Vectorised scans of the backtest: event bars, first liquidation touch, piecewise series.
+
+Float64 only: these find *where* things happen; the account maths stays in Decimal.
+A bar i covers ``[open_time_ms[i], open_time_ms[i] + interval_ms)``; its close is at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def close_times(open_time_ms: IntArray, interval_ms: int) -> IntArray:
+    """Close time of every bar (ms)."""
+    return np.asarray(open_time_ms + np.int64(interval_ms), dtype=np.int64)
+
+
+def decision_bars(close_time_ms: IntArray, decision_interval_ms: int) -> IntArray:
+    """Bars whose close falls on a multiple of the decision interval (UTC), and bar 0.
+
+    >>> decision_bars(np.array([3600000, 7200000, 10800000]), 7200000).tolist()
+    [0, 1]
+    """
+    on_grid = np.flatnonzero(close_time_ms % np.int64(decision_interval_ms) == 0)
+    return np.unique(np.concatenate([np.zeros(1, dtype=np.int64), on_grid.astype(np.int64)]))
+
+
+def bars_closing_at_or_after(close_time_ms: IntArray, ts_ms: IntArray) -> IntArray:
+    """For each time, the first bar whose close is at or after it (len(bars) when none).
+
+    A funding settlement on the hour maps to the bar that closes exactly then.
+
+    >>> bars_closing_at_or_after(np.array([10, 20, 30]), np.array([10, 11, 31])).tolist()
+    [0, 1, 3]
+    """
+    return np.asarray(np.searchsorted(close_time_ms, ts_ms, side="left"), dtype=np.int64)
+
+
+def first_touch(
+    adverse: FloatArray, start: int, stop: int, level: float, *, rising: bool
+) -> int | None:
+    """First index in ``[start, stop)`` where ``adverse`` reaches ``level``, else None.
+
+    ``rising``: a short is hurt by highs ≥ level; otherwise a long by lows ≤ level.
+
+    >>> first_touch(np.array([1.0, 5.0, 7.0, 9.0]), 1, 4, 6.5, rising=True)
+    2
+    """
+    if stop <= start:
+        return None
+    window = adverse[start:stop]
+    hit = window >= level if rising else window <= level
+    k = int(np.argmax(hit))
+    return start + k if bool(hit[k]) else None
+
+
+def piecewise(starts: IntArray, values: FloatArray, n: int) -> FloatArray:
+    """Expand step values: ``values[p]`` holds from ``starts[p]`` until the next start.
+
+    >>> piecewise(np.array([0, 2, 2, 3]), np.array([1.0, 2.0, 3.0, 4.0]), 5).tolist()
+    [1.0, 1.0, 3.0, 4.0, 4.0]
+    """
+    lengths = np.diff(np.append(starts, n))
+    return np.asarray(np.repeat(values, lengths), dtype=np.float64)
