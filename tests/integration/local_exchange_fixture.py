@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ from perphedge.exchange.auth import ApiKeys
 from perphedge.exchange.core import ExchangeConfig, LocalExchange
 from perphedge.exchange.market import PricePath, ReplayClock, ReplayMarket
 from perphedge.exchange.server import LocalExchangeServer, start_server
+from perphedge.exchange.state import open_exchange
 
 API_KEY = "local-test-key"
 API_SECRET = "local-test-secret"  # noqa: S105 -- a test key for the loopback server
@@ -88,17 +91,16 @@ def scripted_market(
 @contextmanager
 def local_exchange(
     btc: list[str] | None = None, *, spot_usdt: str = "100000", weight_per_minute: int = 0,
-    funding: list[tuple[int, str]] | None = None,
+    funding: list[tuple[int, str]] | None = None, state_path: Path | None = None,
 ) -> Iterator[LocalVenue]:
-    """A local exchange with a frozen replay clock at ``T0_MS`` + 1 h, served on 127.0.0.1:0."""
-    from decimal import Decimal
+    """A local exchange with a frozen replay clock at ``T0_MS`` + 1 h, served on 127.0.0.1:0.
 
+    With ``state_path`` naming an existing state file, the saved exchange is resumed.
+    """
     clock = ReplayClock(T0_MS + HOUR_MS, speed=0)
     market = scripted_market(clock, btc, funding)
-    account = LocalExchange.new_account(sorted(market.paths))
-    account.deposit("USDT", Decimal(spot_usdt), T0_MS)
-    config = ExchangeConfig(ApiKeys({API_KEY: API_SECRET}), weight_per_minute)
-    exchange = LocalExchange(account, market, config)
+    config = ExchangeConfig(ApiKeys({API_KEY: API_SECRET}), weight_per_minute, state_path)
+    exchange = open_exchange(market, config, {"USDT": Decimal(spot_usdt)}, T0_MS)
     server = start_server(exchange, "127.0.0.1", 0)
     try:
         yield LocalVenue(server, exchange, clock)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt
@@ -140,3 +141,30 @@ def test_spot_market_buy_fills_at_the_replayed_price(spot: Any) -> None:
     balance = spot.fetch_balance()
     assert balance["BTC"]["total"] == 0.01
     assert balance["USDT"]["total"] == pytest.approx(100000 - 400 - 0.4)  # 0.1 % fee
+
+
+def test_a_restarted_server_continues_from_its_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "exchange.json"
+    with local_exchange(state_path=state) as first:
+        spot, client = first.client("binance"), first.client()
+        try:
+            _fund_futures(spot, 3000)
+            client.load_markets()
+            client.create_order(BTC, "market", "sell", 0.05, None, {"clientOrderId": "keep"})
+            first.clock.advance(7 * HOUR_MS)
+            client.fetch_funding_history(BTC)  # syncs the 08:00 settlement into the state
+        finally:
+            client.close()
+            spot.close()
+    with local_exchange(state_path=state) as second:
+        client = second.client()
+        try:
+            client.load_markets()
+            assert second.clock.now_ms() == first.clock.now_ms()
+            (position,) = client.fetch_positions([BTC])
+            assert (position["side"], position["contracts"]) == ("short", 0.05)
+            (order,) = client.fetch_orders(BTC)
+            assert order["clientOrderId"] == "keep"
+            assert [f["amount"] for f in client.fetch_funding_history(BTC)] == [0.2]
+        finally:
+            client.close()

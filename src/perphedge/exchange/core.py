@@ -141,7 +141,7 @@ class LocalExchange:
             self.liquidations.append(record)
             order = self.book.new_order(
                 client_order_id=f"autoclose-{bar.ts_ms}", market="futures", symbol=bar.symbol,
-                side="BUY" if pos.side is Side.SHORT else "SELL", type="LIMIT",
+                side="BUY" if record.side is Side.SHORT else "SELL", type="LIMIT",
                 orig_qty=record.qty_base, price=liq, time_in_force="IOC", reduce_only=True,
                 time_ms=bar.ts_ms,
             )

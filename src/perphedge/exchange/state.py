@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from perphedge.errors import DataError
-from perphedge.exchange.core import LocalExchange
+from perphedge.exchange.core import ExchangeConfig, LocalExchange
+from perphedge.exchange.market import ReplayMarket
 from perphedge.exchange.orders import OrderBook
 from perphedge.sim.account import SimAccount
 
-__all__ = ["SavedState", "load_state", "save_state"]
+__all__ = ["SavedState", "load_state", "open_exchange", "save_state"]
 
 FORMAT_VERSION = 1
 
@@ -60,3 +62,29 @@ def load_state(path: Path) -> SavedState:
     account = SimAccount.from_dict(data["account"], empty.instruments, empty.brackets)
     return SavedState(account, OrderBook.from_dict(data["orders"]), int(data["replay_ms"]),
                       symbols)
+
+
+def open_exchange(
+    market: ReplayMarket, config: ExchangeConfig, deposits: dict[str, Decimal],
+    start_ms: int,
+) -> LocalExchange:
+    """The exchange saved at ``config.state_path`` if that file exists, else a fresh one.
+
+    A fresh account gets ``deposits`` in its spot wallet. A resumed one keeps its balances,
+    positions and orders, and the replay clock continues from the time saved.
+    """
+    path = config.state_path
+    if path is not None and path.exists():
+        saved = load_state(path)
+        if sorted(saved.symbols) != sorted(market.paths):
+            raise DataError(f"{path} holds {saved.symbols}, the market replays "
+                            f"{sorted(market.paths)}")
+        market.clock.set(saved.replay_ms)
+        return LocalExchange(saved.account, market, config, saved.book, saved.replay_ms)
+    account = LocalExchange.new_account(sorted(market.paths))
+    for asset, value in deposits.items():
+        account.deposit(asset, value, start_ms)
+    exchange = LocalExchange(account, market, config)
+    if path is not None:
+        save_state(exchange, path)
+    return exchange
