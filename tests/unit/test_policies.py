@@ -1,0 +1,120 @@
+"""The hedge policies as pure functions of the observed state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perphedge.domain.types import MarginMode, Side
+from perphedge.errors import InputError
+from perphedge.planning.hedge_state import (
+    AddMargin,
+    AdjustHedge,
+    Alert,
+    HedgeState,
+    RemoveMargin,
+    SellSpot,
+    Transfer,
+)
+from perphedge.planning.policies import (
+    ManagedPolicy,
+    PolicyParams,
+    ReservePolicy,
+    StaticPolicy,
+    get_policy,
+    rebalance_qty,
+)
+
+D = Decimal
+PARAMS = PolicyParams(leverage=D(2))
+
+
+def short_state(price: str, margin: str = "225000", hedge: str = "5", spot: str = "5",
+                **kw: object) -> HedgeState:
+    base = HedgeState(
+        hedge_side=Side.SHORT, margin_mode=MarginMode.ISOLATED, spot_qty=D(spot),
+        target_exposure_qty=D(spot), hedge_qty=D(hedge), entry_price=D(90000),
+        isolated_margin_usdt=D(margin), mark_price=D(price), spot_price=D(price),
+        spot_usdt=D(0), futures_wallet_usdt=D(0), reserve_usdt=D(0), liquidation_price=None,
+        opened_before=True,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_default_leverage_band_is_target_plus_minus_half_clipped_at_one() -> None:
+    assert PolicyParams(leverage=D(2)).band == (D("1.5"), D("2.5"))
+    assert PolicyParams(leverage=D("1.2")).band == (D(1), D("1.7"))
+    with pytest.raises(InputError):
+        PolicyParams(leverage=D(0))
+
+
+def test_static_opens_once_and_then_never_acts() -> None:
+    fresh = short_state("90000", margin="0", hedge="0", opened_before=False,
+                        spot_usdt=D(225225))
+    actions = StaticPolicy().decide(fresh, PARAMS)
+    assert actions == (Transfer(D(225225), "futures"), AdjustHedge(D(5)))
+    assert StaticPolicy().decide(short_state("130000"), PARAMS) == ()
+    liquidated = replace(fresh, opened_before=True)
+    assert StaticPolicy().decide(liquidated, PARAMS) == ()
+
+
+def test_managed_sells_spot_adds_margin_and_cuts_the_hedge_when_price_runs_up() -> None:
+    state = short_state("120000")
+    x = rebalance_qty(state, D(2))
+    assert x == D("1.25")
+    actions = ManagedPolicy().decide(state, PARAMS)
+    assert actions[:3] == (SellSpot(x), Transfer(D(150000), "futures"), AdjustHedge(-x))
+    assert isinstance(actions[3], AddMargin)
+    # The re-added amount is the sale plus the margin balance share the cut released.
+    assert actions[3].amount == D(150000) + D(75000) * x / D(5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(min_value=60000, max_value=200000))
+def test_managed_rebalance_brings_leverage_back_to_target(price: int) -> None:
+    state = short_state(str(price))
+    x = rebalance_qty(state, D(2))
+    p = D(price)
+    new_lev = (state.hedge_qty - x) * p / (state.margin_balance_usdt + x * p)
+    assert abs(new_lev - 2) < D("1e-20")
+
+
+def test_managed_grows_a_drifted_hedge_and_leaves_one_inside_the_band() -> None:
+    inside = short_state("90000", spot="5.05")
+    assert ManagedPolicy().decide(inside, PARAMS) == ()
+    drifted = short_state("90000", spot="6", futures_wallet_usdt=D(100000))
+    actions = ManagedPolicy().decide(drifted, PARAMS)
+    assert AdjustHedge(D(1)) in actions
+
+
+def test_managed_long_hedge_moves_only_margin() -> None:
+    state = replace(short_state("60000"), hedge_side=Side.LONG, spot_qty=D(0),
+                    target_exposure_qty=D(5), spot_usdt=D(300000))
+    # Long 5 from 90,000 at 60,000: margin balance 75,000, leverage 4.
+    actions = ManagedPolicy().decide(state, PARAMS)
+    assert actions == (Transfer(D(75000), "futures"), AddMargin(D(75000)))
+    calm = replace(state, mark_price=D(150000), spot_price=D(150000))
+    back = ManagedPolicy().decide(calm, PARAMS)
+    assert isinstance(back[0], RemoveMargin)
+    assert not any(isinstance(a, AdjustHedge) for a in back)
+
+
+def test_reserve_tops_up_and_alerts_once_when_it_runs_out() -> None:
+    state = short_state("120000", reserve_usdt=D(50000), spot_usdt=D(50000))
+    actions = ReservePolicy().decide(state, PARAMS)
+    assert actions[0] == Transfer(D(50000), "futures", from_reserve=True)
+    assert actions[1] == AddMargin(D(50000))
+    assert isinstance(actions[2], Alert)
+    assert actions[2].code == "reserve_exhausted"
+    spent = replace(state, reserve_usdt=D(0), spot_usdt=D(0))
+    assert ReservePolicy().decide(spent, PARAMS) == ()
+
+
+def test_unknown_policy_names_are_input_errors() -> None:
+    assert get_policy("managed").name == "managed"
+    with pytest.raises(InputError):
+        get_policy("yolo")
