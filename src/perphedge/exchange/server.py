@@ -68,6 +68,11 @@ class LocalExchangeServer(ThreadingHTTPServer):
         self._thread.start()
         return self
 
+    def wait(self) -> None:
+        """Block until the serving thread ends (Ctrl-C raises KeyboardInterrupt here)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
     def close(self) -> None:
         """Stop serving, join the thread and close the socket."""
         self.shutdown()
