@@ -128,3 +128,44 @@ def test_verdict_names_the_liquidation_and_the_band_of_the_survivor() -> None:
     assert "The 2x static short was liquidated on 2023-02-11 at 24749.10 USDT" in text
     assert "The 2x managed short held, staying within 1.83 % of the locked value" in text
     assert worst_deviation_pct(synthetic_result()) == Decimal("1.8349")
+
+
+def test_sweep_summary_counts_liquidated_runs_and_keeps_the_worst_start() -> None:
+    from perphedge.services.backtest_service import (
+        Sweep,
+        SweepRow,
+        monthly_starts,
+        summarise,
+    )
+    from perphedge.services.backtest_view import sweep_to_dict
+
+    starts = monthly_starts(START_MS, START_MS + 100 * 24 * HOUR_MS)
+    assert [iso(s)[:10] for s in starts] == ["2023-01-01", "2023-02-01", "2023-03-01",
+                                             "2023-04-01"]
+    rows = [
+        SweepRow("static", starts[0], starts[1], starts[0] + HOUR_MS, Decimal("80.5"),
+                 Decimal("10.005"), Decimal("41.3")),
+        SweepRow("static", starts[1], starts[2], None, Decimal("0.03"), Decimal("-2"),
+                 Decimal("41.3")),
+        SweepRow("managed", starts[0], starts[1], None, Decimal("0.2"), Decimal("12"),
+                 Decimal("100")),
+    ]
+    sweep = Sweep("BTC", Decimal(5), Decimal(2), 30, tuple(rows),
+                  summarise(rows, ("static", "managed", "reserve")), ("a source",))
+    data = sweep_to_dict(sweep)
+    static, managed = data["summary"]
+    assert static == {"policy": "static", "runs": 2, "liquidated": 1,
+                      "worst_deviation_pct": "80.5", "worst_start": "2023-01-01T00:00:00Z",
+                      "funding_total": "8.00", "fees_total": "82.60"}
+    assert managed["liquidated"] == 0
+    assert data["rows"][0]["liquidated"] == "2023-01-01T01:00:00Z"
+    assert data["rows"][1]["liquidated"] is None
+    json.dumps(data)
+
+
+def test_monthly_starts_keep_the_day_and_move_late_days_to_the_28th() -> None:
+    from perphedge.services.backtest_service import monthly_starts, parse_date
+
+    starts = monthly_starts(parse_date("2023-01-31", "--start"), parse_date("2023-04-30", "x"))
+    assert [iso(s)[:10] for s in starts] == ["2023-01-31", "2023-02-28", "2023-03-28",
+                                             "2023-04-28"]

@@ -77,7 +77,7 @@ h1{font-size:1.5em;margin:0 0 4px}
 .verdict{background:#fff;border-left:5px solid #1f77b4;padding:12px 16px;font-size:1.05em;
 line-height:1.5;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 table{border-collapse:collapse;background:#fff;margin:12px 0;font-size:.92em}
-th,td{padding:4px 12px;border-bottom:1px solid #e5e5e5;text-align:right}
+th,td{padding:4px 12px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 tr.liq td{color:#b00020;font-weight:600}
 .chart{background:#fff;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
@@ -251,8 +251,9 @@ def render_html(
         '<div class="chart">'
         + fig.to_html(full_html=False, include_plotlyjs=False, config=config)
         + "</div>" for fig in figures)
-    notes = [n for r in results for n in r.notes]
-    items = "".join(f"<li>{html.escape(c)}</li>" for c in (*caveats, *dict.fromkeys(notes)))
+    # The engine's notes repeat some data sources; each caveat is listed once.
+    unique = dict.fromkeys([*caveats, *(n for r in results for n in r.notes)])
+    items = "".join(f"<li>{html.escape(c)}</li>" for c in unique)
     title = report_title(results, quantity)
     summaries = [result_to_dict(r, quantity=quantity) for r in results]
     return (

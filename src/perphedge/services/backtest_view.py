@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perphedge.backtest.result import ActionEvent, BacktestResult
 from perphedge.domain.money import plain, to_cents
+
+if TYPE_CHECKING:  # the service imports this module; only the types flow back
+    from perphedge.services.backtest_service import Sweep
 
 PCT = Decimal("0.01")
 
@@ -158,4 +161,39 @@ def compare_to_dict(
     return {
         "results": [result_to_dict(r, quantity=quantity) for r in results],
         "verdict": verdict(results),
+    }
+
+
+def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
+    """A sweep: ``summary`` (one row per policy) and ``rows`` (one per start and policy)."""
+    return {
+        "asset": sweep.asset,
+        "quantity": plain(sweep.quantity),
+        "leverage": plain(sweep.leverage),
+        "horizon_days": sweep.horizon_days,
+        "summary": [
+            {
+                "policy": s.policy,
+                "runs": s.runs,
+                "liquidated": s.liquidated,
+                "worst_deviation_pct": pct(s.worst_deviation_pct),
+                "worst_start": iso(s.worst_start_ms),
+                "funding_total": money(s.funding_total),
+                "fees_total": money(s.fees_total),
+            }
+            for s in sweep.summaries
+        ],
+        "rows": [
+            {
+                "policy": r.policy,
+                "start": iso(r.start_ms),
+                "end": iso(r.end_ms),
+                "liquidated": None if r.liquidated_ms is None else iso(r.liquidated_ms),
+                "worst_deviation_pct": pct(r.worst_deviation_pct),
+                "funding_total": money(r.funding_total),
+                "fees_total": money(r.fees_total),
+            }
+            for r in sweep.rows
+        ],
+        "sources": list(sweep.sources),
     }
