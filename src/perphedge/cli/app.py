@@ -25,8 +25,13 @@ def _root() -> None:
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to ``app``.
     import perphedge.cli.carry_cmd  # noqa: F401
-    import perphedge.cli.exchange_cmd  # noqa: F401
-    from perphedge.cli import backtest_cmd, data_cmd, init_cmd, plan_cmd  # noqa: F401
+    from perphedge.cli import (  # noqa: F401
+        backtest_cmd,
+        data_cmd,
+        exchange_cmd,
+        init_cmd,
+        plan_cmd,
+    )
 
 
 def fail(message: str, code: int) -> None:
