@@ -1,0 +1,204 @@
+"""Backtest speed and memory: a year of one-minute bars, measured against baselines in one run.
+
+Run ``python bench/bench_backtest.py`` (``--quick``: a 30-day reference slice). It
+measures, in this order and in the same process run:
+
+1. the vectorised engine (``perphedge.backtest.engine.run_backtest``) on a deterministic
+   synthetic year of one-minute bars (525,600 bars, seeded GBM with a rally, funding every 8 h):
+   simulation time and bars per second, best of several repeats;
+2. the plain bar-by-bar Python loop of the same model (``perphedge.backtest.reference``) on the
+   same year (``--quick``: on 30 days, extrapolated linearly, stated in the output), and
+   whether both give the same end value, funding, rebalances and liquidations;
+3. the wall time of the whole command ``python -m perphedge backtest ...`` on the bundled data;
+4. the peak resident memory (``ru_maxrss``) of a child process that builds the synthetic year
+   and runs the engine on it, and of one that only imports the same modules (the baseline).
+
+Ratios are printed against the baselines measured here; targets are printed beside the figures
+and never asserted (timings belong in this script, not in unit tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.history import MarketHistory
+from perphedge.backtest import reference
+from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.domain.types import MarginMode
+
+MINUTE_MS = 60_000
+BARS_PER_YEAR = 365 * 24 * 60
+START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+FUNDING_EVERY_MS = 8 * 3_600_000
+TARGET_SIM_S = 0.3
+TARGET_CMD_S = 1.0
+TARGET_RSS_MB = 300.0
+CLI_ARGS = ("backtest", "--asset", "BTC", "--quantity", "5", "--start", "2023-01-01",
+            "--leverage", "2", "--policy", "managed", "--json")
+
+
+def synthetic_year(n: int = BARS_PER_YEAR, seed: int = 20240101) -> MarketHistory:
+    """One-minute bars: GBM at 60 %/yr volatility with a +80 % rally in months 4 to 6."""
+    rng = np.random.default_rng(seed)
+    sigma = 0.60 / np.sqrt(BARS_PER_YEAR)
+    drift = np.zeros(n)
+    rally = slice(n // 4, n // 2)
+    drift[rally] = np.log(1.8) / (rally.stop - rally.start)  # the squeeze a static short fears
+    log_ret = drift + rng.normal(0.0, sigma, n)
+    close = 42_000.0 * np.exp(np.cumsum(log_ret))
+    open_ = np.concatenate(([42_000.0], close[:-1]))
+    wick = np.abs(rng.normal(0.0, sigma, (2, n)))
+    high = np.maximum(open_, close) * (1.0 + wick[0])
+    low = np.minimum(open_, close) * (1.0 - wick[1])
+    basis = 1.0 + rng.normal(0.0002, 0.0002, n)  # perpetual a touch above spot
+    times = START_MS + np.arange(n, dtype=np.int64) * MINUTE_MS
+    funding_times = np.arange(START_MS, int(times[-1]) + MINUTE_MS, FUNDING_EVERY_MS,
+                              dtype=np.int64)
+    rates = np.round(rng.normal(0.0001, 0.00008, funding_times.shape[0]), 8)
+    at = (funding_times - START_MS) // MINUTE_MS
+    return MarketHistory(
+        asset="BTC", interval_ms=MINUTE_MS, open_time_ms=times,
+        spot_open=open_, spot_high=high, spot_low=low, spot_close=close,
+        perp_high=high * basis, perp_low=low * basis, perp_close=close * basis,
+        perp_is_real=np.ones(n, dtype=np.bool_),
+        funding_time_ms=funding_times, funding_rate=rates,
+        funding_rate_text=tuple(f"{r:.8f}" for r in rates.tolist()),
+        funding_mark=close[np.minimum(at, n - 1)] * basis[np.minimum(at, n - 1)],
+        sources=("synthetic: seeded GBM, 60 %/yr volatility, +80 % rally in months 4-6",),
+    )
+
+
+def spec_for(history: MarketHistory, policy: str = "managed") -> BacktestSpec:
+    """5 BTC held, 2x isolated short, decisions every hour, over the whole history."""
+    return BacktestSpec(
+        asset="BTC", quantity=Decimal(5), purchase=False, policy=policy,
+        leverage=Decimal(2), margin_mode=MarginMode.ISOLATED,
+        decision_interval_ms=3_600_000, exposure_changes=(),
+        start_ms=int(history.open_time_ms[0]), end_ms=history.end_ms,
+    )
+
+
+def _market() -> tuple[Any, Any]:
+    instrument = BundledMarketData().instrument("BTC")
+    return instrument, bundled_brackets(instrument.symbol)
+
+
+def _best(fn: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times
+
+
+def _child_rss_mb(simulate: bool) -> tuple[float, float]:
+    """Peak RSS (MB) of a fresh interpreter: imports only, or building and simulating the year.
+
+    Returns (VmHWM, ru_maxrss). Linux keeps ``ru_maxrss`` across fork and exec, so a child
+    started by this (large) process reports at least the parent's size; ``VmHWM`` in
+    ``/proc/self/status`` belongs to the child's own address space and is the figure to trust.
+    """
+    code = (
+        "import re, resource, sys; sys.path.insert(0, 'bench'); import bench_backtest as b; "
+        + ("h = b.synthetic_year(); i, br = b._market(); "
+           "b.run_backtest(b.spec_for(h), h, i, br); " if simulate else "")
+        + "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()); "
+        "print(hwm.group(1) if hwm else -1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=600)
+    hwm_kib, maxrss_kib = out.stdout.split()[-2:]
+    return int(hwm_kib) / 1024, int(maxrss_kib) / 1024  # Linux reports KiB
+
+
+def _cli_seconds(repeats: int) -> tuple[float, list[float]]:
+    def once() -> None:
+        subprocess.run([sys.executable, "-m", "perphedge", *CLI_ARGS], capture_output=True,
+                       check=True, timeout=120)
+    once()  # warm the OS file cache and Python's bytecode cache
+    return _best(once, repeats)
+
+
+def main() -> None:
+    """Measure, print a table and a JSON line for the record."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller reference slice")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    history = synthetic_year()
+    build_s = time.perf_counter() - t0
+    instrument, brackets = _market()
+    spec = spec_for(history)
+    n = len(history)
+    run_backtest(spec, history, instrument, brackets)  # warm-up: first-call imports, caches
+    sim_s, sim_all = _best(lambda: run_backtest(spec, history, instrument, brackets),
+                           args.repeats)
+
+    # The reference runs the whole year (about 4 s); --quick times 30 days and extrapolates.
+    ref_bars = 30 * 24 * 60 if args.quick else n
+    part = history.slice(int(history.open_time_ms[0]),
+                         int(history.open_time_ms[0]) + ref_bars * MINUTE_MS)
+    ref_result: list[Any] = []
+    ref_s, _ = _best(lambda: ref_result.append(
+        reference.run_reference(spec_for(part), part, instrument, brackets)), 1)
+    ref_year_s = ref_s * n / ref_bars
+    engine_result = run_backtest(spec, history, instrument, brackets)
+    agree = args.quick or (
+        ref_result[0].value_end == engine_result.value_end
+        and ref_result[0].funding_total == engine_result.funding_total
+        and ref_result[0].rebalances == engine_result.rebalances
+        and len(ref_result[0].liquidations) == len(engine_result.liquidations))
+
+    cli_s, cli_all = _cli_seconds(3)
+    rss_sim, maxrss_sim = _child_rss_mb(simulate=True)
+    rss_base, maxrss_base = _child_rss_mb(simulate=False)
+
+    figures = {
+        "python": platform.python_version(), "machine": platform.machine(), "bars": n,
+        "data_build_s": round(build_s, 3),
+        "engine_s": round(sim_s, 4), "engine_runs_s": [round(t, 4) for t in sim_all],
+        "engine_bars_per_s": round(n / sim_s),
+        "reference_slice_bars": ref_bars, "reference_slice_s": round(ref_s, 3),
+        "reference_year_s_extrapolated": round(ref_year_s, 2),
+        "reference_extrapolated": bool(args.quick), "engine_equals_reference": agree,
+        "speedup_vs_reference": round(ref_year_s / sim_s, 1),
+        "command_s": round(cli_s, 3), "command_runs_s": [round(t, 3) for t in cli_all],
+        "peak_rss_mb": round(rss_sim, 1), "baseline_rss_mb": round(rss_base, 1),
+        "ru_maxrss_mb": round(maxrss_sim, 1), "ru_maxrss_baseline_mb": round(maxrss_base, 1),
+    }
+    print(f"synthetic year: {n:,} one-minute bars (built in {build_s:.2f} s)")
+    print(f"engine        {sim_s:8.4f} s  {n / sim_s:14,.0f} bars/s   target < {TARGET_SIM_S} s"
+          f"  {'OK' if sim_s < TARGET_SIM_S else 'MISSED'}  (median "
+          f"{statistics.median(sim_all):.4f} s of {args.repeats})")
+    how = (f"timed on {ref_bars:,} bars: {ref_s:.2f} s, extrapolated to the year"
+           if args.quick else "the whole year")
+    print(f"reference     {ref_year_s:8.2f} s  {ref_bars / ref_s:14,.0f} bars/s   ({how}; "
+          f"{'same' if agree else 'DIFFERENT'} end value, funding, rebalances, liquidations)")
+    print(f"speed-up      {ref_year_s / sim_s:8.1f} x engine vs bar-by-bar loop")
+    print(f"command       {cli_s:8.3f} s  python -m perphedge {' '.join(CLI_ARGS)}   "
+          f"target < {TARGET_CMD_S} s  {'OK' if cli_s < TARGET_CMD_S else 'MISSED'}")
+    print(f"peak memory   {rss_sim:8.1f} MB (child: data + engine; {rss_base:.1f} MB for the "
+          f"imports alone, +{rss_sim - rss_base:.1f} MB, x{rss_sim / rss_base:.2f})   "
+          f"target < {TARGET_RSS_MB:.0f} MB  {'OK' if rss_sim < TARGET_RSS_MB else 'MISSED'}")
+    print(f"              (VmHWM; ru_maxrss says {maxrss_sim:.1f} / {maxrss_base:.1f} MB, "
+          "inflated by this parent's size, which Linux carries into children)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
