@@ -26,6 +26,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 INTERVALS_MS = {"1h": 3_600_000, "1d": 86_400_000}
+#: Bar intervals a user's own file may have (the bundled history is 1h or 1d).
+USER_INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, **INTERVALS_MS,
+                     "4h": 14_400_000}
 BUNDLED_ASSETS = ("BTC", "ETH")
 _PRICE_SCALE = 100.0  # bundled prices are int64 USDT cents (every source has ≤ 2 decimals)
 
@@ -232,7 +235,11 @@ def load_history(asset: str, *, start_ms: int | None = None, end_ms: int | None 
     if path is not None:
         from perphedge.adapters.user_history import load_user_history
 
-        full = load_user_history(path, asset=asset.upper(), interval_ms=_interval_ms(interval))
+        if interval not in USER_INTERVALS_MS:
+            raise InputError("--data-interval", f"one of {', '.join(USER_INTERVALS_MS)}",
+                             interval)
+        full = load_user_history(path, asset=asset.upper(),
+                                 interval_ms=USER_INTERVALS_MS[interval])
         start, end = check_range(full, start_ms, end_ms, f"{asset.upper()} in {path}")
         return _non_empty(full.slice(start, end), start, end)
     bundled = _bundled(_bundled_asset(asset), _check(interval))

@@ -101,6 +101,14 @@ def backtest(
     exposure_csv: Annotated[
         str | None, typer.Option(help="CSV of exposure changes (see docs/backtest.md).")
     ] = None,
+    data_path: Annotated[
+        str | None,
+        typer.Option("--data", help="Your own history (CSV/Parquet, see docs/data.md) instead "
+                                    "of the bundled one."),
+    ] = None,
+    data_interval: Annotated[
+        str, typer.Option(help="Bar interval of --data: 1m, 5m, 15m, 1h, 4h or 1d.")
+    ] = "1h",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write an offline HTML report here (and a .png beside).")
@@ -112,6 +120,7 @@ def backtest(
         purchase=purchase, compare=compare, starts=starts, horizon_days=horizon_days,
         decision_interval=decision_interval, margin_mode=margin_mode, reserve=reserve,
         add_daily=add_daily, sells=tuple(sell or ()), exposure_csv=exposure_csv,
+        data=data_path, data_interval=data_interval,
     )
     if starts is not None:
         with _progress_bar("sweep") as progress:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from perphedge.adapters.ccxt_download import DatasetReport, Downloader, DownloadSpec, data_dir
 from perphedge.cli.app import app
 from perphedge.errors import InputError
+
+if TYPE_CHECKING:
+    from perphedge.adapters.ccxt_download import DatasetReport
+
+# ccxt_download (and ccxt, ~0.4 s to import) is imported inside the commands that need it, so
+# that every other command starts fast.
 
 data_app = typer.Typer(help="Market history: download it through ccxt, see where it is kept.",
                        no_args_is_help=True)
@@ -54,6 +59,7 @@ def download(
 ) -> None:
     """Download bars, mark-price bars and funding as Parquet; a rerun adds only what is new."""
     from perphedge.adapters.ccxt_client import build_client
+    from perphedge.adapters.ccxt_download import Downloader, DownloadSpec, data_dir
 
     since_ms = parse_date_ms("--since", since)
     client = build_client(exchange, exchange_url)
@@ -99,4 +105,6 @@ def show_dir(
     = None,
 ) -> None:
     """Print the folder downloads go to."""
+    from perphedge.adapters.ccxt_download import data_dir
+
     typer.echo(str(data_dir(directory)))

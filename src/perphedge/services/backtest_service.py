@@ -61,6 +61,8 @@ class BacktestOptions:
     add_daily: str | None = None
     sells: tuple[str, ...] = ()
     exposure_csv: str | None = None
+    data: str | None = None
+    data_interval: str = "1h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,14 @@ def _check(options: BacktestOptions) -> _Checked:
     )
 
 
+def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
+    """The bundled history, or the user's own file with ``--data`` (see docs/data.md)."""
+    if options.data is None:
+        return load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
+    return load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms,
+                        interval=options.data_interval, path=Path(options.data))
+
+
 def _market(asset: str) -> tuple[Instrument, BracketTable]:
     instrument = BundledMarketData().instrument(asset)
     return instrument, bundled_brackets(instrument.symbol)
@@ -200,7 +210,7 @@ def run_backtests(
 ) -> BacktestRun:
     """Replay the chosen policy (or every policy with ``compare``) from ``--start`` to ``--end``."""
     c = _check(options)
-    history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
+    history = _history(c, options)
     instrument, brackets = _market(c.asset)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
     results: list[BacktestResult] = []
@@ -275,7 +285,7 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
         raise InputError("--horizon-days", "a whole number of days of at least 1",
                          options.horizon_days)
     c = _check(options)
-    history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
+    history = _history(c, options)
     windows = _windows(c, options.horizon_days, history.end_ms)
     if not windows:
         raise InputError("--start", "a start leaving room for at least one run of "
