@@ -71,6 +71,9 @@ class SimAccount:
         self.ledger: list[LedgerEntry] = []
         self.fees_paid_usdt = ZERO
         self.funding_received_usdt = ZERO
+        # Last isolated liquidation price per symbol, keyed by what it depends on: the backtest
+        # asks several times per decision while nothing changed (a pure cache, never stale).
+        self._liq_memo: dict[str, tuple[tuple[Decimal, Decimal, Decimal], Decimal | None]] = {}
 
     # ---------------------------------------------------------------- wallets
     def deposit(self, asset: str, amount: Decimal, ts_ms: int, *, to: str = "spot") -> None:
@@ -370,10 +373,16 @@ class SimAccount:
         if side is None:
             return None
         if pos.margin_mode is MarginMode.ISOLATED:
-            return solve_liquidation(
+            key = (pos.qty_base, pos.entry_price, pos.isolated_margin_usdt)
+            memo = self._liq_memo.get(symbol)
+            if memo is not None and memo[0] == key:
+                return memo[1]
+            price = solve_liquidation(
                 side, pos.size_base, pos.entry_price, pos.isolated_margin_usdt,
                 self.brackets[symbol],
             ).price_usdt
+            self._liq_memo[symbol] = (key, price)
+            return price
         other_mm = ZERO
         other_upnl = ZERO
         for other in self._other_cross(symbol):
