@@ -238,3 +238,14 @@ def test_half_set_credentials_are_an_input_error_that_hides_the_value() -> None:
         credentials_from_env({"PERPHEDGE_API_KEY": KEY})
     assert KEY not in str(caught.value)
     assert caught.value.field == "PERPHEDGE_API_SECRET"
+
+
+def test_base_url_override_keeps_binance_futures_error_classes() -> None:
+    import ccxt
+
+    from perphedge.adapters.ccxt_client import build_client
+
+    client = build_client("binance", "http://127.0.0.1:9")
+    # On the real host ccxt maps -2019 to InsufficientFunds through its "linear" table.
+    assert client.exceptions["exact"]["-2019"] is ccxt.InsufficientFunds
+    assert client.exceptions["exact"]["-2022"] is ccxt.InvalidOrder

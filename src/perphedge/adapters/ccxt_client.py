@@ -120,10 +120,25 @@ def _client_config(credentials: Credentials | None, timeout_ms: int) -> dict[str
     return config
 
 
+def _keep_market_error_classes(client: Any) -> None:
+    """Keep Binance's USDⓈ-M error classes when the host is not ``fapi.binance.com``.
+
+    ccxt chooses Binance's market-specific error table by the request's host (``fapi.`` → the
+    ``linear`` table); behind a base-URL override no host matches, and -2019 (margin
+    insufficient) or -2022 (reduce-only rejected) would arrive as a bare ``ExchangeError``.
+    """
+    table = getattr(client, "exceptions", {}).get("linear")
+    if not isinstance(table, dict):
+        return
+    for kind in ("exact", "broad"):
+        client.exceptions[kind] = {**client.exceptions.get(kind, {}), **table.get(kind, {})}
+
+
 def _finish(client: Any, base_url: str | None) -> Any:
     _restrict_to_linear(client.options)
     if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"
         client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
+        _keep_market_error_classes(client)
     return client
 
 
