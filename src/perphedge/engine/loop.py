@@ -1,0 +1,263 @@
+"""The live engine: per hedge and cycle, observe → plan → execute → record.
+
+Each cycle honours the kill switch first (a ``paused`` or ``closed`` hedge touches nothing),
+refuses Binance hedge mode, resolves open orders by client id, checks the position against the
+records (:mod:`perphedge.engine.reconcile`), then asks the **same** policy the backtest uses for
+its actions, translates and executes them, and writes the audit log, funding and a snapshot.
+Every exchange failure is caught here, recorded and retried on the next cycle; an order is
+never resent (see :mod:`perphedge.engine.execute`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.adapters.store.schema import FundingRow, HedgeRow, SnapshotRow
+from perphedge.config.models import HedgeConfig
+from perphedge.domain.brackets import BracketTable
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.money import ZERO
+from perphedge.engine import reconcile as rc
+from perphedge.engine.clock import Clock
+from perphedge.engine.execute import Call, Executor, Target, describe, translate
+from perphedge.engine.observe import (
+    Observation,
+    build_state,
+    hedge_side,
+    observe,
+    policy_params,
+    risk_figures,
+    spot_symbol,
+    venue_symbol,
+)
+from perphedge.engine.venue import Venue
+from perphedge.errors import ExchangeError
+from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
+from perphedge.planning.policies import get_policy
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle saw and did; ``status`` is one of the ``STATUSES``."""
+
+    hedge_id: str
+    ts_ms: int
+    status: str
+    lines: list[str] = field(default_factory=list)
+    state: HedgeState | None = None
+    actions: tuple[Action, ...] = ()
+    figures: dict[str, Decimal | None] = field(default_factory=dict)
+
+
+STATUSES = ("acted", "idle", "paused", "closed", "refused", "waiting", "error")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "value"):  # enums
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def state_dict(state: HedgeState) -> dict[str, object]:
+    """The observed state as JSON-ready values (Decimals as exact strings)."""
+    return {f.name: _plain(getattr(state, f.name)) for f in dataclasses.fields(state)}
+
+
+def action_dict(action: Action) -> dict[str, object]:
+    """An action as ``{"type": ..., fields...}``."""
+    data = {f.name: _plain(getattr(action, f.name)) for f in dataclasses.fields(action)}
+    return {"type": type(action).__name__, **data}
+
+
+class HedgeEngine:
+    """One hedge on one venue; ``cycle()`` runs observe → plan → execute → record once."""
+
+    def __init__(self, hedge: HedgeConfig, venue: Venue, store: HedgeStore, executor: Executor,
+                 clock: Clock) -> None:
+        self.hedge = hedge
+        self.venue = venue
+        self.store = store
+        self.executor = executor
+        self.clock = clock
+        self.symbol = venue_symbol(hedge)
+        self._specs: tuple[Instrument, BracketTable] | None = None
+
+    # -------------------------------------------------------------------- store helpers
+    def hedge_row(self, ts_ms: int) -> HedgeRow:
+        """The hedge's row, created (active) the first time the engine sees it."""
+        row = self.store.hedge(self.hedge.name)
+        if row is None:
+            row = self.store.add_hedge(HedgeRow(
+                id=self.hedge.name, account=self.hedge.account, asset=self.hedge.asset.upper(),
+                symbol=self.symbol, exposure_kind=self.hedge.kind, policy=self.hedge.policy,
+                state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,
+                spec_json=self.hedge.model_dump_json(),
+            ))
+        return row
+
+    def _record(self, kind: str, ts_ms: int, payload: dict[str, Any]) -> None:
+        payload = {**payload, "dry_run": not self.executor.sends}
+        self.store.record_decision(self.hedge.name, ts_ms, kind, payload)
+
+    # -------------------------------------------------------------------- the cycle
+    async def cycle(self) -> CycleReport:
+        """Run one cycle; exchange failures end it with status ``error`` (retried next time)."""
+        ts = self.clock.now_ms()
+        row = self.hedge_row(ts)
+        if row.state in (rc.PAUSED, rc.CLOSED):
+            return CycleReport(self.hedge.name, ts, row.state,
+                               [f"hedge is {row.state}: nothing observed, nothing sent"])
+        try:
+            return await self._cycle(ts, row.state)
+        except ExchangeError as err:
+            self._record("error", ts, {"error": str(err)})
+            return CycleReport(self.hedge.name, ts, "error",
+                               [f"exchange error, will retry next cycle: {err}"])
+
+    async def _prepare(self, ts: int, hedge_state: str) -> tuple[CycleReport, Observation | None]:
+        """Mode check, order resolution, observation and position check."""
+        lines: list[str] = []
+        modes = await self.venue.account_modes()
+        if modes.hedge_mode:
+            return self._refuse(ts, [
+                "REFUSED: the account is in Binance hedge mode (dual-side positions); perphedge "
+                "manages one-way positions only. Switch the account to one-way mode."]), None
+        resolved, still_open = await rc.resolve_open_orders(
+            self.venue, self.store, self.hedge.name, ts)
+        lines += resolved
+        if still_open:
+            self._record("waiting", ts, {"open_orders": still_open, "lines": lines})
+            return CycleReport(self.hedge.name, ts, "waiting", [
+                *lines, f"waiting for orders {', '.join(still_open)} before acting"]), None
+        if self._specs is None:
+            self._specs = (await self.venue.instrument(self.symbol),
+                           await self.venue.brackets(self.symbol))
+        obs = await observe(self.venue, self.hedge, ts, self._specs)
+        if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
+            return self._refuse(ts, [*lines, (
+                f"REFUSED: the position on {self.symbol} is {obs.signed_position_qty}, on the "
+                f"wrong side for a {self.hedge.kind} hedge")]), obs
+        verdict = rc.check_position(self.store, self.hedge.name, self.hedge.account,
+                                    hedge_state, obs)
+        lines += verdict.lines
+        if not verdict.may_act:
+            return self._refuse(ts, lines), obs
+        if hedge_state == rc.ADOPTING:
+            self.store.set_hedge_state(self.hedge.name, rc.ACTIVE, ts)
+        lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
+        lines += await self._sync_funding(ts)
+        return CycleReport(self.hedge.name, ts, "idle", lines), obs
+
+    async def _cycle(self, ts: int, hedge_state: str) -> CycleReport:
+        report, obs = await self._prepare(ts, hedge_state)
+        if obs is None or report.status != "idle":
+            return report
+        state = build_state(self.hedge, obs, opened_before=self._opened_before())
+        params = policy_params(self.hedge)
+        actions = get_policy(self.hedge.policy).decide(state, params)
+        return await self._act(report, obs, state, actions, params_name=self.hedge.policy)
+
+    async def close(self, *, sell_spot: bool) -> CycleReport:
+        """Unwind the hedge with reduce-only orders (and sell the spot with it if asked)."""
+        ts = self.clock.now_ms()
+        row = self.hedge_row(ts)
+        try:
+            report, obs = await self._prepare(ts, row.state)
+            if obs is None or report.status != "idle":
+                return report
+            state = build_state(self.hedge, obs, opened_before=True)
+            actions: tuple[Action, ...] = (AdjustHedge(-state.hedge_qty),)
+            if sell_spot and state.spot_qty > 0:
+                actions += (SellSpot(min(state.spot_qty, obs.exposure_qty)),)
+            report = await self._act(report, obs, state, actions, params_name="close")
+        except ExchangeError as err:
+            self._record("error", ts, {"error": str(err), "during": "close"})
+            return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"])
+        if self.executor.sends and report.status != "error":
+            self.store.set_hedge_state(self.hedge.name, rc.CLOSED, ts)
+            report.lines.append("hedge closed: the loop leaves it alone from now on")
+        return report
+
+    # -------------------------------------------------------------------- parts
+    async def _act(self, report: CycleReport, obs: Observation, state: HedgeState,
+                   actions: tuple[Action, ...], params_name: str) -> CycleReport:
+        ts = report.ts_ms
+        target = Target(self.symbol, spot_symbol(self.hedge), obs.instrument,
+                        state.margin_mode, self.hedge.execution.max_order_notional)
+        calls: list[Call] = translate(actions, state, policy_params(self.hedge), target)
+        figures = risk_figures(state, obs.brackets)
+        self._record("decision", ts, {
+            "policy": params_name, "observed": state_dict(state),
+            "figures": {k: _plain(v) for k, v in figures.items()},
+            "actions": [action_dict(a) for a in actions],
+            "calls": [describe(c) for c in calls],
+        })
+        report.state, report.actions, report.figures = state, actions, figures
+        report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
+        try:
+            report.lines += await self.executor.execute(calls, self.hedge.name, ts)
+        except ExchangeError as err:
+            self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
+            report.status = "error"
+            report.lines.append(f"exchange error, stopped; the next cycle retries: {err}")
+        else:
+            report.status = "acted" if calls else "idle"
+        if calls and self.executor.sends:
+            obs = await observe(self.venue, self.hedge, ts, self._specs)
+            state = build_state(self.hedge, obs, opened_before=True)
+            report.state, report.figures = state, risk_figures(state, obs.brackets)
+        self._snapshot(ts, state)
+        return report
+
+    def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
+        self._record("refused", ts, {"lines": lines})
+        if self.executor.sends:
+            self.store.set_hedge_state(self.hedge.name, rc.HALTED, ts)
+        return CycleReport(self.hedge.name, ts, "refused", lines)
+
+    def _opened_before(self) -> bool:
+        return any(r.market == "futures" and r.filled_qty_base > 0
+                   for r in self.store.orders(self.hedge.name))
+
+    async def _sync_funding(self, ts: int) -> list[str]:
+        """Record funding settlements from the venue's income history (each once)."""
+        with self.store.session() as s:
+            last = s.scalar(select(func.max(FundingRow.ts_ms))
+                            .where(FundingRow.hedge_id == self.hedge.name))
+        row = self.store.hedge(self.hedge.name)
+        since = (last + 1) if last is not None else (row.created_ms if row else ts)
+        new = ZERO
+        count = 0
+        for pay in await self.venue.funding_history(self.symbol, since):
+            if self.store.record_funding(FundingRow(hedge_id=self.hedge.name, symbol=pay.symbol,
+                                                    ts_ms=pay.ts_ms, rate=None,
+                                                    amount_usdt=pay.amount_usdt)):
+                new += pay.amount_usdt
+                count += 1
+        return [f"funding: {count} settlement(s), {new} USDT"] if count else []
+
+    def _snapshot(self, ts: int, state: HedgeState) -> None:
+        self.store.record_snapshot(SnapshotRow(
+            hedge_id=self.hedge.name, ts_ms=ts, spot_qty_base=state.spot_qty,
+            hedge_qty_base=state.hedge_qty, mark_price_usdt=state.mark_price,
+            liquidation_price_usdt=state.liquidation_price,
+            margin_balance_usdt=state.margin_balance_usdt,
+            unrealized_pnl_usdt=state.unrealized_pnl_usdt,
+        ))
+
+
+def decision_payload(raw: str) -> dict[str, Any]:
+    """A decision row's payload back as a dict."""
+    data: dict[str, Any] = json.loads(raw)
+    return data

@@ -1,0 +1,151 @@
+"""Observe one hedge on its venue and turn what was seen into the planner's ``HedgeState``.
+
+The exposure comes from the hedge's configured source: the account's spot balance of the asset,
+a declared quantity, or a sum of both, times ``hedge_ratio``. A holding is hedged short; a
+planned purchase long (its exposure is what is still to buy, so a declared quantity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from perphedge.config.models import (
+    BalanceExposure,
+    DeclaredExposure,
+    HedgeConfig,
+    SumExposure,
+    parse_interval_ms,
+)
+from perphedge.domain.brackets import BracketTable
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.margin import margin_ratio
+from perphedge.domain.money import HUNDRED, ZERO
+from perphedge.domain.types import MarginMode, Side
+from perphedge.engine.venue import MarkAndFunding, Venue, VenueBalances, VenuePosition
+from perphedge.errors import InputError
+from perphedge.planning.hedge_state import HedgeState
+from perphedge.planning.policies import PolicyParams
+
+USDT = "USDT"
+
+
+def venue_symbol(hedge: HedgeConfig) -> str:
+    """The exchange's market id of the hedge's perpetual: ``BTC/USDT:USDT`` → ``BTCUSDT``.
+
+    >>> from perphedge.config.models import HedgeConfig
+    >>> venue_symbol(HedgeConfig(name="h", account="a", asset="btc",
+    ...                          exposure={"source": "declared", "quantity": "1"}))
+    'BTCUSDT'
+    """
+    base_quote = hedge.symbol.split(":", 1)[0]
+    return base_quote.replace("/", "").upper()
+
+
+def spot_symbol(hedge: HedgeConfig) -> str:
+    """The spot market the hedge's asset trades on (``BTCUSDT``)."""
+    return f"{hedge.asset.upper()}{USDT}"
+
+
+def hedge_side(hedge: HedgeConfig) -> Side:
+    """Holding → short hedge; purchase → long hedge."""
+    return Side.LONG if hedge.kind == "purchase" else Side.SHORT
+
+
+def policy_params(hedge: HedgeConfig) -> PolicyParams:
+    """The planner's parameters, from the hedge's configuration."""
+    return PolicyParams(
+        leverage=Decimal(hedge.leverage),
+        leverage_band=hedge.leverage_band,
+        hedge_band_pct=hedge.drift_band_pct,
+        reserve_usdt=hedge.reserve_usdt,
+        decision_interval_ms=parse_interval_ms(hedge.decision_interval),
+    )
+
+
+def exposure_qty(hedge: HedgeConfig, balances: VenueBalances) -> Decimal:
+    """The quantity to hedge (before ``hedge_ratio``), from the configured source."""
+    source = hedge.exposure
+    parts = source.parts if isinstance(source, SumExposure) else [source]
+    total = ZERO
+    for part in parts:
+        if isinstance(part, DeclaredExposure):
+            total += part.quantity
+        elif isinstance(part, BalanceExposure):
+            if part.account not in (None, hedge.account):
+                # One venue per hedge: another account's balance would need a second one.
+                raise InputError(f"hedges.{hedge.name}.exposure.account",
+                                 f"the hedge's own account {hedge.account!r}", part.account)
+            total += balances.spot.get(hedge.asset.upper(), ZERO)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything read from the venue for one hedge in one cycle."""
+
+    ts_ms: int
+    instrument: Instrument
+    brackets: BracketTable
+    balances: VenueBalances
+    position: VenuePosition | None
+    mark: MarkAndFunding
+    exposure_qty: Decimal  # after hedge_ratio
+
+    @property
+    def signed_position_qty(self) -> Decimal:
+        return ZERO if self.position is None else self.position.qty_base
+
+
+async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
+                  specs: tuple[Instrument, BracketTable] | None = None) -> Observation:
+    """Read balances, the position, mark and funding; ``specs`` skips re-reading the contract."""
+    symbol = venue_symbol(hedge)
+    if specs is None:
+        specs = (await venue.instrument(symbol), await venue.brackets(symbol))
+    balances = await venue.balances()
+    position = next((p for p in await venue.positions() if p.symbol == symbol), None)
+    mark = await venue.mark_and_funding(symbol)
+    target = exposure_qty(hedge, balances) * hedge.hedge_ratio
+    return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target)
+
+
+def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) -> HedgeState:
+    """The planner's view of ``obs``. A position on the wrong side counts as no hedge."""
+    side = hedge_side(hedge)
+    pos = obs.position
+    held = ZERO if pos is None or pos.qty_base * side.sign <= 0 else abs(pos.qty_base)
+    mode = MarginMode(hedge.margin_mode) if pos is None else pos.margin_mode
+    spot_usdt = obs.balances.spot.get(USDT, ZERO)
+    # Isolated: only the free wallet can feed a new position. Cross: the wallet is the margin.
+    wallet = (obs.balances.futures_available_usdt if mode is MarginMode.ISOLATED
+              else obs.balances.futures_wallet_usdt)
+    return HedgeState(
+        hedge_side=side,
+        margin_mode=mode,
+        spot_qty=obs.balances.spot.get(hedge.asset.upper(), ZERO),
+        target_exposure_qty=obs.exposure_qty,
+        hedge_qty=held,
+        entry_price=ZERO if pos is None else pos.entry_price_usdt,
+        isolated_margin_usdt=ZERO if pos is None else pos.isolated_margin_usdt,
+        mark_price=obs.mark.mark_price_usdt,
+        spot_price=obs.mark.mark_price_usdt,  # the perp mark stands in for the spot price
+        spot_usdt=spot_usdt,
+        futures_wallet_usdt=wallet,
+        reserve_usdt=min(hedge.reserve_usdt or ZERO, spot_usdt),
+        liquidation_price=None if pos is None else pos.liquidation_price_usdt,
+        opened_before=opened_before,
+    )
+
+
+def risk_figures(state: HedgeState, brackets: BracketTable) -> dict[str, Decimal | None]:
+    """Runway (% move to liquidation) and Binance's margin ratio, for status and snapshots."""
+    runway = None
+    liq = state.liquidation_price
+    if liq is not None and state.mark_price > 0 and state.hedge_qty > 0:
+        runway = abs(liq - state.mark_price) / state.mark_price * HUNDRED
+    ratio = None
+    if state.hedge_qty > 0:
+        ratio = margin_ratio(brackets.maintenance_margin(state.notional_usdt),
+                             state.margin_balance_usdt)
+    return {"runway_pct": runway, "margin_ratio": ratio}

@@ -1,0 +1,146 @@
+"""The live engine's cycle against an in-memory venue: open, follow, slice, close, kill switch."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.config.models import HedgeConfig
+from perphedge.domain.types import MarginMode
+from perphedge.engine.clock import ManualClock
+from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor
+from perphedge.engine.loop import CycleReport, HedgeEngine
+from tests.unit.test_engine_fake_venue import BTC, T0, FakeVenue
+
+
+def hedge_config(**overrides: Any) -> HedgeConfig:
+    data: dict[str, Any] = {
+        "name": "btc", "account": "main", "asset": "BTC", "exposure": {"source": "balance"},
+        "policy": "managed", "leverage": 2, "margin_mode": "isolated",
+    }
+    data.update(overrides)
+    return HedgeConfig.model_validate(data)
+
+
+def make_engine(venue: FakeVenue, tmp_path: Path, *, dry_run: bool = False,
+                **overrides: Any) -> HedgeEngine:
+    store = HedgeStore(f"sqlite:///{tmp_path / 'store.db'}")
+    executor: Executor = DryRunExecutor(store) if dry_run else LiveExecutor(venue, store, "main")
+    return HedgeEngine(hedge_config(**overrides), venue, store, executor, ManualClock(T0))
+
+
+def cycle(engine: HedgeEngine) -> CycleReport:
+    return asyncio.run(engine.cycle())
+
+
+def test_open_shorts_the_spot_balance_isolated_at_the_leverage(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+
+    report = cycle(engine)
+
+    assert report.status == "acted", report.lines
+    assert venue.position_qty() == Decimal("-1.000")
+    pos = venue.account.position(BTC)
+    assert pos.margin_mode is MarginMode.ISOLATED
+    assert pos.leverage == 2
+    # Mode and leverage are set before the first order.
+    assert venue.calls.index("margin_mode isolated") < venue.calls.index("order ph-btc-1")
+    orders = engine.store.orders("btc")
+    assert [(o.client_order_id, o.state, o.filled_qty_base) for o in orders] == [
+        ("ph-btc-1", "filled", Decimal("1.000"))]
+    assert engine.store.fees_total("btc") == Decimal("20.0000")  # 0.05 % taker on 40,000
+    kinds = [d.kind for d in engine.store.decisions("btc")]
+    assert kinds == ["decision"]
+    snap = engine.store.latest_snapshot("btc")
+    assert snap is not None
+    assert snap.hedge_qty_base == Decimal("1.000")
+
+
+def test_follows_a_spot_deposit_then_a_partial_sale(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    cycle(engine)
+
+    venue.account.deposit("BTC", Decimal("0.5"), T0)
+    venue.account.deposit("USDT", Decimal("20000"), T0)
+    grown = cycle(engine)
+    assert grown.status == "acted", grown.lines
+    assert venue.position_qty() == Decimal("-1.500")
+
+    venue.account.withdraw("BTC", Decimal("0.7"), T0)
+    cut = cycle(engine)
+    assert cut.status == "acted", cut.lines
+    assert venue.position_qty() == Decimal("-0.800")
+    assert venue.sent[-1].reduce_only
+    assert cycle(engine).status == "idle"
+
+
+def test_orders_above_the_notional_cap_are_sliced(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path, execution={"max_order_notional": "15000"})
+
+    cycle(engine)
+
+    assert [r.qty_base for r in venue.sent] == [Decimal("0.375"), Decimal("0.375"),
+                                                Decimal("0.250")]
+    assert [r.client_order_id for r in venue.sent] == ["ph-btc-1", "ph-btc-2", "ph-btc-3"]
+    assert venue.position_qty() == Decimal("-1.000")
+
+
+def test_a_paused_hedge_observes_nothing_and_sends_nothing(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    engine.hedge_row(T0)
+    engine.store.set_hedge_state("btc", "paused", T0)
+
+    report = cycle(engine)
+
+    assert report.status == "paused"
+    assert venue.calls == []
+    assert venue.position_qty() == 0
+
+
+def test_hedge_mode_is_refused_with_the_reason(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    venue.hedge_mode = True
+    engine = make_engine(venue, tmp_path)
+
+    report = cycle(engine)
+
+    assert report.status == "refused"
+    assert "hedge mode" in report.lines[0]
+    assert venue.sent == []
+    assert engine.store.decisions("btc")[0].kind == "refused"
+
+
+def test_dry_run_prints_the_orders_with_client_ids_and_sends_nothing(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path, dry_run=True)
+
+    report = cycle(engine)
+
+    assert venue.sent == []
+    assert not any(c.startswith(("transfer", "margin_mode", "leverage")) for c in venue.calls)
+    assert "would transfer futures 20020 USDT" in report.lines
+    assert "would futures market SELL 1 BTCUSDT (client id ph-btc-1)" in report.lines
+    assert engine.store.orders("btc") == []
+
+
+def test_close_flattens_with_reduce_only_and_sells_the_spot(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    cycle(engine)
+
+    report = asyncio.run(engine.close(sell_spot=True))
+
+    assert report.status == "acted", report.lines
+    assert venue.position_qty() == 0
+    closing = [r for r in venue.sent if r.symbol == BTC and r.reduce_only]
+    assert [r.qty_base for r in closing] == [Decimal("1.000")]
+    assert venue.account.spot.get("BTC", Decimal(0)) == 0
+    assert engine.store.hedge("btc").state == "closed"  # type: ignore[union-attr]
+    assert cycle(engine).status == "closed"
