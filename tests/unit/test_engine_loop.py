@@ -54,7 +54,7 @@ def test_open_shorts_the_spot_balance_isolated_at_the_leverage(tmp_path: Path) -
         ("ph-btc-1", "filled", Decimal("1.000"))]
     assert engine.store.fees_total("btc") == Decimal("20.0000")  # 0.05 % taker on 40,000
     kinds = [d.kind for d in engine.store.decisions("btc")]
-    assert kinds == ["decision"]
+    assert kinds == ["result", "decision"]  # newest first
     snap = engine.store.latest_snapshot("btc")
     assert snap is not None
     assert snap.hedge_qty_base == Decimal("1.000")

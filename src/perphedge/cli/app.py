@@ -29,6 +29,7 @@ def _register_commands() -> None:
         backtest_cmd,
         data_cmd,
         exchange_cmd,
+        hedge_cmds,
         init_cmd,
         plan_cmd,
     )

@@ -213,8 +213,8 @@ def describe(call: Call, client_order_id: str | None = None) -> str:
     if isinstance(call, OrderCall):
         verb = "BUY" if call.side is Side.LONG else "SELL"
         extra = " reduce-only" if call.reduce_only else ""
-        return (f"{call.market.value} market {verb} {plain(call.qty_base)} {call.symbol}{extra}"
-                f" (client id {client_order_id})")
+        cid = f" (client id {client_order_id})" if client_order_id else ""
+        return f"{call.market.value} market {verb} {plain(call.qty_base)} {call.symbol}{extra}{cid}"
     if isinstance(call, SettingsCall):
         return f"set {call.symbol} margin mode {call.margin_mode.value}, leverage {call.leverage}x"
     return f"{call.kind.replace('_', ' ')} {plain(call.amount_usdt)} USDT"

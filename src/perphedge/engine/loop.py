@@ -96,15 +96,7 @@ class HedgeEngine:
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
         """The hedge's row, created (active) the first time the engine sees it."""
-        row = self.store.hedge(self.hedge.name)
-        if row is None:
-            row = self.store.add_hedge(HedgeRow(
-                id=self.hedge.name, account=self.hedge.account, asset=self.hedge.asset.upper(),
-                symbol=self.symbol, exposure_kind=self.hedge.kind, policy=self.hedge.policy,
-                state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,
-                spec_json=self.hedge.model_dump_json(),
-            ))
-        return row
+        return ensure_hedge_row(self.store, self.hedge, ts_ms)
 
     def _record(self, kind: str, ts_ms: int, payload: dict[str, Any]) -> None:
         payload = {**payload, "dry_run": not self.executor.sends}
@@ -218,6 +210,12 @@ class HedgeEngine:
             state = build_state(self.hedge, obs, opened_before=True)
             report.state, report.figures = state, risk_figures(state, obs.brackets)
         self._snapshot(ts, state)
+        # The outcome, after the decision row: status reads its state and risk figures.
+        self._record("result", ts, {
+            "status": report.status, "observed": state_dict(state),
+            "figures": {k: _plain(v) for k, v in report.figures.items()},
+            "lines": report.lines,
+        })
         return report
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
@@ -255,6 +253,19 @@ class HedgeEngine:
             margin_balance_usdt=state.margin_balance_usdt,
             unrealized_pnl_usdt=state.unrealized_pnl_usdt,
         ))
+
+
+def ensure_hedge_row(store: HedgeStore, hedge: HedgeConfig, ts_ms: int) -> HedgeRow:
+    """The hedge's row in the store, created (state ``active``) on first use."""
+    row = store.hedge(hedge.name)
+    if row is None:
+        row = store.add_hedge(HedgeRow(
+            id=hedge.name, account=hedge.account, asset=hedge.asset.upper(),
+            symbol=venue_symbol(hedge), exposure_kind=hedge.kind, policy=hedge.policy,
+            state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,
+            spec_json=hedge.model_dump_json(),
+        ))
+    return row
 
 
 def decision_payload(raw: str) -> dict[str, Any]:
