@@ -13,6 +13,9 @@ Timeline (bar i covers [open_i, open_i + interval); its close is at the end):
 Funding is settled on the funding file's mark where present, else on the perp close of the bar
 that closes at (or just after) the settlement — a stated stand-in. :mod:`.reference` runs the
 same model bar by bar as the oracle.
+
+The hedge may also be held in delivery contracts (:mod:`.contracts`): no funding, marks from
+carried-forward daily closes, delivery at expiry at the spot close, rolls between contracts.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from perphedge.backtest.contracts import ContractBook, DeliveryCurve
 from perphedge.backtest.exposure import ExposureChange, expand_changes
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
@@ -41,7 +45,7 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.errors import DataError, InputError
-from perphedge.planning.policies import POLICIES
+from perphedge.planning.policies import policy_names
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -103,12 +107,17 @@ class BacktestSpec:
     start_ms: int | None = None
     end_ms: int | None = None
     rebalance_down: bool = True
+    # Carry policies (funding-guard, quarterly, auto): see planning.carry_policies.
+    roll_days_before_expiry: int = 7
+    switch_to_delivery: bool = False
+    funding_threshold_per_year: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:
             raise InputError("quantity", "a number greater than 0", str(self.quantity))
-        if self.policy not in POLICIES:
-            raise InputError("policy", f"one of {', '.join(POLICIES)}", self.policy)
+        names = policy_names()
+        if self.policy not in names:
+            raise InputError("policy", f"one of {', '.join(names)}", self.policy)
         if self.decision_interval_ms <= 0:
             raise InputError("decision_interval_ms", "a positive number of ms",
                              self.decision_interval_ms)
@@ -159,10 +168,12 @@ class EventPlan:
     decisions: set[int]
     funding: dict[int, list[int]] = field(default_factory=dict)
     exposure: dict[int, list[Decimal]] = field(default_factory=dict)
+    deliveries: dict[int, list[str]] = field(default_factory=dict)
     stand_in_marks: int = 0
 
     @classmethod
-    def build(cls, spec: BacktestSpec, h: HistoryView) -> EventPlan:
+    def build(cls, spec: BacktestSpec, h: HistoryView,
+              book: ContractBook | None = None) -> EventPlan:
         n = h.open_time_ms.shape[0]
         closes = close_times(h.open_time_ms, h.interval_ms)
         decisions = decision_bars(closes, spec.decision_interval_ms)
@@ -178,16 +189,21 @@ class EventPlan:
             bars = bars_closing_at_or_after(closes, np.array([c[0] for c in changes]))
             for bar, (_, qty) in zip(bars.tolist(), changes, strict=True):
                 plan.exposure.setdefault(bar, []).append(qty)
+        if book is not None:
+            plan.deliveries = book.expiry_bars(closes)
         every = np.concatenate([decisions, np.fromiter(plan.funding, np.int64),
-                                np.fromiter(plan.exposure, np.int64), [0, n - 1]])
+                                np.fromiter(plan.exposure, np.int64),
+                                np.fromiter(plan.deliveries, np.int64), [0, n - 1]])
         plan.events = np.unique(every).tolist()
         return plan
 
 
 def process_events(replay: Replay, plan: EventPlan, i: int) -> None:
-    """Everything that happens at bar ``i``'s close, in order: funding, exposure, decision."""
+    """Everything at bar ``i``'s close, in order: funding, delivery, exposure, decision."""
     for k in plan.funding.get(i, ()):
         replay.settle_funding(k, i)
+    for symbol in plan.deliveries.get(i, ()):
+        replay.settle_delivery(symbol, i)
     changes: Sequence[Decimal] = plan.exposure.get(i, ())
     for qty in changes:
         replay.change_exposure(qty, i)
@@ -197,22 +213,31 @@ def process_events(replay: Replay, plan: EventPlan, i: int) -> None:
 
 
 def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
-                 brackets: BracketTable) -> BacktestResult:
-    """Replay ``spec`` on ``history``; the policy runs only at decision points."""
+                 brackets: BracketTable,
+                 deliveries: Sequence[DeliveryCurve] = ()) -> BacktestResult:
+    """Replay ``spec`` on ``history``; the policy runs only at decision points.
+
+    ``deliveries`` are the delivery contracts the hedge may be held in (carry policies); when
+    given, every policy starts with the cash to open at the dearest contract's first price, so
+    runs with and without delivery contracts start from the same capital.
+    """
     h = window(history, spec.start_ms, spec.end_ms)
-    plan = EventPlan.build(spec, h)
-    replay = Replay.start(spec, h, instrument, brackets)
+    closes = close_times(h.open_time_ms, h.interval_ms)
+    book = ContractBook.build(instrument, h.perp_close, h.perp_high, h.perp_low, closes,
+                              deliveries, h.spot_close)
+    plan = EventPlan.build(spec, h, book)
+    replay = Replay.start(spec, h, instrument, brackets, book)
     n = h.open_time_ms.shape[0]
     rising = not spec.purchase
-    adverse = h.perp_high if rising else h.perp_low
     events = plan.events
-    symbol = instrument.symbol
     for idx, e in enumerate(events):
         process_events(replay, plan, e)
         stop = events[idx + 1] + 1 if idx + 1 < len(events) else n
+        symbol = replay.hedge_symbol
         lp = replay.account.liquidation_price(symbol)
         if lp is None:
             continue
+        adverse = book.adverse(symbol, rising=rising)
         hit = first_touch(adverse, e + 1, stop, float(lp), rising=rising)
         if hit is not None:
             replay.liquidate(hit, lp)

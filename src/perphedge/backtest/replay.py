@@ -8,6 +8,10 @@ close for spot, perp close for futures, moved against the trader by ``slippage_b
 Capital: a holding starts with the spot and, in the spot wallet, the USDT to open the hedge
 (initial margin + taker fee) plus the reserve; a purchase starts with the earmarked USDT
 (quantity × first close) plus the reserve. Nothing is added later except exposure changes.
+With delivery contracts in the book, the opening price is the dearest contract's first price.
+
+The hedge is held in one contract at a time (``hedge_symbol``); a roll moves it in one
+decision (:mod:`.rolls`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from perphedge.backtest.contracts import ContractBook
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
+from perphedge.backtest.rolls import roll_hedge, settle_delivery
+from perphedge.backtest.segments import close_times
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
 from perphedge.planning.hedge_state import (
@@ -27,10 +36,17 @@ from perphedge.planning.hedge_state import (
     BuySpot,
     HedgeState,
     RemoveMargin,
+    Roll,
     SellSpot,
     Transfer,
 )
-from perphedge.planning.policies import PolicyParams, exchange_leverage, get_policy, margin_for
+from perphedge.planning.policies import (
+    POLICIES,
+    PolicyParams,
+    exchange_leverage,
+    get_policy,
+    margin_for,
+)
 from perphedge.sim.account import SimAccount, SimRejection
 from perphedge.sim.records import MARGIN_INSUFFICIENT
 
@@ -42,6 +58,9 @@ if TYPE_CHECKING:
 BPS = Decimal(10000)
 SPOT_STEP = Decimal("0.00000001")
 USDT = "USDT"
+DAY_MS = 86_400_000
+#: Funding history handed to carry policies (their windows are at most this long).
+FUNDING_LOOKBACK_MS = 30 * DAY_MS
 
 
 def dec(x: float) -> Decimal:
@@ -66,6 +85,7 @@ class Piece:
     unhedged_qty: float
     unhedged_cash: float
     unit_cost: float  # purchase: locked cost per unit; holding: NaN
+    contract: int = 0  # row of the held contract in the replay's ContractBook
 
 
 @dataclass(slots=True)
@@ -78,6 +98,8 @@ class Replay:
     account: SimAccount
     params: PolicyParams
     side: Side
+    book: ContractBook
+    hedge_symbol: str
     target_qty: Decimal = ZERO  # purchase: quantity still to buy
     reserve_left: Decimal = ZERO
     locked: Decimal = ZERO
@@ -89,6 +111,10 @@ class Replay:
     margin_moves: int = 0
     funding_in: Decimal = ZERO
     funding_out: Decimal = ZERO
+    rolls: int = 0
+    roll_fees: Decimal = ZERO
+    deliveries_settled: int = 0
+    funding_rates: list[Decimal] = field(default_factory=list)
     actions: list[ActionEvent] = field(default_factory=list)
     liquidations: list[LiquidationEvent] = field(default_factory=list)
     pieces: list[Piece] = field(default_factory=list)
@@ -96,20 +122,31 @@ class Replay:
 
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
-              brackets: BracketTable) -> Replay:
-        symbol = instrument.symbol
-        account = SimAccount({symbol: instrument}, {symbol: brackets}, spec.fees,
+              brackets: BracketTable, book: ContractBook | None = None) -> Replay:
+        if book is None:
+            closes = close_times(history.open_time_ms, history.interval_ms)
+            book = ContractBook.build(instrument, history.perp_close, history.perp_high,
+                                      history.perp_low, closes, ())
+        # Delivery contracts use the perpetual's bracket table: a stated stand-in (no
+        # delivery brackets are bundled).
+        account = SimAccount({i.symbol: i for i in book.instruments},
+                             {i.symbol: brackets for i in book.instruments}, spec.fees,
                              spec.spot_fee_rate)
-        if spec.margin_mode is not MarginMode.CROSS:
-            account.set_margin_mode(symbol, spec.margin_mode)
-        account.set_leverage(symbol, exchange_leverage(spec.leverage))
-        price0 = dec(history.perp_close[0])
+        for inst in book.instruments:
+            if spec.margin_mode is not MarginMode.CROSS:
+                account.set_margin_mode(inst.symbol, spec.margin_mode)
+            account.set_leverage(inst.symbol, exchange_leverage(spec.leverage))
+        first = book.marks[:, 0]
+        price0 = dec(max(float(x) for x in first if x == x))
         spot0 = dec(history.spot_close[0])
         notional = spec.quantity * price0
         params = PolicyParams(
             leverage=spec.leverage, leverage_band=spec.leverage_band,
             hedge_band_pct=spec.hedge_band_pct, rebalance_down=spec.rebalance_down,
             decision_interval_ms=spec.decision_interval_ms, fee_rate=spec.fees.taker_rate,
+            roll_days_before_expiry=spec.roll_days_before_expiry,
+            switch_to_delivery=spec.switch_to_delivery,
+            funding_threshold_per_year=spec.funding_threshold_per_year,
         )
         reserve = ZERO
         if spec.policy == "reserve":
@@ -117,7 +154,10 @@ class Replay:
                 notional / spec.leverage)
         t0 = int(history.open_time_ms[0])
         side = Side.LONG if spec.purchase else Side.SHORT
-        replay = cls(spec, history, instrument, account, params, side, reserve_left=reserve)
+        replay = cls(spec, history, instrument, account, params, side, book, instrument.symbol,
+                     reserve_left=reserve)
+        if spec.policy not in POLICIES:  # carry policies read the funding history
+            replay.funding_rates = [Decimal(t) for t in history.funding_rate_text]
         if spec.purchase:
             cash = spec.quantity * spot0 + reserve
             replay.target_qty = spec.quantity
@@ -176,31 +216,56 @@ class Replay:
             self.locked += qty * price
         self.actions.append(ActionEvent(ts, "exposure_change", qty, qty * price, price))
 
+    def mark_of(self, symbol: str, i: int) -> Decimal:
+        """``symbol``'s mark at bar ``i`` (the perp close when it has none: flat or delivered)."""
+        price = float(self.book.marks[self.book.row(symbol), i])
+        return dec(self.history.perp_close[i] if price != price else price)
+
+    def settle_delivery(self, symbol: str, i: int) -> None:
+        """Deliver ``symbol`` at bar ``i``'s close (its expiry) at the spot close."""
+        settle_delivery(self, symbol, i)
+
+    def _funding_before(self, now_ms: int) -> tuple[tuple[int, Decimal], ...]:
+        if not self.funding_rates:
+            return ()
+        times = self.history.funding_time_ms
+        lo, hi = (int(x) for x in np.searchsorted(
+            times, (now_ms - FUNDING_LOOKBACK_MS, now_ms), side="right"))
+        return tuple(zip(times[lo:hi].tolist(), self.funding_rates[lo:hi], strict=True))
+
     def state(self, i: int) -> HedgeState:
         acct = self.account
-        pos = acct.position(self.instrument.symbol)
+        pos = acct.position(self.hedge_symbol)
         spot_qty = acct.spot.get(self.instrument.base, ZERO)
+        now = self._ts(i)
         return HedgeState(
             hedge_side=self.side, margin_mode=pos.margin_mode, spot_qty=spot_qty,
             target_exposure_qty=self.target_qty if self.spec.purchase else spot_qty,
             hedge_qty=pos.size_base if pos.side is self.side else ZERO,
             entry_price=pos.entry_price, isolated_margin_usdt=pos.isolated_margin_usdt,
-            mark_price=dec(self.history.perp_close[i]),
+            mark_price=self.mark_of(self.hedge_symbol, i),
             spot_price=dec(self.history.spot_close[i]),
             spot_usdt=acct.spot.get(USDT, ZERO), futures_wallet_usdt=acct.futures_wallet_usdt,
             reserve_usdt=min(self.reserve_left, acct.spot.get(USDT, ZERO)),
-            liquidation_price=acct.liquidation_price(self.instrument.symbol),
-            opened_before=self.opened_before,
+            liquidation_price=acct.liquidation_price(self.hedge_symbol),
+            opened_before=self.opened_before, hedge_symbol=self.hedge_symbol, now_ms=now,
+            contracts=self.book.quotes(i, now) if self.funding_rates or len(
+                self.book.instruments) > 1 else (),
+            funding_settlements=self._funding_before(now),
+            funding_interval_hours=self.instrument.funding_interval_hours or 8,
         )
 
     def decide(self, i: int) -> None:
         """Run the policy at bar ``i``'s close and execute its actions in order."""
-        self.account.mark(self.instrument.symbol, dec(self.history.perp_close[i]))
+        for inst in self.book.instruments:
+            price = float(self.book.marks[self.book.row(inst.symbol), i])
+            if price == price:  # not NaN: the contract has a price at this bar
+                self.account.mark(inst.symbol, dec(price))
         for action in get_policy(self.spec.policy).decide(self.state(i), self.params):
             self._execute(action, i)
 
     def liquidate(self, i: int, price: Decimal) -> None:
-        record = self.account.liquidate(self.instrument.symbol, price, self._ts(i))
+        record = self.account.liquidate(self.hedge_symbol, price, self._ts(i))
         self.liquidations.append(LiquidationEvent(self._ts(i), price, record.margin_lost_usdt))
         if self.spec.policy == "static":
             self.notes.append(f"liquidated at {price:.2f}; the static hedge stays unhedged")
@@ -208,12 +273,12 @@ class Replay:
     def snapshot(self, i: int) -> None:
         """Record the state (as floats) that holds from bar ``i`` on."""
         acct = self.account
-        pos = acct.position(self.instrument.symbol)
+        pos = acct.position(self.hedge_symbol)
         isolated = sum((p.isolated_margin_usdt for p in acct.positions.values()), ZERO)
         usdt = acct.spot.get(USDT, ZERO) + acct.futures_wallet_usdt + isolated
         margin_base = (pos.isolated_margin_usdt if pos.margin_mode is MarginMode.ISOLATED
                        else acct.futures_wallet_usdt)
-        liq = acct.liquidation_price(self.instrument.symbol)
+        liq = acct.liquidation_price(self.hedge_symbol)
         unit_cost = float("nan")
         if self.spec.purchase:
             unit_cost = float(self.cost_basis / self.target_qty) if self.target_qty > 0 else (
@@ -225,6 +290,7 @@ class Replay:
             funding_cum=float(acct.funding_received_usdt), fees_cum=float(acct.fees_paid_usdt),
             locked=float(self.locked), unhedged_qty=float(self.unhedged_qty),
             unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
+            contract=self.book.row(self.hedge_symbol),
         )
         if self.pieces and self.pieces[-1].start == i:
             self.pieces[-1] = piece
@@ -236,8 +302,10 @@ class Replay:
         return int(self.history.open_time_ms[i]) + int(self.history.interval_ms)
 
     def _execute(self, action: Action, i: int) -> None:
-        if isinstance(action, AdjustHedge):
-            self._adjust(action.delta_qty, i)
+        if isinstance(action, Roll):
+            roll_hedge(self, action, i)
+        elif isinstance(action, AdjustHedge):
+            self._adjust(action.delta_qty, i, action.symbol)
         elif isinstance(action, AddMargin | RemoveMargin):
             self._margin(action, i)
         elif isinstance(action, SellSpot | BuySpot):
@@ -252,15 +320,22 @@ class Replay:
         slip = self.spec.slippage_bps / BPS
         return dec(close) * (1 + slip if buy else 1 - slip)
 
-    def _adjust(self, delta: Decimal, i: int) -> None:
-        acct, symbol = self.account, self.instrument.symbol
+    def _adjust(self, delta: Decimal, i: int, symbol: str | None = None) -> None:
+        acct = self.account
+        if symbol is not None and symbol != self.hedge_symbol:
+            if acct.position(self.hedge_symbol).qty_base != 0:
+                self.notes.append(f"order on {symbol} ignored: the hedge is held in "
+                                  f"{self.hedge_symbol} (roll it instead)")
+                return
+            self.hedge_symbol = symbol
+        symbol = self.hedge_symbol
         pos = acct.position(symbol)
         held = pos.size_base if pos.side is self.side else ZERO
         qty = self.instrument.round_qty(min(abs(delta), held) if delta < 0 else abs(delta))
         if qty < self.instrument.min_qty or qty <= 0:
             return
         side = self.side if delta > 0 else self.side.opposite
-        price = self._fill_price(self.history.perp_close[i], side is Side.LONG)
+        price = self._fill_price(float(self.mark_of(symbol, i)), side is Side.LONG)
         try:
             acct.futures_trade(symbol, side, qty, price, self._ts(i), reduce_only=delta < 0)
         except SimRejection as exc:
@@ -282,7 +357,7 @@ class Replay:
         self.actions.append(ActionEvent(self._ts(i), kind, qty, qty * price, price))
 
     def _margin(self, action: AddMargin | RemoveMargin, i: int) -> None:
-        acct, symbol = self.account, self.instrument.symbol
+        acct, symbol = self.account, self.hedge_symbol
         pos = acct.position(symbol)
         if pos.margin_mode is not MarginMode.ISOLATED or pos.qty_base == 0:
             return

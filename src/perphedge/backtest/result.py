@@ -29,7 +29,8 @@ class LiquidationEvent:
 @dataclass(frozen=True, slots=True)
 class ActionEvent:
     """A decision the policy took: ``kind`` is open, rebalance, margin_add, margin_remove,
-    spot_sell, spot_buy, transfer, close, reserve_exhausted, exposure_change."""
+    spot_sell, spot_buy, transfer, close, reserve_exhausted, exposure_change, roll, delivery,
+    and the carry policies' alerts (funding_cost_high, no_delivery_contract)."""
 
     ts_ms: int
     kind: str
@@ -90,6 +91,10 @@ class BacktestResult:
     actions: tuple[ActionEvent, ...]
     series: BacktestSeries
     notes: tuple[str, ...] = field(default=())
+    rolls: int = 0  # hedge moved from one contract to another (each: two taker fills)
+    roll_fees: Decimal = Decimal(0)  # fees of those fills (also in fees_total)
+    deliveries_settled: int = 0  # positions closed by delivery at expiry
+    contracts_held: tuple[str, ...] = ()  # contracts the hedge was held in, first use first
 
     @property
     def funding_total(self) -> Decimal:

@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 
 PCT_STEP = Decimal("0.0001")
 
+#: Stated stand-ins of a replay with delivery contracts (see :mod:`.contracts`).
+DELIVERY_NOTES = (
+    "delivery contracts: daily closes only; each hour's mark is the latest daily close's "
+    "premium over spot (F/S) times the hour's spot close, and the liquidation scan uses that "
+    "premium times the perp high/low (a stated stand-in: the contract's own intraday swings "
+    "are not seen)",
+    "delivery contracts: the perpetual's margin brackets stand in for theirs; delivery at "
+    "08:00 UTC on the expiry date at the spot close of that hour, with no fee",
+)
+
 
 def _cents(x: float) -> Decimal:
     return to_cents(Decimal(repr(float(x))))
@@ -56,9 +66,13 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     col = {name: _column(replay, name, n) for name in (
         "spot_qty", "hedge_qty", "entry", "usdt", "margin_base", "liq", "funding_cum",
         "fees_cum", "locked", "unhedged_qty", "unhedged_cash", "unit_cost")}
-    spot, mark = h.spot_close, h.perp_close
+    spot = h.spot_close
+    rows = _column(replay, "contract", n).astype(np.int64)
+    held_mark = replay.book.marks_for(rows)
+    # The held contract's mark; the perp close where it has none (flat after a delivery).
+    mark = np.where(np.isnan(held_mark), h.perp_close, held_mark)
     q = col["hedge_qty"]
-    pos_value = q * (mark - col["entry"])
+    pos_value = np.where(q != 0, q * (mark - col["entry"]), 0.0)
     total = col["usdt"] + col["spot_qty"] * spot + pos_value
     if spec.purchase:
         factor = col["unit_cost"] / spot
@@ -83,7 +97,7 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         spot_qty=col["spot_qty"], hedge_qty=np.abs(q),
     )
     acct = replay.account
-    symbol = replay.instrument.symbol
+    symbol = replay.hedge_symbol
     base = replay.instrument.base
     end_spot = Decimal(repr(float(spot[-1])))
     acct.mark(symbol, Decimal(repr(float(mark[-1]))))
@@ -107,7 +121,20 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         final_hedge_qty=pos.size_base, liquidations=tuple(replay.liquidations),
         actions=tuple(replay.actions), series=series,
         notes=tuple(_notes(replay, stand_in_marks)),
+        rolls=replay.rolls, roll_fees=replay.roll_fees,
+        deliveries_settled=replay.deliveries_settled,
+        contracts_held=_contracts_held(replay),
     )
+
+
+def _contracts_held(replay: Replay) -> tuple[str, ...]:
+    """Contracts the hedge was held in, in order of first use."""
+    held: list[str] = []
+    for p in replay.pieces:
+        symbol = replay.book.instruments[p.contract].symbol
+        if p.hedge_qty != 0 and symbol not in held:
+            held.append(symbol)
+    return tuple(held)
 
 
 def _notes(replay: Replay, stand_in_marks: int) -> list[str]:
@@ -120,5 +147,7 @@ def _notes(replay: Replay, stand_in_marks: int) -> list[str]:
         out.append("where no perpetual prices exist, spot prices stand in for the perp")
     if replay.spec.purchase:
         out.append("purchase: values are purchasing power in units of the locked cost")
+    if len(replay.book.instruments) > 1:
+        out.extend(DELIVERY_NOTES)
     out.extend(h.sources)
     return out

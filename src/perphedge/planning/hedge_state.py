@@ -11,8 +11,30 @@ from decimal import Decimal
 
 from perphedge.domain.margin import effective_leverage, unrealized_pnl
 from perphedge.domain.money import ZERO
-from perphedge.domain.types import MarginMode, Side
+from perphedge.domain.types import ContractKind, MarginMode, Side
 from perphedge.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class ContractQuote:
+    """A contract the hedge may be held in, as observed now: its price and (delivery) expiry.
+
+    ``price_usdt`` is the contract's mark (its last price where no mark exists).
+    """
+
+    symbol: str
+    kind: ContractKind
+    price_usdt: Decimal
+    expiry_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.price_usdt.is_finite() or self.price_usdt <= 0:
+            raise InputError(f"contract {self.symbol} price", "a price greater than 0",
+                             str(self.price_usdt))
+        if (self.kind is ContractKind.DELIVERY) != (self.expiry_ms is not None):
+            raise InputError(f"contract {self.symbol} expiry_ms",
+                             "an expiry for a delivery contract and none for a perpetual",
+                             self.expiry_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +62,27 @@ class HedgeState:
     reserve_usdt: Decimal
     liquidation_price: Decimal | None
     opened_before: bool = False
+    #: The contract the hedge is held in (or will be opened in when flat); "" when unknown.
+    hedge_symbol: str = ""
+    now_ms: int = 0
+    #: Contracts tradable now (the perpetual and listed delivery contracts), for carry policies.
+    contracts: tuple[ContractQuote, ...] = ()
+    #: The perpetual's recent funding settlements (ts_ms, rate per interval), oldest first.
+    funding_settlements: tuple[tuple[int, Decimal], ...] = ()
+    funding_interval_hours: int = 8
 
     def __post_init__(self) -> None:
         for name in ("spot_qty", "target_exposure_qty", "hedge_qty", "mark_price", "spot_price"):
             value = getattr(self, name)
             if not value.is_finite() or value < 0:
                 raise InputError(f"state.{name}", "a finite number of 0 or more", str(value))
+        if self.funding_interval_hours <= 0:
+            raise InputError("state.funding_interval_hours", "a positive number of hours",
+                             self.funding_interval_hours)
+
+    def contract(self, symbol: str) -> ContractQuote | None:
+        """The quote of ``symbol`` among :attr:`contracts`, or None when it is not quoted."""
+        return next((c for c in self.contracts if c.symbol == symbol), None)
 
     @property
     def unrealized_pnl_usdt(self) -> Decimal:
@@ -77,9 +114,14 @@ class HedgeState:
 
 @dataclass(frozen=True, slots=True)
 class AdjustHedge:
-    """Change the hedge's size by ``delta_qty`` (positive: larger hedge on its side)."""
+    """Change the hedge's size by ``delta_qty`` (positive: larger hedge on its side).
+
+    ``symbol`` None means the contract the hedge is held in (``HedgeState.hedge_symbol``);
+    a carry policy names the contract when it opens a flat hedge somewhere else.
+    """
 
     delta_qty: Decimal
+    symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,4 +172,24 @@ class Alert:
     message: str
 
 
-Action = AdjustHedge | AddMargin | RemoveMargin | SellSpot | BuySpot | Transfer | Alert
+@dataclass(frozen=True, slots=True)
+class Roll:
+    """Move a hedge of ``qty`` from one contract to another as ONE action.
+
+    Executors close ``qty`` of ``from_symbol`` and open ``qty`` of ``to_symbol`` (same side) at
+    the same decision, so the holding is never unhedged across a decision cycle.
+    """
+
+    from_symbol: str
+    to_symbol: str
+    qty: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.qty.is_finite() or self.qty < 0:
+            raise InputError("roll qty", "a quantity of 0 or more", str(self.qty))
+        if self.from_symbol == self.to_symbol:
+            raise InputError("roll to_symbol", f"a contract other than {self.from_symbol}",
+                             self.to_symbol)
+
+
+Action = Roll | AdjustHedge | AddMargin | RemoveMargin | SellSpot | BuySpot | Transfer | Alert

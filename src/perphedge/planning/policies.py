@@ -48,6 +48,13 @@ class PolicyParams:
     reserve_usdt: Decimal | None = None
     decision_interval_ms: int = HOUR_MS
     fee_rate: Decimal = Decimal("0.0005")
+    # Carry policies (funding-guard, quarterly, auto); the three above ignore these.
+    funding_threshold_per_year: Decimal = Decimal("0.10")
+    funding_window_days: int = 7
+    switch_to_delivery: bool = False
+    roll_days_before_expiry: int = 7
+    carry_margin_per_year: Decimal = Decimal("0.02")
+    carry_horizon_days: int = 90
 
     def __post_init__(self) -> None:
         if not self.leverage.is_finite() or self.leverage <= 0:
@@ -57,6 +64,12 @@ class PolicyParams:
             raise InputError("leverage_band", f"a band around {self.leverage}", (low, high))
         if self.hedge_band_pct < 0 or self.decision_interval_ms <= 0:
             raise InputError("policy", "a band of 0 % or more and a positive interval", self)
+        if self.funding_window_days < 1 or self.roll_days_before_expiry < 0:
+            raise InputError("policy", "a funding window of 1 day or more and roll days of 0 "
+                             "or more", (self.funding_window_days, self.roll_days_before_expiry))
+        if self.carry_margin_per_year < 0 or self.carry_horizon_days < 1:
+            raise InputError("policy", "a carry margin of 0 or more and a horizon of 1 day or "
+                             "more", (self.carry_margin_per_year, self.carry_horizon_days))
 
     @property
     def band(self) -> tuple[Decimal, Decimal]:
@@ -299,9 +312,21 @@ POLICIES: dict[str, Policy] = {
 }
 
 
+def _carry_policies() -> dict[str, Policy]:
+    # Imported on first use: the carry policies build on ManagedPolicy defined here.
+    from perphedge.planning.carry_policies import CARRY_POLICIES
+
+    return dict(CARRY_POLICIES)
+
+
+def policy_names() -> tuple[str, ...]:
+    """Every policy name: static, managed, reserve, then the carry policies."""
+    return (*POLICIES, *_carry_policies())
+
+
 def get_policy(name: str) -> Policy:
-    """The policy called ``name`` (static, managed, reserve)."""
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise InputError("--policy", f"one of {', '.join(POLICIES)}", name) from None
+    """The policy called ``name`` (static, managed, reserve, funding-guard, quarterly, auto)."""
+    policy = POLICIES.get(name) or _carry_policies().get(name)
+    if policy is None:
+        raise InputError("--policy", f"one of {', '.join(policy_names())}", name)
+    return policy

@@ -16,8 +16,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.bundled_futures import bundled_delivery_instruments, bundled_quarterlies
 from perphedge.adapters.history import MarketHistory, load_history
+from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import BacktestSpec, run_backtest
 from perphedge.backtest.exposure import ExposureChange, parse_exposure
 from perphedge.backtest.result import BacktestResult
@@ -27,10 +31,13 @@ from perphedge.domain.money import non_negative, positive
 from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
 from perphedge.planning.policies import POLICIES as POLICY_TABLE
+from perphedge.planning.policies import policy_names
 from perphedge.services.backtest_view import worst_deviation_pct
 
-#: Policy names in the planner's order (static, managed, reserve): --compare runs them all.
+#: The perpetual policies (static, managed, reserve): --compare runs them all.
 POLICIES = tuple(POLICY_TABLE)
+#: --compare-instruments: the same managed hedge in the perpetual and in quarterly contracts.
+INSTRUMENT_POLICIES = ("managed", "quarterly")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 DEFAULT_HORIZON_DAYS = 180
@@ -61,6 +68,10 @@ class BacktestOptions:
     add_daily: str | None = None
     sells: tuple[str, ...] = ()
     exposure_csv: str | None = None
+    compare_instruments: bool = False
+    roll_days: int = 7
+    switch_to_delivery: bool = False
+    funding_threshold_pct: str = "10"
     data: str | None = None
     data_interval: str = "1h"
 
@@ -72,6 +83,7 @@ class BacktestRun:
     quantity: Decimal
     results: tuple[BacktestResult, ...]
     sources: tuple[str, ...]
+    compare_instruments: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +145,14 @@ def parse_interval(text: str, field: str = "--decision-interval") -> int:
 
 
 def _policies(options: BacktestOptions) -> tuple[str, ...]:
-    if options.policy not in POLICIES:
-        raise InputError("--policy", f"one of {', '.join(POLICIES)}", options.policy)
+    names = policy_names()
+    if options.policy not in names:
+        raise InputError("--policy", f"one of {', '.join(names)}", options.policy)
+    if options.compare and options.compare_instruments:
+        raise InputError("--compare-instruments", "not together with --compare", "both")
+    if options.compare_instruments:
+        extra = () if options.policy in (*INSTRUMENT_POLICIES, *POLICIES) else (options.policy,)
+        return (*INSTRUMENT_POLICIES, *extra)
     return POLICIES if options.compare else (options.policy,)
 
 
@@ -159,6 +177,10 @@ class _Checked:
     margin_mode: MarginMode
     reserve_usdt: Decimal | None
     exposure: tuple[ExposureChange, ...]
+    roll_days: int = 7
+    switch_to_delivery: bool = False
+    funding_threshold: Decimal = Decimal("0.10")
+    deliveries: bool = False
 
 
 def _check(options: BacktestOptions) -> _Checked:
@@ -180,7 +202,45 @@ def _check(options: BacktestOptions) -> _Checked:
         reserve_usdt=None if options.reserve is None else non_negative(options.reserve,
                                                                        "--reserve"),
         exposure=exposure,
+        roll_days=_roll_days(options.roll_days),
+        switch_to_delivery=options.switch_to_delivery,
+        funding_threshold=non_negative(options.funding_threshold_pct,
+                                       "--funding-threshold") / 100,
+        deliveries=options.compare_instruments or options.policy not in POLICIES,
     )
+
+
+def _roll_days(days: int) -> int:
+    if days < 0:
+        raise InputError("--roll-days", "a whole number of days of 0 or more", days)
+    return days
+
+
+def delivery_curves(asset: str) -> tuple[DeliveryCurve, ...]:
+    """The bundled delivery contracts on ``asset`` with their daily closes (none: empty).
+
+    A daily close is known when its bar ends, one day after the bar's open.
+    """
+    closes = bundled_quarterlies(asset)
+    out = []
+    for inst in bundled_delivery_instruments(asset):
+        mine = [c for c in closes if c.symbol == inst.symbol]
+        if mine:
+            out.append(DeliveryCurve(
+                inst, np.array([c.open_time_ms + DAY_MS for c in mine], dtype=np.int64),
+                np.array([float(c.close) for c in mine], dtype=np.float64),
+                np.array([float(c.spot_close) for c in mine], dtype=np.float64)))
+    return tuple(out)
+
+
+def _deliveries(c: _Checked) -> tuple[DeliveryCurve, ...]:
+    if not c.deliveries:
+        return ()
+    curves = delivery_curves(c.asset)
+    if not curves:
+        raise InputError("--asset", "an asset with bundled delivery prices (BTC) for the "
+                         "carry policies and --compare-instruments", c.asset)
+    return curves
 
 
 def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
@@ -202,6 +262,8 @@ def _spec(c: _Checked, policy: str, start_ms: int, end_ms: int, purchase: bool) 
         leverage=c.leverage, margin_mode=c.margin_mode,
         decision_interval_ms=c.decision_interval_ms, exposure_changes=c.exposure,
         reserve_usdt=c.reserve_usdt, start_ms=start_ms, end_ms=end_ms,
+        roll_days_before_expiry=c.roll_days, switch_to_delivery=c.switch_to_delivery,
+        funding_threshold_per_year=c.funding_threshold,
     )
 
 
@@ -212,14 +274,25 @@ def run_backtests(
     c = _check(options)
     history = _history(c, options)
     instrument, brackets = _market(c.asset)
+    deliveries = _deliveries(c)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
     results: list[BacktestResult] = []
     for policy in c.policies:
         spec = _spec(c, policy, start_ms, end_ms, options.purchase)
-        results.append(run_backtest(spec, history, instrument, brackets))
+        results.append(run_backtest(spec, history, instrument, brackets, deliveries))
         if progress is not None:
             progress(len(results), len(c.policies))
-    return BacktestRun(c.quantity, tuple(results), history.sources)
+    return BacktestRun(c.quantity, tuple(results), (*history.sources, *_delivery_sources(
+        deliveries)), options.compare_instruments)
+
+
+def _delivery_sources(deliveries: Sequence[DeliveryCurve]) -> tuple[str, ...]:
+    if not deliveries:
+        return ()
+    names = ", ".join(d.instrument.symbol for d in deliveries)
+    return (f"delivery contracts {names}: Binance USDⓈ-M quarterly daily closes via "
+            "zwmjj/funding-rate-arb (docs/carry.md), carried forward onto the hourly bars; "
+            "the CME futures file is not used (monthly USD contracts with other close times)",)
 
 
 def monthly_starts(start_ms: int, last_start_ms: int) -> list[int]:
@@ -292,6 +365,7 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
                          f"{options.horizon_days or DEFAULT_HORIZON_DAYS} days before the end "
                          "of the data (or give --end)", options.start)
     instrument, brackets = _market(c.asset)
+    deliveries = _deliveries(c)
     total = len(windows) * len(c.policies)
     rows: list[SweepRow] = []
     for start_ms, end_ms in windows:
@@ -299,7 +373,7 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
         for policy in c.policies:
             spec = _spec(c, policy, start_ms, end_ms, options.purchase)
             rows.append(_row(policy, start_ms, end_ms,
-                             run_backtest(spec, part, instrument, brackets)))
+                             run_backtest(spec, part, instrument, brackets, deliveries)))
             if progress is not None:
                 progress(len(rows), total)
     horizon = None if options.horizon_days is None and c.end_ms is not None else (

@@ -32,7 +32,7 @@ BAD_PARAMETER = -1102
 #: Ledger kinds, one per kind of state change.
 LEDGER_KINDS = frozenset(
     {"fill", "funding", "margin_add", "margin_remove", "transfer", "liquidation", "deposit",
-     "withdrawal"}
+     "withdrawal", "delivery"}
 )
 
 
