@@ -144,3 +144,29 @@ def test_close_flattens_with_reduce_only_and_sells_the_spot(tmp_path: Path) -> N
     assert venue.account.spot.get("BTC", Decimal(0)) == 0
     assert engine.store.hedge("btc").state == "closed"  # type: ignore[union-attr]
     assert cycle(engine).status == "closed"
+
+
+def test_funding_settlements_are_recorded_once_from_the_income_history(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    cycle(engine)
+    got = venue.account.settle_funding(BTC, Decimal("0.0001"), Decimal(40000), T0 + 8 * 3_600_000)
+
+    cycle(engine)
+    cycle(engine)
+
+    assert got == Decimal("4.0000")  # a short receives a positive rate: 1 × 40,000 × 0.0001
+    assert engine.store.funding_total("btc") == got
+
+
+def test_close_goes_ahead_on_a_paused_hedge(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    cycle(engine)
+    engine.store.set_hedge_state("btc", "paused", T0)
+
+    report = asyncio.run(engine.close(sell_spot=False))
+
+    assert report.status == "acted", report.lines
+    assert venue.position_qty() == 0
+    assert venue.account.spot["BTC"] == 1

@@ -86,7 +86,10 @@ def _status_table(rows: list[dict[str, Any]], title: str) -> Table:
 def run(hedges: Annotated[list[str] | None, typer.Argument(help="Hedges (default: all).")] = None,
         cycles: Annotated[int | None, typer.Option(help="Stop after N cycles.")] = None,
         yes: YesOpt = False, config: ConfigOpt = None, db: DbOpt = None) -> None:
-    """Keep hedges aligned: observe → plan → execute → record, every decision interval."""
+    """Keep hedges aligned: observe → plan → execute → record, every decision interval.
+
+    Exits 1 when the last cycle of a hedge was refused or failed.
+    """
     service = _service(config, db, send=yes)
     console = Console()
     if not yes:
@@ -100,7 +103,9 @@ def run(hedges: Annotated[list[str] | None, typer.Argument(help="Hedges (default
             live.update(_status_table(service.status(hedges or []), f"perphedge run: cycle {n}"),
                         refresh=True)
 
-        _run(service, lambda: service.run(hedges or [], cycles, on_cycle))
+        reports = _run(service, lambda: service.run(hedges or [], cycles, on_cycle))
+    if any(r.status in ("refused", "error") for r in reports):
+        raise typer.Exit(1)  # scripts see that the last cycle could not act
 
 
 @app.command()

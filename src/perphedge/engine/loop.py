@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import FundingRow, HedgeRow, SnapshotRow
+from perphedge.adapters.store.schema import FillRow, FundingRow, HedgeRow, OrderRow, SnapshotRow
 from perphedge.config.models import HedgeConfig
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
@@ -172,7 +172,9 @@ class HedgeEngine:
             actions: tuple[Action, ...] = (AdjustHedge(-state.hedge_qty),)
             if sell_spot and state.spot_qty > 0:
                 actions += (SellSpot(min(state.spot_qty, obs.exposure_qty)),)
-            report = await self._act(report, obs, state, actions, params_name="close")
+            # An explicit close goes ahead on a paused hedge: the user asked for exactly this.
+            report = await self._act(report, obs, state, actions, params_name="close",
+                                     honour_pause=False)
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "during": "close"})
             return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"])
@@ -183,7 +185,8 @@ class HedgeEngine:
 
     # -------------------------------------------------------------------- parts
     async def _act(self, report: CycleReport, obs: Observation, state: HedgeState,
-                   actions: tuple[Action, ...], params_name: str) -> CycleReport:
+                   actions: tuple[Action, ...], params_name: str,
+                   honour_pause: bool = True) -> CycleReport:
         ts = report.ts_ms
         target = Target(self.symbol, spot_symbol(self.hedge), obs.instrument,
                         state.margin_mode, self.hedge.execution.max_order_notional)
@@ -197,6 +200,12 @@ class HedgeEngine:
         })
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
+        row = self.store.hedge(self.hedge.name)
+        if honour_pause and calls and row is not None and row.state in (rc.PAUSED, rc.CLOSED):
+            # Paused while this cycle was observing: the kill switch wins over the plan.
+            report.status = row.state
+            report.lines.append(f"hedge was {row.state} during the cycle: nothing sent")
+            return report
         try:
             report.lines += await self.executor.execute(calls, self.hedge.name, ts)
         except ExchangeError as err:
@@ -230,11 +239,16 @@ class HedgeEngine:
 
     async def _sync_funding(self, ts: int) -> list[str]:
         """Record funding settlements from the venue's income history (each once)."""
+        # Start at the last recorded settlement, else at the hedge's first fill: both are in
+        # the exchange's own time, which may differ from ours (a replaying local exchange).
         with self.store.session() as s:
             last = s.scalar(select(func.max(FundingRow.ts_ms))
                             .where(FundingRow.hedge_id == self.hedge.name))
-        row = self.store.hedge(self.hedge.name)
-        since = (last + 1) if last is not None else (row.created_ms if row else ts)
+            first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
+                                  .where(OrderRow.hedge_id == self.hedge.name))
+        if last is None and first_fill is None:
+            return []  # never filled: no position, no funding
+        since = last + 1 if last is not None else int(first_fill or 0)
         new = ZERO
         count = 0
         for pay in await self.venue.funding_history(self.symbol, since):
