@@ -21,7 +21,12 @@ from perphedge.services.backtest_service import (
     run_backtests,
     run_sweep,
 )
-from perphedge.services.backtest_view import compare_to_dict, result_to_dict, sweep_to_dict
+from perphedge.services.backtest_view import (
+    compare_to_dict,
+    instruments_comparison,
+    result_to_dict,
+    sweep_to_dict,
+)
 
 #: (label, key, unit) rows of the summary table, top to bottom.
 _ROWS = (
@@ -69,8 +74,9 @@ def backtest(
     ] = None,
     leverage: Annotated[str, typer.Option(help="Leverage of the hedge position.")] = "2",
     policy: Annotated[
-        str, typer.Option(help="static (open and hold), managed (rebalance, keep margin) or "
-                               "reserve (top up margin from a USDT reserve).")
+        str, typer.Option(help="static (open and hold), managed (rebalance, keep margin), "
+                               "reserve (top up margin from a USDT reserve); carry policies: "
+                               "funding-guard, quarterly (delivery contracts), auto.")
     ] = "static",
     purchase: Annotated[
         bool, typer.Option("--purchase", help="Lock the price of a planned purchase (long hedge).")
@@ -109,6 +115,23 @@ def backtest(
     data_interval: Annotated[
         str, typer.Option(help="Bar interval of --data: 1m, 5m, 15m, 1h, 4h or 1d.")
     ] = "1h",
+    compare_instruments: Annotated[
+        bool, typer.Option("--compare-instruments",
+                           help="Perpetual (managed) vs quarterly delivery contracts, side by "
+                                "side (plus --policy if it is auto or funding-guard).")
+    ] = False,
+    roll_days: Annotated[
+        int, typer.Option(help="Carry policies: roll a delivery hedge this many days before "
+                               "expiry.")
+    ] = 7,
+    switch_to_delivery: Annotated[
+        bool, typer.Option("--switch-to-delivery",
+                           help="funding-guard: roll into delivery instead of only alerting.")
+    ] = False,
+    funding_threshold: Annotated[
+        str, typer.Option(help="funding-guard: trailing 7-day funding cost that triggers, "
+                               "%/yr.")
+    ] = "10",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write an offline HTML report here (and a .png beside).")
@@ -121,6 +144,8 @@ def backtest(
         decision_interval=decision_interval, margin_mode=margin_mode, reserve=reserve,
         add_daily=add_daily, sells=tuple(sell or ()), exposure_csv=exposure_csv,
         data=data_path, data_interval=data_interval,
+        compare_instruments=compare_instruments, roll_days=roll_days,
+        switch_to_delivery=switch_to_delivery, funding_threshold_pct=funding_threshold,
     )
     if starts is not None:
         with _progress_bar("sweep") as progress:
@@ -135,8 +160,11 @@ def backtest(
         run = run_backtests(options, progress)
     written = _write_report(report, run) if report is not None else None
     if as_json:
-        out = compare_to_dict(run.results, quantity=run.quantity) if compare else \
+        several = compare or compare_instruments
+        out = compare_to_dict(run.results, quantity=run.quantity) if several else \
             result_to_dict(run.results[0], quantity=run.quantity)
+        if compare_instruments:
+            out["instruments"] = instruments_comparison(run.results)
         out["sources"] = list(run.sources)
         if written:
             out["report"] = written
@@ -152,7 +180,8 @@ def _write_report(path: Path, run: BacktestRun) -> dict[str, Any]:
     # Imported here: plotly and matplotlib take ~0.5 s to import, paid only when asked for.
     from perphedge.reporting.html_report import write_report
 
-    files = write_report(path, run.results, quantity=run.quantity, caveats=run.sources)
+    files = write_report(path, run.results, quantity=run.quantity, caveats=run.sources,
+                         instruments=run.compare_instruments)
     return {"html": str(files.html_path), "png": str(files.png_path),
             "html_bytes": files.html_bytes}
 
@@ -185,8 +214,32 @@ def render_run(run: BacktestRun, console: Console) -> None:
         if d["liquidations"] else "none" for d in ds))
     console.print(table)
     console.print(verdict(run.results))
+    if run.compare_instruments:
+        render_instruments(instruments_comparison(run.results), console)
     for source in run.sources:
         console.print(f"[dim]data: {source}[/dim]")
+
+
+#: (header, key) columns of the perpetual-vs-delivery table.
+_INSTRUMENT_COLUMNS = (
+    ("policy", "policy"), ("deviation %", "deviation"), ("vs locked", "result_vs_locked"),
+    ("funding", "funding_total"), ("basis+other", "basis_and_other_pnl"),
+    ("fees", "fees_total"), ("roll fees", "roll_fees"), ("rolls", "rolls"),
+)
+
+
+def render_instruments(d: dict[str, Any], console: Console) -> None:
+    """Perpetual vs delivery contracts: what each hedge cost, split into its parts (USDT)."""
+    table = Table(title="Perpetual vs delivery contracts (USDT; deviation with funding)")
+    for header, _ in _INSTRUMENT_COLUMNS:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for row in d["rows"]:
+        cells = {**row, "deviation": f"{row['deviation_min_pct']} .. {row['deviation_max_pct']}",
+                 "policy": f"{row['policy']} ({', '.join(row['contracts_held'])})"}
+        table.add_row(*(str(cells[key]) for _, key in _INSTRUMENT_COLUMNS))
+    console.print(table)
+    if d["verdict"]:
+        console.print(d["verdict"])
 
 
 def render_sweep(d: dict[str, Any], console: Console) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from perphedge.backtest.result import ActionEvent, BacktestResult
+from perphedge.backtest.result import ActionEvent, BacktestResult, FloatArray
 from perphedge.domain.money import plain, to_cents
 
 if TYPE_CHECKING:  # the service imports this module; only the types flow back
@@ -102,6 +102,10 @@ def result_to_dict(
         "margin_moves": result.margin_moves,
         "final_spot_quantity": plain(result.final_spot_qty),
         "final_hedge_quantity": plain(result.final_hedge_qty),
+        "contracts_held": list(result.contracts_held),
+        "rolls": result.rolls,
+        "roll_fees": money(result.roll_fees),
+        "deliveries_settled": result.deliveries_settled,
         "notes": list(result.notes),
     }
     if with_actions:
@@ -197,3 +201,66 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
         ],
         "sources": list(sweep.sources),
     }
+
+
+def locked_end(result: BacktestResult) -> Decimal:
+    """The locked value at the last bar (the start value plus exposure changes), USDT."""
+    return to_cents(Decimal(repr(float(result.series.locked_value[-1]))))
+
+
+def carry_series(result: BacktestResult) -> tuple[FloatArray, FloatArray]:
+    """Per bar: cumulative funding, and the basis-and-other P&L (hedged − locked − funding +
+    fees) — what the hedge made or lost apart from funding and fees, USDT."""
+    s = result.series
+    return s.funding_cum, s.hedged_value - s.locked_value - s.funding_cum + s.fees_cum
+
+
+def instrument_row(result: BacktestResult) -> dict[str, Any]:
+    """One run of the perpetual-vs-delivery comparison, as decimal strings.
+
+    ``result_vs_locked`` = hedged value at the end − locked value at the end: what the hedge
+    cost (negative) or earned over the window, all in. It splits into ``funding_total`` +
+    ``basis_and_other_pnl`` − ``fees_total``; the middle term is the residual — for a delivery
+    hedge mostly the premium it sold converging to spot, for the perpetual the perp/spot gap.
+    """
+    vs_locked = result.value_end - locked_end(result)
+    return {
+        "policy": result.policy,
+        "contracts_held": list(result.contracts_held),
+        "deviation_min_pct": pct(result.deviation_min_with_funding_pct),
+        "deviation_max_pct": pct(result.deviation_max_with_funding_pct),
+        "result_vs_locked": money(vs_locked),
+        "funding_total": money(result.funding_total),
+        "basis_and_other_pnl": money(vs_locked - result.funding_total + result.fees_total),
+        "fees_total": money(result.fees_total),
+        "roll_fees": money(result.roll_fees),
+        "rolls": result.rolls,
+        "deliveries_settled": result.deliveries_settled,
+        "liquidated": bool(result.liquidations),
+    }
+
+
+def instruments_comparison(results: Sequence[BacktestResult]) -> dict[str, Any]:
+    """Perpetual (``managed``) against delivery-contract hedges: rows and a one-line verdict."""
+    rows = [instrument_row(r) for r in results]
+    perp = next((r for r in results if r.policy == "managed"), None)
+    text = []
+    for r in results:
+        if perp is None or r is perp:
+            continue
+        gap = (r.value_end - locked_end(r)) - (perp.value_end - locked_end(perp))
+        better = "better" if gap >= 0 else "worse"
+        text.append(
+            f"The {r.policy} hedge ({', '.join(r.contracts_held) or 'flat'}) ended "
+            f"{money(abs(gap))} USDT {better} than the perpetual: it took "
+            f"{money(r.funding_total)} USDT of funding and {row_of(rows, r.policy)} USDT of "
+            f"basis and other P&L, paid {money(r.fees_total)} USDT of fees with "
+            f"{r.rolls} roll{'s' if r.rolls != 1 else ''}; the perpetual took "
+            f"{money(perp.funding_total)} USDT of funding and paid {money(perp.fees_total)} "
+            "USDT of fees.")
+    return {"rows": rows, "verdict": " ".join(text)}
+
+
+def row_of(rows: Sequence[dict[str, Any]], policy: str) -> str:
+    """The basis-and-other P&L of ``policy`` in ``rows``."""
+    return str(next(r["basis_and_other_pnl"] for r in rows if r["policy"] == policy))
