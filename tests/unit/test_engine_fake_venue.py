@@ -1,7 +1,8 @@
 """A hand-written in-memory ``Venue`` over ``SimAccount`` for the engine's unit tests.
 
 Orders fill at the current mark; ``answer_lost`` makes the next order reach the account but
-lose its answer (an ``AmbiguousOrderError``), as a dropped connection would. ``sent`` lists
+lose its answer (an ``AmbiguousOrderError``), as a dropped connection would; ``request_lost``
+drops the next order before the account sees it, with the same error. ``sent`` lists
 every order that reached the account, so a test can prove nothing was sent twice.
 """
 
@@ -40,6 +41,7 @@ class FakeVenue:
     mark: Decimal = Decimal(40000)
     hedge_mode: bool = False
     answer_lost: bool = False
+    request_lost: bool = False
     name: str = "fake"
     now_ms: int = T0
     orders: dict[str, VenueOrder] = field(default_factory=dict)
@@ -101,6 +103,9 @@ class FakeVenue:
 
     async def place_order(self, request: OrderRequest) -> VenueOrder:
         self.calls.append(f"order {request.client_order_id}")
+        if self.request_lost:  # dropped before the exchange saw it
+            self.request_lost = False
+            raise AmbiguousOrderError("no answer (test)", request.client_order_id)
         if request.market is Market.SPOT:
             fill = self.account.spot_trade("BTC", request.side, request.qty_base, self.mark,
                                            self.now_ms)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from perphedge.adapters.store.schema import OrderRow
 from perphedge.domain.types import MarginMode, Side
+from perphedge.engine.clock import ManualClock
 from perphedge.engine.venue import Market, OrderRequest
 from tests.unit.test_engine_fake_venue import BTC, T0, FakeVenue
 from tests.unit.test_engine_loop import cycle, make_engine
@@ -70,6 +71,13 @@ def test_an_intent_that_never_reached_the_exchange_is_marked_and_not_resent(
         filled_qty_base=Decimal(0), avg_price_usdt=None, created_ms=T0, updated_ms=T0, note="",
     ))
 
+    waiting = cycle(engine)  # just recorded: the exchange may still be processing it
+    assert waiting.status == "waiting"
+    assert venue.sent == []
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance_ms(60_000)
+
     report = cycle(engine)
 
     assert any("never reached the exchange" in x for x in report.lines)
@@ -118,3 +126,24 @@ def test_an_existing_position_is_adopted_on_first_sight(tmp_path: Path) -> None:
     assert "adopted the existing position of -1 on BTCUSDT" in report.lines
     assert report.status == "idle"
     assert venue.sent == []
+
+
+def test_an_order_lost_before_the_exchange_is_waited_for_then_replaced_once(
+    tmp_path: Path,
+) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    venue.request_lost = True
+    engine = make_engine(venue, tmp_path)
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+
+    lost = cycle(engine)
+    assert lost.status == "error"
+    assert engine.store.order("ph-btc-1", "main").state == "unknown"  # type: ignore[union-attr]
+    assert cycle(engine).status == "waiting"  # within the grace period nothing new is sent
+    clock.advance_ms(60_000)
+    replaced = cycle(engine)
+
+    assert replaced.status == "acted", replaced.lines
+    assert [r.client_order_id for r in venue.sent] == ["ph-btc-2"]
+    assert venue.position_qty() == Decimal("-1.000")

@@ -27,6 +27,8 @@ from perphedge.engine.venue import OrderState, Venue, VenueOrder
 
 #: Hedge states the loop acts in; ``adopting`` adopts the venue's position once, then runs.
 ACTIVE, PAUSED, HALTED, ADOPTING, CLOSED = "active", "paused", "halted", "adopting", "closed"
+#: How long an order the exchange does not know yet is waited for before it counts as lost.
+UNKNOWN_GRACE_MS = 60_000
 
 
 def client_order_id(hedge_id: str, number: int) -> str:
@@ -86,7 +88,14 @@ async def resolve_open_orders(venue: Venue, store: HedgeStore, hedge_id: str,
     """Resolve every open order of the hedge; returns (lines, client ids still open)."""
     lines, still_open = [], []
     for row in store.orders(hedge_id, OPEN_ORDER_STATES):
-        got = await resolve_order(venue, store, row, ts_ms, missing_is_final=True)
+        young = ts_ms - row.updated_ms < UNKNOWN_GRACE_MS
+        got = await resolve_order(venue, store, row, ts_ms, missing_is_final=not young)
+        if got is None and young:
+            # An exchange that timed out may still be processing it: wait before calling it lost.
+            lines.append(f"order {row.client_order_id} ({row.state}) not found yet; waiting "
+                         f"{UNKNOWN_GRACE_MS // 1000} s before taking it as never sent")
+            still_open.append(row.client_order_id)
+            continue
         if got is None:
             lines.append(f"order {row.client_order_id} ({row.state}) never reached the "
                          "exchange: marked rejected, not resent")
