@@ -147,3 +147,19 @@ def test_an_order_lost_before_the_exchange_is_waited_for_then_replaced_once(
     assert replaced.status == "acted", replaced.lines
     assert [r.client_order_id for r in venue.sent] == ["ph-btc-2"]
     assert venue.position_qty() == Decimal("-1.000")
+
+
+def test_a_halted_hedge_acts_again_once_the_account_matches_the_records(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    cycle(engine)
+    venue.account.futures_trade(BTC, Side.LONG, Decimal("0.5"), venue.mark, T0, reduce_only=True)
+    assert cycle(engine).status == "refused"
+    # The user puts the half back by hand, as perphedge's records say it should be.
+    venue.account.transfer(Decimal(100), to="futures", ts_ms=T0)
+    venue.account.futures_trade(BTC, Side.SHORT, Decimal("0.5"), venue.mark, T0)
+
+    report = cycle(engine)
+
+    assert report.status == "idle", report.lines
+    assert engine.store.hedge("btc").state == "active"  # type: ignore[union-attr]

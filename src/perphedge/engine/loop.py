@@ -145,8 +145,10 @@ class HedgeEngine:
         lines += verdict.lines
         if not verdict.may_act:
             return self._refuse(ts, lines), obs
-        if hedge_state == rc.ADOPTING:
+        if hedge_state in (rc.ADOPTING, rc.HALTED):
+            # Adopted on resume, or the account was put back as the records say: act again.
             self.store.set_hedge_state(self.hedge.name, rc.ACTIVE, ts)
+            lines.append(f"the exchange and the records agree: {self.hedge.name} is active again")
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
         return CycleReport(self.hedge.name, ts, "idle", lines), obs
