@@ -170,3 +170,25 @@ def test_close_goes_ahead_on_a_paused_hedge(tmp_path: Path) -> None:
     assert report.status == "acted", report.lines
     assert venue.position_qty() == 0
     assert venue.account.spot["BTC"] == 1
+
+
+def test_a_price_rise_rebalances_the_legs_back_into_the_leverage_band(tmp_path: Path) -> None:
+    venue = FakeVenue.with_funds(btc="1", usdt="20020")
+    engine = make_engine(venue, tmp_path, leverage_band=["1.5", "2.5"])
+    cycle(engine)
+    venue.set_mark("52000")  # the short's margin shrinks: effective leverage 6.5
+    before = len(venue.calls)
+
+    report = cycle(engine)
+
+    assert report.status == "acted", report.lines
+    kinds = [c.split()[0] for c in venue.calls[before:]
+             if c.split()[0] in ("order", "transfer", "add_margin")]
+    assert kinds == ["order", "transfer", "order", "add_margin"]  # sell spot, fund, cut, top up
+    state = report.state
+    assert state is not None
+    lev = state.effective_leverage
+    assert lev is not None
+    assert Decimal("1.5") <= lev <= Decimal("2.5")
+    spot = venue.account.spot["BTC"]
+    assert abs(spot - state.hedge_qty) <= Decimal("0.001")  # still hedged, lot for lot
