@@ -29,8 +29,22 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.close()
 
 
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs (SQLAlchemy's default is
+    psycopg2, which perphedge does not install).
+
+    >>> normalize_url("postgresql://me@localhost/perphedge")
+    'postgresql+psycopg://me@localhost/perphedge'
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def open_engine(url: str) -> Engine:
     """Create an engine for ``url`` and upgrade its schema to head."""
+    url = normalize_url(url)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)
