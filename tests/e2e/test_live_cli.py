@@ -117,6 +117,12 @@ def test_open_follow_status_close_round_trip(live: Live) -> None:
         assert row[key] is not None, key
     assert Decimal(row["liquidation_price"]) > Decimal(row["mark_price"])  # a short's
 
+    code, out, err = live.cli("close", "btc", "--sell-spot")
+    assert code == 0, err
+    assert "would futures market BUY 1.5 BTCUSDT reduce-only (client id ph-btc-3)" in out
+    assert "would spot market SELL 1.5 BTCUSDT (client id ph-btc-4)" in out
+    assert live.position() == Decimal("-1.5")  # a dry-run close sends nothing
+
     code, out, err = live.cli("close", "btc", "--yes")
     assert code == 0, err
     assert live.position() == 0
