@@ -28,6 +28,7 @@ def _register_commands() -> None:
     from perphedge.cli import (  # noqa: F401
         backtest_cmd,
         data_cmd,
+        demo_cmd,
         exchange_cmd,
         hedge_cmds,
         init_cmd,
