@@ -20,7 +20,7 @@ import numpy as np
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
 from perphedge.adapters.bundled_futures import bundled_delivery_instruments, bundled_quarterlies
-from perphedge.adapters.history import MarketHistory, load_history
+from perphedge.adapters.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import BacktestSpec, run_backtest
 from perphedge.backtest.exposure import ExposureChange, parse_exposure
@@ -243,6 +243,20 @@ def _deliveries(c: _Checked) -> tuple[DeliveryCurve, ...]:
     return curves
 
 
+def _check_exposure_dates(
+    changes: tuple[ExposureChange, ...], start_ms: int, end_ms: int
+) -> None:
+    """A dated exposure change outside the replay would be silently ignored: refuse it."""
+    for change in changes:
+        if change.ts_ms is not None and not start_ms <= change.ts_ms < end_ms:
+            field = "--sell" if change.note.startswith("sell") else "--exposure-csv"
+            raise InputError(
+                field,
+                f"a date between {iso_utc(start_ms)} and {iso_utc(end_ms)} (the replay)",
+                f"{change.note} at {iso_utc(change.ts_ms)}",
+            )
+
+
 def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
     """The bundled history, or the user's own file with ``--data`` (see docs/data.md)."""
     if options.data is None:
@@ -276,6 +290,7 @@ def run_backtests(
     instrument, brackets = _market(c.asset)
     deliveries = _deliveries(c)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
+    _check_exposure_dates(c.exposure, start_ms, end_ms)
     results: list[BacktestResult] = []
     for policy in c.policies:
         spec = _spec(c, policy, start_ms, end_ms, options.purchase)
