@@ -16,8 +16,10 @@ from perphedge.adapters.history import load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import BacktestSpec, run_backtest
 from perphedge.backtest.result import BacktestResult
+from perphedge.domain.liquidation import solve_liquidation
+from perphedge.domain.types import Side
 from perphedge.services.backtest_service import delivery_curves
-from tests.unit.test_backtest_engine import HOUR, INSTRUMENT, T0, History, history
+from tests.unit.test_backtest_engine import HOUR, INSTRUMENT, T0, History, history, rally
 
 D = Decimal
 DAY = 86_400_000
@@ -133,3 +135,21 @@ def test_on_the_real_quarterlies_the_quarterly_hedge_holds_and_pays_no_funding()
     assert quarterly.rolls == 0  # 260327 delivers on 2026-03-27, after the data ends
     worst = max(abs(quarterly.deviation_min_pct), abs(quarterly.deviation_max_pct))
     assert worst < 5
+
+
+def test_a_delivery_hedge_is_liquidated_where_its_premium_times_the_perp_high_reaches_it() -> None:
+    h = history(rally(24 * 60, 1.0, start=50000.0), rates=tuple("0" for _ in range(200)))
+    curves = (curve("BTCUSDT_B", EXPIRY_B, 0, 59, 0.02, h),)
+    # One decision, at the start: the position then rides the rally untouched.
+    result = run("quarterly", h, curves, decision_interval_ms=1000 * DAY)
+    opened = next(a for a in result.actions if a.kind == "open")
+    margin = opened.qty_base * opened.price_usdt / 2
+    lp = solve_liquidation(Side.SHORT, opened.qty_base, opened.price_usdt, margin,
+                           BRACKETS).price_usdt
+    assert lp is not None
+    premium = np.asarray(result.series.mark / h.spot_close)  # the carried F/S per bar
+    bar = int(np.argmax(premium[1:] * h.perp_high[1:] >= float(lp))) + 1
+    (event,) = result.liquidations
+    assert event.price_usdt == lp
+    assert event.ts_ms == int(h.open_time_ms[bar]) + HOUR
+    assert result.final_hedge_qty == 0
