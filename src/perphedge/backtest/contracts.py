@@ -93,6 +93,7 @@ class ContractBook:
     premiums: FloatArray
     perp_high: FloatArray
     perp_low: FloatArray
+    rows: dict[str, int]  # symbol → row, looked up at every decision
 
     @classmethod
     def build(cls, perp: Instrument, perp_close: FloatArray, perp_high: FloatArray,
@@ -105,15 +106,16 @@ class ContractBook:
         spot = perp_close if spot_close is None else spot_close
         marks = premiums * spot
         marks[0] = perp_close
-        return cls((perp, *(d.instrument for d in deliveries)), marks, premiums,
-                   perp_high, perp_low)
+        instruments = (perp, *(d.instrument for d in deliveries))
+        return cls(instruments, marks, premiums, perp_high, perp_low,
+                   {inst.symbol: r for r, inst in enumerate(instruments)})
 
     @property
     def perpetual(self) -> Instrument:
         return self.instruments[0]
 
     def row(self, symbol: str) -> int:
-        return next(r for r, inst in enumerate(self.instruments) if inst.symbol == symbol)
+        return self.rows[symbol]
 
     def adverse(self, symbol: str, *, rising: bool) -> FloatArray:
         """Series the liquidation scan reads: perp highs/lows, times the premium of a delivery."""

@@ -257,8 +257,8 @@ class Replay:
 
     def decide(self, i: int) -> None:
         """Run the policy at bar ``i``'s close and execute its actions in order."""
-        for inst in self.book.instruments:
-            price = float(self.book.marks[self.book.row(inst.symbol), i])
+        for r, inst in enumerate(self.book.instruments):
+            price = float(self.book.marks[r, i])
             if price == price:  # not NaN: the contract has a price at this bar
                 self.account.mark(inst.symbol, dec(price))
         for action in get_policy(self.spec.policy).decide(self.state(i), self.params):
