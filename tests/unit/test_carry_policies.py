@@ -169,3 +169,13 @@ def test_auto_switches_once_the_gap_passes_the_margin(perp_per_year: Decimal,
                                                       gap: Decimal) -> None:
     actions = AutoPolicy().decide(quarter_apart(perp_per_year, gap), PARAMS)
     assert actions == (Roll("BTCUSDT", "BTCUSDT_Q", D(5)),)
+
+
+@pytest.mark.parametrize("policy", [FundingGuardPolicy(), QuarterlyPolicy(), AutoPolicy()])
+@pytest.mark.parametrize("hedge", ["0", "5"])
+def test_without_contracts_or_funding_history_a_carry_policy_acts_as_managed(
+    policy: FundingGuardPolicy | QuarterlyPolicy | AutoPolicy, hedge: str,
+) -> None:
+    # What a caller that fills only the original fields (e.g. an older live observer) sees.
+    bare = replace(state(hedge=hedge), contracts=(), funding_settlements=(), hedge_symbol="")
+    assert policy.decide(bare, PARAMS) == ManagedPolicy().decide(bare, PARAMS)

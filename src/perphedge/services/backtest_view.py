@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the service imports this module; only the types flow back
 PCT = Decimal("0.01")
 
 #: Action kinds that count as a change of the hedge, for the report's markers.
-REBALANCE_KINDS = frozenset({"open", "rebalance", "close"})
+REBALANCE_KINDS = frozenset({"open", "rebalance", "close", "roll", "delivery"})
 MARGIN_KINDS = frozenset({"margin_add", "margin_remove", "transfer", "spot_sell", "spot_buy"})
 
 
