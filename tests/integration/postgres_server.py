@@ -19,12 +19,29 @@ from pathlib import Path
 PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
 
 
-def _pg_bin(name: str) -> str:
+def _find(name: str) -> str | None:
     for directory in PG_BIN_DIRS:
         candidate = directory / name
         if candidate.exists():
             return str(candidate)
-    found = shutil.which(name)
+    return shutil.which(name)
+
+
+def _install_postgres() -> None:
+    """Install Debian's PostgreSQL when it is missing and we may (root with apt-get)."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=False,
+                   capture_output=True, env=env)
+
+
+def _pg_bin(name: str) -> str:
+    found = _find(name)
+    if found is None:
+        _install_postgres()
+        found = _find(name)
     if found is None:
         raise RuntimeError(
             f"PostgreSQL's {name} not found: install the Debian package postgresql"
