@@ -1,0 +1,243 @@
+"""Latency of the live engine: from a new spot balance observed to the order leaving the engine.
+
+Each event changes the account's spot BTC (alternately +0.1 and −0.1 on a 1 BTC holding), then
+one engine cycle runs (``HedgeEngine.cycle``, the code ``perphedge run`` loops over, with the
+``LiveExecutor`` and an SQLite store on disk). A wrapper around the venue timestamps:
+
+* **observed**: the venue's ``balances()`` returning the new balance to the engine;
+* **sent**: the venue's ``place_order`` being called (the order leaves the engine);
+* the time spent inside every venue call between the two (the exchange's own time, and for
+  the ccxt path the HTTP round trips), which is subtracted.
+
+So ``engine`` = sent − observed − venue time: the engine's own work (reconcile, the policy,
+translation, the audit log and the order intent written to the store before sending). ``raw``
+keeps the venue reads in. Two venues:
+
+* ``paper``: :class:`perphedge.paper.venue.PaperVenue`, in process;
+* ``ccxt``: the real ccxt ``binanceusdm`` client (``BinanceUsdmVenue``) against the local
+  exchange on 127.0.0.1 in this process.
+
+Run: ``python bench/bench_latency.py [--events 1000] [--venue paper|ccxt|both]
+[--store-dir DIR]``.
+Target: engine p99 under 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.config.models import HedgeConfig
+from perphedge.engine.clock import ManualClock
+from perphedge.engine.execute import LiveExecutor
+from perphedge.engine.loop import HedgeEngine
+from perphedge.engine.venue import Market, OrderRequest, Venue, VenueBalances, VenueOrder
+from perphedge.exchange.core import LocalExchange
+from perphedge.exchange.market import PricePath, ReplayClock, ReplayMarket
+from perphedge.paper.venue import PaperVenue, paper_exchange
+
+T = TypeVar("T")
+BTC = "BTCUSDT"
+HOUR = 3_600_000
+T0 = 1_704_067_200_000
+STEP = Decimal("0.1")
+HEDGE = HedgeConfig.model_validate({
+    "name": "bench", "account": "bench", "asset": "BTC", "exposure": {"source": "balance"},
+    "policy": "managed", "leverage": 2, "margin_mode": "isolated", "drift_band_pct": "1"})
+
+
+@dataclass
+class TimedVenue:
+    """Forwards every port call to ``inner``, timing the ones between observation and send."""
+
+    inner: Any
+    name: str = "timed"
+    observed_ns: int | None = None
+    venue_ns: int = 0
+    samples: list[tuple[int, int]] = field(default_factory=list)  # (raw ns, engine ns)
+
+    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        start = time.perf_counter_ns()
+        try:
+            return await make()
+        finally:
+            if self.observed_ns is not None:
+                self.venue_ns += time.perf_counter_ns() - start
+
+    async def balances(self) -> VenueBalances:
+        got: VenueBalances = await self.inner.balances()
+        if self.observed_ns is None:
+            self.observed_ns, self.venue_ns = time.perf_counter_ns(), 0
+        return got
+
+    async def place_order(self, request: OrderRequest) -> VenueOrder:
+        if self.observed_ns is not None:
+            raw = time.perf_counter_ns() - self.observed_ns
+            self.samples.append((raw, raw - self.venue_ns))
+            self.observed_ns = None  # later orders of the same cycle are not new observations
+        result: VenueOrder = await self.inner.place_order(request)
+        return result
+
+    def new_cycle(self) -> None:
+        self.observed_ns = None
+
+    # Every other method of the port, forwarded and timed.
+    async def instrument(self, symbol: str) -> Any:
+        return await self._call(lambda: self.inner.instrument(symbol))
+
+    async def brackets(self, symbol: str) -> Any:
+        return await self._call(lambda: self.inner.brackets(symbol))
+
+    async def account_modes(self) -> Any:
+        return await self._call(self.inner.account_modes)
+
+    async def positions(self) -> Any:
+        return await self._call(self.inner.positions)
+
+    async def mark_and_funding(self, symbol: str) -> Any:
+        return await self._call(lambda: self.inner.mark_and_funding(symbol))
+
+    async def set_margin_mode(self, symbol: str, mode: Any) -> None:
+        await self._call(lambda: self.inner.set_margin_mode(symbol, mode))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        await self._call(lambda: self.inner.set_leverage(symbol, leverage))
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> Any:
+        return await self._call(lambda: self.inner.fetch_order(symbol, client_order_id))
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> Any:
+        return await self._call(lambda: self.inner.cancel_order(symbol, client_order_id))
+
+    async def open_orders(self, symbol: str | None = None) -> Any:
+        return await self._call(lambda: self.inner.open_orders(symbol))
+
+    async def add_margin(self, symbol: str, amount: Decimal) -> None:
+        await self._call(lambda: self.inner.add_margin(symbol, amount))
+
+    async def reduce_margin(self, symbol: str, amount: Decimal) -> None:
+        await self._call(lambda: self.inner.reduce_margin(symbol, amount))
+
+    async def transfer(self, amount: Decimal, *, to: Market) -> None:
+        await self._call(lambda: self.inner.transfer(amount, to=to))
+
+    async def funding_history(self, symbol: str, since_ms: int) -> Any:
+        return await self._call(lambda: self.inner.funding_history(symbol, since_ms))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _exchange() -> LocalExchange:
+    """1 BTC and plenty of USDT on a flat 40,000 path: every event is a pure exposure change."""
+    clock = ReplayClock(T0 + HOUR, speed=0)
+    path = PricePath.scripted(BTC, HOUR, T0, ["40000"] * 48, [])
+    deposits = {"BTC": Decimal(1), "USDT": Decimal(1_000_000)}
+    return paper_exchange(ReplayMarket({BTC: path}, clock), deposits, T0)
+
+
+def _ccxt_venue(exchange: LocalExchange) -> tuple[Any, Callable[[], None]]:
+    """The real ccxt venue against ``exchange`` served on a free loopback port."""
+    from pydantic import SecretStr
+
+    from perphedge.adapters.ccxt_client import build_async_client
+    from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
+    from perphedge.config.loader import Credentials
+    from perphedge.demo.exchange import without_nagle
+    from perphedge.exchange.server import start_server
+
+    exchange.config.keys.secrets["bench-key"] = "bench-secret"
+    server = start_server(exchange, "127.0.0.1", 0)
+    without_nagle(server)
+    creds = Credentials(SecretStr("bench-key"), SecretStr("bench-secret"))
+    client = build_async_client("binanceusdm", server.url, creds)
+    client.enableRateLimit = False  # the exchange counts no weight here; see docs/demo.md
+    return BinanceUsdmVenue(client, secrets=("bench-key", "bench-secret")), server.close
+
+
+def _change(exchange: LocalExchange, n: int) -> None:
+    with exchange.lock:
+        if n % 2 == 0:
+            exchange.account.deposit("BTC", STEP, T0 + HOUR)
+        else:
+            exchange.account.withdraw("BTC", STEP, T0 + HOUR)
+
+
+async def _measure(kind: str, events: int, folder: Path) -> tuple[list[tuple[int, int]], int]:
+    exchange = _exchange()
+    stop: Callable[[], None] = lambda: None  # noqa: E731
+    inner: Any = PaperVenue(exchange)
+    if kind == "ccxt":
+        inner, stop = _ccxt_venue(exchange)
+    venue = TimedVenue(inner)
+    store = HedgeStore(f"sqlite:///{folder / f'{kind}.db'}")
+    port: Venue = venue  # type: ignore[assignment]  # a structural match of the port
+    engine = HedgeEngine(HEDGE, port, store, LiveExecutor(port, store, "bench"),
+                         ManualClock(T0 + HOUR))
+    try:
+        await engine.cycle()  # open the hedge and load the specs: not a measured event
+        venue.samples.clear()
+        for n in range(events):
+            _change(exchange, n)
+            venue.new_cycle()
+            report = await engine.cycle()
+            if report.status != "acted":
+                raise SystemExit(f"event {n}: the engine did not act: {report.lines}")
+        orders = len(store.orders(HEDGE.name))
+    finally:
+        await venue.close()
+        store.close()
+        stop()
+    return venue.samples, orders
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(kind: str, samples: list[tuple[int, int]], orders: int) -> dict[str, float]:
+    """Print p50/p99 in ms; returns the figures."""
+    raw = [r / 1e6 for r, _ in samples]
+    own = [e / 1e6 for _, e in samples]
+    first, last = own[: len(own) // 10], own[-(len(own) // 10):]
+    out = {"engine_p50": _pct(own, 0.50), "engine_p99": _pct(own, 0.99),
+           "raw_p50": _pct(raw, 0.50), "raw_p99": _pct(raw, 0.99),
+           "engine_p50_first10pct": statistics.median(first),
+           "engine_p50_last10pct": statistics.median(last)}
+    print(f"{kind:5} events={len(samples)} orders in store={orders}  "
+          f"engine p50={out['engine_p50']:.2f} ms p99={out['engine_p99']:.2f} ms  "
+          f"(with venue reads: p50={out['raw_p50']:.2f} p99={out['raw_p99']:.2f} ms; "
+          f"engine p50 first/last 10 %: {out['engine_p50_first10pct']:.2f}/"
+          f"{out['engine_p50_last10pct']:.2f} ms)")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--venue", choices=("paper", "ccxt", "both"), default="both")
+    parser.add_argument("--store-dir", type=Path, default=None,
+                        help="where the SQLite store goes (default: a temporary folder on "
+                             "disk; /dev/shm shows the share of fsync)")
+    args = parser.parse_args()
+    kinds = ("paper", "ccxt") if args.venue == "both" else (args.venue,)
+    with tempfile.TemporaryDirectory(dir=args.store_dir) as tmp:
+        for kind in kinds:
+            samples, orders = asyncio.run(_measure(kind, args.events, Path(tmp)))
+            figures = report(kind, samples, orders)
+            verdict = "meets" if figures["engine_p99"] < 5 else "MISSES"
+            print(f"{kind:5} target engine p99 < 5 ms: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
