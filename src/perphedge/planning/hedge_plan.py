@@ -138,7 +138,7 @@ def runway_pct(side: Side, mark_price: Decimal, liquidation_price: Decimal | Non
     """Percent move of the mark that reaches liquidation (100 when it never can, for a long).
 
     >>> runway_pct(Side.SHORT, Decimal(100), Decimal(150))
-    Decimal('50')
+    Decimal('50.0')
     """
     if liquidation_price is None:
         return HUNDRED
