@@ -101,3 +101,12 @@ def test_the_config_names_the_key_variables_and_holds_no_key(demo_run: tuple[str
     assert 'api_key_env = "PERPHEDGE_DEMO_API_KEY"' in text
     assert not re.search(r"^\s*(api_key|secret|api_secret)\s*=", text, re.MULTILINE)
     assert 'url = "http://127.0.0.1:' in text
+
+
+def test_a_negative_speed_is_one_line_and_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    done = run_cli("demo", "--speed", "-1", "--workdir", str(tmp_path / "never"))
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --speed: expected 0 or more replay ms per wall ms, got -1.0"]
+    assert not (tmp_path / "never").exists()

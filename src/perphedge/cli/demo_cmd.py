@@ -24,11 +24,11 @@ def demo(
     workdir: Annotated[Path | None, typer.Option(
         help="Folder for the demo's config and store (default: a new temporary folder).")] = None,
 ) -> None:
-    """Run the live engine against a local exchange replaying the 2023-10 → 2024-03 BTC rally.
+    """Run the live engine on a local exchange replaying the 2023-10 → 2024-03 BTC rally.
 
-    No account, keys or internet: the exchange runs in this process on 127.0.0.1, the engine
-    talks to it through the real ccxt client, and a spot deposit and a spot sale happen on the
-    way. Ends with a summary and an HTML report.
+    No account, keys or internet: the exchange runs in this process on 127.0.0.1.
+
+    A spot deposit and a spot sale happen on the way; ends with a summary and an HTML report.
     """
     from perphedge.demo.runner import DEFAULT_SPEED, run_demo
 
