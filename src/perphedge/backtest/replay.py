@@ -11,35 +11,26 @@ Capital: a holding starts with the spot and, in the spot wallet, the USDT to ope
 With delivery contracts in the book, the opening price is the dearest contract's first price.
 
 The hedge is held in one contract at a time (``hedge_symbol``); a roll moves it in one
-decision (:mod:`.rolls`).
+decision (:mod:`.rolls`). Actions become steps through the translation the live engine uses
+(:mod:`perphedge.planning.translate`); :mod:`.perform` carries them out on the account.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from perphedge.backtest.contracts import ContractBook
+from perphedge.backtest.perform import perform
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
-from perphedge.backtest.rolls import roll_hedge, settle_delivery
+from perphedge.backtest.rolls import settle_delivery
 from perphedge.backtest.segments import close_times
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
-from perphedge.planning.hedge_state import (
-    Action,
-    AddMargin,
-    AdjustHedge,
-    Alert,
-    BuySpot,
-    HedgeState,
-    RemoveMargin,
-    Roll,
-    SellSpot,
-    Transfer,
-)
+from perphedge.planning.hedge_state import Action, HedgeState
 from perphedge.planning.policies import (
     POLICIES,
     PolicyParams,
@@ -47,8 +38,8 @@ from perphedge.planning.policies import (
     get_policy,
     margin_for,
 )
-from perphedge.sim.account import SimAccount, SimRejection
-from perphedge.sim.records import MARGIN_INSUFFICIENT
+from perphedge.planning.translate import Step, Target, translate
+from perphedge.sim.account import SimAccount
 
 if TYPE_CHECKING:
     from perphedge.backtest.engine import BacktestSpec, HistoryLike
@@ -56,7 +47,6 @@ if TYPE_CHECKING:
     from perphedge.domain.instrument import Instrument
 
 BPS = Decimal(10000)
-SPOT_STEP = Decimal("0.00000001")
 USDT = "USDT"
 DAY_MS = 86_400_000
 #: Funding history handed to carry policies (their windows are at most this long).
@@ -173,6 +163,13 @@ class Replay:
         replay.unhedged_cash = cash
         return replay
 
+    @property
+    def target(self) -> Target:
+        """Where translated steps go: the book's contracts, never sliced (no order cap)."""
+        return Target(self.instrument.symbol, self.instrument.symbol, self.instrument,
+                      self.spec.margin_mode, None,
+                      {inst.symbol: inst for inst in self.book.instruments})
+
     # ------------------------------------------------------------------ events
     def settle_funding(self, k: int, i: int) -> None:
         """Settle funding row ``k`` at bar ``i`` (mark: the file's, else the perp close)."""
@@ -261,8 +258,13 @@ class Replay:
             price = float(self.book.marks[r, i])
             if price == price:  # not NaN: the contract has a price at this bar
                 self.account.mark(inst.symbol, dec(price))
-        for action in get_policy(self.spec.policy).decide(self.state(i), self.params):
-            self._execute(action, i)
+        state = self.state(i)
+        for step in self.steps(state, get_policy(self.spec.policy).decide(state, self.params)):
+            perform(self, step, i)
+
+    def steps(self, state: HedgeState, actions: tuple[Action, ...]) -> list[Step]:
+        """The steps this replay performs for ``actions`` (the live engine's translation)."""
+        return translate(actions, state, self.params, self.target)
 
     def liquidate(self, i: int, price: Decimal) -> None:
         record = self.account.liquidate(self.hedge_symbol, price, self._ts(i))
@@ -301,111 +303,6 @@ class Replay:
     def _ts(self, i: int) -> int:
         return int(self.history.open_time_ms[i]) + int(self.history.interval_ms)
 
-    def _execute(self, action: Action, i: int) -> None:
-        if isinstance(action, Roll):
-            roll_hedge(self, action, i)
-        elif isinstance(action, AdjustHedge):
-            self._adjust(action.delta_qty, i, action.symbol)
-        elif isinstance(action, AddMargin | RemoveMargin):
-            self._margin(action, i)
-        elif isinstance(action, SellSpot | BuySpot):
-            self._spot(action, i)
-        elif isinstance(action, Transfer):
-            self._transfer(action, i)
-        elif isinstance(action, Alert):
-            self.actions.append(ActionEvent(self._ts(i), action.code, ZERO, ZERO, ZERO,
-                                            action.message))
-
     def _fill_price(self, close: float, buy: bool) -> Decimal:
         slip = self.spec.slippage_bps / BPS
         return dec(close) * (1 + slip if buy else 1 - slip)
-
-    def _adjust(self, delta: Decimal, i: int, symbol: str | None = None) -> None:
-        acct = self.account
-        if symbol is not None and symbol != self.hedge_symbol:
-            if acct.position(self.hedge_symbol).qty_base != 0:
-                self.notes.append(f"order on {symbol} ignored: the hedge is held in "
-                                  f"{self.hedge_symbol} (roll it instead)")
-                return
-            self.hedge_symbol = symbol
-        symbol = self.hedge_symbol
-        pos = acct.position(symbol)
-        held = pos.size_base if pos.side is self.side else ZERO
-        qty = self.instrument.round_qty(min(abs(delta), held) if delta < 0 else abs(delta))
-        if qty < self.instrument.min_qty or qty <= 0:
-            return
-        side = self.side if delta > 0 else self.side.opposite
-        price = self._fill_price(float(self.mark_of(symbol, i)), side is Side.LONG)
-        try:
-            acct.futures_trade(symbol, side, qty, price, self._ts(i), reduce_only=delta < 0)
-        except SimRejection as exc:
-            if exc.code != MARGIN_INSUFFICIENT:
-                self.notes.append(f"order of {qty} refused: {exc.msg}")
-                return
-            lev = Decimal(pos.leverage)
-            qty = self.instrument.round_qty(
-                acct.available_usdt() * lev / (price * (1 + lev * self.spec.fees.taker_rate)))
-            try:
-                acct.futures_trade(symbol, side, qty, price, self._ts(i))
-            except SimRejection:
-                return
-        kind = "open" if held == 0 else ("close" if delta < 0 and qty == held else "rebalance")
-        if held == 0:
-            self.opened_before = True
-        else:
-            self.rebalances += 1
-        self.actions.append(ActionEvent(self._ts(i), kind, qty, qty * price, price))
-
-    def _margin(self, action: AddMargin | RemoveMargin, i: int) -> None:
-        acct, symbol = self.account, self.hedge_symbol
-        pos = acct.position(symbol)
-        if pos.margin_mode is not MarginMode.ISOLATED or pos.qty_base == 0:
-            return
-        if isinstance(action, AddMargin):
-            amount = min(action.amount, acct.available_usdt())
-            if amount > 0:
-                acct.add_margin(symbol, amount, self._ts(i))
-            kind = "margin_add"
-        else:
-            amount = min(action.amount, acct.max_removable_margin(symbol))
-            if amount > 0:
-                acct.reduce_margin(symbol, amount, self._ts(i))
-            kind = "margin_remove"
-        if amount > 0:
-            self.margin_moves += 1
-            self.actions.append(ActionEvent(self._ts(i), kind, ZERO, amount, ZERO))
-
-    def _spot(self, action: SellSpot | BuySpot, i: int) -> None:
-        acct, base = self.account, self.instrument.base
-        buy = isinstance(action, BuySpot)
-        price = self._fill_price(self.history.spot_close[i], buy)
-        if buy:
-            afford = acct.spot.get(USDT, ZERO) / (price * (1 + acct.spot_fee_rate))
-            qty = min(action.qty, afford)
-        else:
-            qty = min(action.qty, acct.spot.get(base, ZERO))
-        # Spot quantities step in satoshi-sized units; rounding down keeps the trade affordable.
-        qty = qty.quantize(SPOT_STEP, rounding=ROUND_DOWN)
-        if qty <= 0:
-            return
-        try:
-            acct.spot_trade(base, Side.LONG if buy else Side.SHORT, qty, price, self._ts(i))
-        except SimRejection as exc:
-            self.notes.append(f"spot trade of {qty} refused: {exc.msg}")
-            return
-        kind = "spot_buy" if buy else "spot_sell"
-        self.actions.append(ActionEvent(self._ts(i), kind, qty, qty * price, price))
-
-    def _transfer(self, action: Transfer, i: int) -> None:
-        acct = self.account
-        if action.to == "futures":
-            amount = min(action.amount, acct.spot.get(USDT, ZERO))
-        else:
-            amount = min(action.amount, acct.futures_wallet_usdt, acct.available_usdt())
-        if amount <= 0:
-            return
-        acct.transfer(amount, to=action.to, ts_ms=self._ts(i))
-        if action.from_reserve:
-            self.reserve_left = max(ZERO, self.reserve_left - amount)
-        self.actions.append(ActionEvent(self._ts(i), "transfer", ZERO, amount, ZERO,
-                                        f"to {action.to}"))

@@ -25,7 +25,7 @@ from perphedge.sim.account import SimRejection
 
 if TYPE_CHECKING:
     from perphedge.backtest.replay import Replay
-    from perphedge.planning.hedge_state import Roll
+    from perphedge.planning.translate import RollCall
 
 USDT = "USDT"
 
@@ -44,15 +44,18 @@ def _bring_cash(replay: Replay, need: Decimal, ts: int) -> None:
         acct.transfer(amount, to="futures", ts_ms=ts)
 
 
-def roll_hedge(replay: Replay, action: Roll, i: int) -> None:
-    """Close ``action.qty`` of the held contract and open it in ``action.to_symbol``."""
+def roll_hedge(replay: Replay, action: RollCall, i: int) -> None:
+    """Close ``action.qty_base`` of the held contract and open it in ``action.to_symbol``.
+
+    The quantity comes lot-rounded and no larger than held from the shared translation.
+    """
     acct, ts, side = replay.account, replay._ts(i), replay.side
     if action.from_symbol != replay.hedge_symbol:
         replay.notes.append(f"roll from {action.from_symbol} ignored: the hedge is held in "
                             f"{replay.hedge_symbol}")
         return
     old = acct.position(action.from_symbol)
-    qty = replay.instrument.round_qty(min(action.qty, old.size_base))
+    qty = replay.instrument.round_qty(min(action.qty_base, old.size_base))
     fees0 = acct.fees_paid_usdt
     wallet0 = acct.available_usdt()
     if qty > 0:

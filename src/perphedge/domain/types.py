@@ -32,6 +32,13 @@ class MarginMode(Enum):
     CROSS = "cross"
 
 
+class Market(Enum):
+    """Which wallet an order or balance belongs to."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
 class ContractKind(Enum):
     """Linear USDT-settled contract types."""
 

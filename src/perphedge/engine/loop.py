@@ -26,7 +26,7 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.engine import reconcile as rc
 from perphedge.engine.clock import Clock
-from perphedge.engine.execute import Call, Executor, Target, describe, translate
+from perphedge.engine.execute import Executor, describe
 from perphedge.engine.observe import (
     Observation,
     build_state,
@@ -41,6 +41,7 @@ from perphedge.engine.venue import Venue
 from perphedge.errors import ExchangeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
+from perphedge.planning.translate import Note, Step, Target, translate, venue_calls
 
 
 @dataclass(slots=True)
@@ -190,9 +191,8 @@ class HedgeEngine:
                    actions: tuple[Action, ...], params_name: str,
                    honour_pause: bool = True) -> CycleReport:
         ts = report.ts_ms
-        target = Target(self.symbol, spot_symbol(self.hedge), obs.instrument,
-                        state.margin_mode, self.hedge.execution.max_order_notional)
-        calls: list[Call] = translate(actions, state, policy_params(self.hedge), target)
+        steps = self.steps(state, actions, obs.instrument)
+        calls = venue_calls(steps)
         figures = risk_figures(state, obs.brackets)
         self._record("decision", ts, {
             "policy": params_name, "observed": state_dict(state),
@@ -200,6 +200,8 @@ class HedgeEngine:
             "actions": [action_dict(a) for a in actions],
             "calls": [describe(c) for c in calls],
         })
+        report.lines += [describe(n) for n in steps
+                         if isinstance(n, Note) and not n.alert]
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
         row = self.store.hedge(self.hedge.name)
@@ -209,7 +211,7 @@ class HedgeEngine:
             report.lines.append(f"hedge was {row.state} during the cycle: nothing sent")
             return report
         try:
-            report.lines += await self.executor.execute(calls, self.hedge.name, ts)
+            report.lines += await self.executor.execute(steps, self.hedge.name, ts)
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"
@@ -228,6 +230,13 @@ class HedgeEngine:
             "lines": report.lines,
         })
         return report
+
+    def steps(self, state: HedgeState, actions: tuple[Action, ...],
+              instrument: Instrument) -> list[Step]:
+        """The steps this engine performs for ``actions`` (the backtest's translation)."""
+        target = Target(self.symbol, spot_symbol(self.hedge), instrument, state.margin_mode,
+                        self.hedge.execution.max_order_notional)
+        return translate(actions, state, policy_params(self.hedge), target)
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
         self._record("refused", ts, {"lines": lines})

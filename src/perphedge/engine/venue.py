@@ -17,6 +17,9 @@ from typing import Protocol
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import MarginMode, Side
+
+# Market lives in the domain so the planning core can name it; re-exported for the engine.
+from perphedge.domain.types import Market as Market
 from perphedge.errors import InputError
 
 
@@ -34,13 +37,6 @@ class OrderState(Enum):
     @property
     def is_final(self) -> bool:
         return self in {OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED}
-
-
-class Market(Enum):
-    """Which wallet an order or balance belongs to."""
-
-    SPOT = "spot"
-    FUTURES = "futures"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,350 @@
+"""Actions → exchange-valid steps: the ONE translation shared by the backtest and the live engine.
+
+The planner's actions say what it wants (a larger hedge, more margin, a roll); the steps say
+what an exchange accepts. :func:`translate` is pure: the same state, actions, parameters and
+:class:`Target` always give the same steps, and the two shells only *perform* them —
+:mod:`perphedge.backtest.replay` against its ``SimAccount``, :mod:`perphedge.engine.execute`
+against the venue. The rules, stated once:
+
+* hedge sizes round **down** to the lot step; a reduction never exceeds what is held and is
+  reduce-only; an order under the minimum quantity (or, when it grows the hedge, under the
+  minimum notional) is dropped;
+* the first order of a flat hedge is preceded by a :class:`SettingsCall` (margin mode and
+  leverage, idempotent);
+* orders are sliced at ``Target.max_order_notional_usdt`` (None: not sliced);
+* transfers and margin moves are clipped to what is free (the running estimate after earlier
+  steps of the same decision); margin moves apply to an open isolated position only; amounts
+  and spot quantities step in 1e-8;
+* an order on another contract while the hedge is held somewhere is not sent (a
+  :class:`Note` says so: that is a roll's job); a :class:`~perphedge.planning.hedge_state.Roll`
+  becomes one :class:`RollCall` of a lot-rounded quantity no larger than held;
+* **margin short**: an opening order the exchange refuses for insufficient margin is cut, once,
+  to what the free margin affords at the refused price (:func:`shrink_for_margin`) and sent
+  again; if that is refused too (or falls under the minimums) the refusal is recorded and the
+  next decision retries — the planner sees the gap again. Both shells apply this one function.
+
+Alerts become :class:`Note` steps, so the step list keeps the actions' order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from perphedge.domain.instrument import Instrument
+from perphedge.domain.money import ZERO
+from perphedge.domain.types import MarginMode, Market, Side
+from perphedge.planning.hedge_state import (
+    Action,
+    AddMargin,
+    AdjustHedge,
+    Alert,
+    BuySpot,
+    HedgeState,
+    RemoveMargin,
+    Roll,
+    SellSpot,
+    Transfer,
+)
+from perphedge.planning.policies import PolicyParams, exchange_leverage, margin_for
+
+#: Amounts and spot quantities are sent with at most 8 decimals (Binance's USDT precision).
+STEP_8 = Decimal("0.00000001")
+BPS = Decimal(10000)
+FUTURES = Market.FUTURES
+SPOT = Market.SPOT
+
+
+@dataclass(frozen=True, slots=True)
+class MarginTerms:
+    """What the margin-short rule needs to cut an opening order: its leverage and fee rate."""
+
+    leverage: int
+    fee_rate: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCall:
+    """A market order; ``side`` LONG buys.
+
+    ``margin`` is set on orders that open or grow a hedge (the ones margin can refuse); it is
+    derived from the parameters, so it takes no part in comparing two orders.
+    """
+
+    market: Market
+    symbol: str
+    side: Side
+    qty_base: Decimal
+    reduce_only: bool = False
+    margin: MarginTerms | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsCall:
+    """Set margin mode and leverage (idempotent) before the first order of a flat hedge."""
+
+    symbol: str
+    margin_mode: MarginMode
+    leverage: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyCall:
+    """``kind``: margin_add | margin_remove | transfer_futures | transfer_spot."""
+
+    kind: str
+    symbol: str
+    amount_usdt: Decimal
+    from_reserve: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RollCall:
+    """Close ``qty_base`` of ``from_symbol`` and open it in ``to_symbol`` as ONE step.
+
+    ``close`` and ``open`` are the two legs' orders (sliced); ``settings`` precedes the open.
+    """
+
+    from_symbol: str
+    to_symbol: str
+    side: Side
+    qty_base: Decimal
+    settings: SettingsCall
+    close: tuple[OrderCall, ...] = ()
+    open: tuple[OrderCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """No call: an alert (``alert``) or an action that could not become one; ``code`` is stable."""
+
+    code: str
+    message: str
+    alert: bool = True
+
+
+Call = OrderCall | SettingsCall | MoneyCall | RollCall
+Step = Call | Note
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a hedge's steps go and the limits they obey.
+
+    ``symbol`` is the contract used when the state names none (``HedgeState.hedge_symbol``
+    empty); ``instruments`` gives other contracts' specs (delivery contracts), else
+    ``instrument`` stands in. ``slippage_bps`` prices growing orders for the minimum notional.
+    """
+
+    symbol: str
+    spot_symbol: str
+    instrument: Instrument
+    margin_mode: MarginMode
+    max_order_notional_usdt: Decimal | None
+    instruments: dict[str, Instrument] = field(default_factory=dict)
+
+    def spec(self, symbol: str) -> Instrument:
+        """The instrument of ``symbol`` (the default one when not listed)."""
+        return self.instruments.get(symbol, self.instrument)
+
+
+def venue_calls(steps: list[Step]) -> list[Call]:
+    """The steps that reach an exchange (notes removed)."""
+    return [s for s in steps if not isinstance(s, Note)]
+
+
+def slices(qty: Decimal, price: Decimal, target: Target,
+           symbol: str | None = None) -> list[Decimal]:
+    """``qty`` cut into lot-rounded pieces of at most ``max_order_notional`` each.
+
+    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> inst = BundledMarketData().instrument("BTC")
+    >>> t = Target("BTCUSDT", "BTCUSDT", inst, MarginMode.ISOLATED, Decimal(100000))
+    >>> [str(q) for q in slices(Decimal("5"), Decimal(40000), t)]
+    ['2.5', '2.5']
+    """
+    if target.max_order_notional_usdt is None or qty <= 0:
+        return [qty] if qty > 0 else []
+    inst = target.spec(symbol or target.symbol)
+    step = inst.lot_step
+    most = inst.round_qty(target.max_order_notional_usdt / price)
+    if most < step:
+        most = step  # a cap below one lot cannot be met: send single lots
+    out: list[Decimal] = []
+    left = qty
+    while left >= most:
+        out.append(most)
+        left -= most
+    if left > 0:
+        out.append(left)
+    return out
+
+
+def shrink_for_margin(order: OrderCall, free_usdt: Decimal, price: Decimal,
+                      instrument: Instrument) -> OrderCall | None:
+    """The margin-short rule: ``order`` cut to what ``free_usdt`` affords at ``price``.
+
+    Initial margin plus the taker fee: qty ≤ free × L / (price × (1 + L × fee)), rounded down
+    to the lot; None when nothing valid is left (under the minimums) or the order is not an
+    opening one. 1000 USDT free at 10x, 0.05 % fee, 40,000: ≤ 0.2475 → 0.247 BTC.
+
+    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> inst = BundledMarketData().instrument("BTC")
+    >>> o = OrderCall(FUTURES, "BTCUSDT", Side.SHORT, Decimal(1), False,
+    ...               MarginTerms(10, Decimal("0.0005")))
+    >>> shrink_for_margin(o, Decimal(1000), Decimal(40000), inst).qty_base
+    Decimal('0.248')
+    """
+    terms = order.margin
+    if terms is None or free_usdt <= 0 or price <= 0:
+        return None
+    lev = Decimal(terms.leverage)
+    qty = instrument.round_qty(free_usdt * lev / (price * (1 + lev * terms.fee_rate)))
+    qty = min(qty, order.qty_base)
+    if qty <= 0 or qty < instrument.min_qty or qty * price < instrument.min_notional:
+        return None
+    return OrderCall(order.market, order.symbol, order.side, qty, order.reduce_only, terms)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What the translation assumes after each step (a shell reads it off its account)."""
+
+    symbol: str
+    held: Decimal
+    spot_qty: Decimal
+    spot_usdt: Decimal
+    wallet_usdt: Decimal
+    settings_sent: bool = False
+
+
+def translate(actions: tuple[Action, ...], state: HedgeState, params: PolicyParams,
+              target: Target) -> list[Step]:
+    """The steps for ``actions``, in order."""
+    run = _Running(state.hedge_symbol or target.symbol, state.hedge_qty, state.spot_qty,
+                   state.spot_usdt, state.futures_wallet_usdt)
+    steps: list[Step] = []
+    for action in actions:
+        if isinstance(action, Roll):
+            steps += _roll(action, state, params, target, run)
+        elif isinstance(action, AdjustHedge):
+            steps += _adjust(action, state, params, target, run)
+        elif isinstance(action, AddMargin | RemoveMargin):
+            steps += _margin(action, target, run)
+        elif isinstance(action, SellSpot | BuySpot):
+            steps += _spot(action, state, target, run)
+        elif isinstance(action, Transfer):
+            steps += _transfer(action, run, target)
+        elif isinstance(action, Alert):
+            steps.append(Note(action.code, action.message))
+    return steps
+
+
+def _price(state: HedgeState, symbol: str) -> Decimal:
+    quote = state.contract(symbol)
+    return quote.price_usdt if quote is not None else state.mark_price
+
+
+def _terms(params: PolicyParams) -> MarginTerms:
+    return MarginTerms(exchange_leverage(params.leverage), params.fee_rate)
+
+
+def _settings(symbol: str, params: PolicyParams, target: Target) -> SettingsCall:
+    return SettingsCall(symbol, target.margin_mode, exchange_leverage(params.leverage))
+
+
+def _adjust(action: AdjustHedge, state: HedgeState, params: PolicyParams, target: Target,
+            run: _Running) -> list[Step]:
+    symbol = action.symbol or run.symbol
+    if symbol != run.symbol:
+        if run.held != 0:
+            return [Note("order_ignored", f"order on {symbol} ignored: the hedge is held in "
+                                          f"{run.symbol} (roll it instead)", alert=False)]
+        run.symbol = symbol
+    inst = target.spec(symbol)
+    price = _price(state, symbol)
+    grow = action.delta_qty > 0
+    qty = inst.round_qty(abs(action.delta_qty) if grow else min(-action.delta_qty, run.held))
+    if qty <= 0 or qty < inst.min_qty or (grow and qty * price < inst.min_notional):
+        return []
+    out: list[Step] = []
+    if grow and run.held == 0 and not run.settings_sent:
+        out.append(_settings(symbol, params, target))
+        run.settings_sent = True
+    side = state.hedge_side if grow else state.hedge_side.opposite
+    terms = _terms(params) if grow else None
+    for piece in slices(qty, price, target, symbol):
+        out.append(OrderCall(FUTURES, symbol, side, piece, reduce_only=not grow, margin=terms))
+    run.held += qty if grow else -qty
+    if grow:
+        run.wallet_usdt -= margin_for(qty * price, params)
+    return out
+
+
+def _roll(action: Roll, state: HedgeState, params: PolicyParams, target: Target,
+          run: _Running) -> list[Step]:
+    if action.from_symbol != run.symbol:
+        return [Note("roll_ignored", f"roll from {action.from_symbol} ignored: the hedge is "
+                                     f"held in {run.symbol}", alert=False)]
+    qty = target.spec(action.from_symbol).round_qty(min(action.qty, run.held))
+    run.symbol = action.to_symbol
+    if qty <= 0:
+        return []
+    side = state.hedge_side
+    close = tuple(OrderCall(FUTURES, action.from_symbol, side.opposite, q, reduce_only=True)
+                  for q in slices(qty, _price(state, action.from_symbol), target,
+                                  action.from_symbol))
+    opening = tuple(OrderCall(FUTURES, action.to_symbol, side, q, margin=_terms(params))
+                    for q in slices(qty, _price(state, action.to_symbol), target,
+                                    action.to_symbol))
+    return [RollCall(action.from_symbol, action.to_symbol, side, qty,
+                     _settings(action.to_symbol, params, target), close, opening)]
+
+
+def _margin(action: AddMargin | RemoveMargin, target: Target, run: _Running) -> list[Step]:
+    if target.margin_mode is not MarginMode.ISOLATED or run.held == 0:
+        return []
+    if isinstance(action, AddMargin):
+        amount = amount_8(min(action.amount, max(ZERO, run.wallet_usdt)))
+        run.wallet_usdt -= amount
+        kind = "margin_add"
+    else:
+        amount = amount_8(action.amount)
+        run.wallet_usdt += amount
+        kind = "margin_remove"
+    return [MoneyCall(kind, run.symbol, amount)] if amount > 0 else []
+
+
+def _spot(action: SellSpot | BuySpot, state: HedgeState, target: Target,
+          run: _Running) -> list[Step]:
+    price = state.spot_price
+    if isinstance(action, BuySpot):
+        qty = amount_8(min(action.qty, run.spot_usdt / price if price > 0 else ZERO))
+        run.spot_usdt -= qty * price
+        run.spot_qty += qty
+        side = Side.LONG
+    else:
+        qty = amount_8(min(action.qty, run.spot_qty))
+        run.spot_usdt += qty * price
+        run.spot_qty -= qty
+        side = Side.SHORT
+    return [OrderCall(SPOT, target.spot_symbol, side, qty)] if qty > 0 else []
+
+
+def _transfer(action: Transfer, run: _Running, target: Target) -> list[Step]:
+    if action.to == "futures":
+        amount = amount_8(min(action.amount, run.spot_usdt))
+        run.spot_usdt -= amount
+        run.wallet_usdt += amount
+    else:
+        amount = amount_8(min(action.amount, run.wallet_usdt))
+        run.wallet_usdt -= amount
+        run.spot_usdt += amount
+    if amount <= 0:
+        return []
+    return [MoneyCall(f"transfer_{action.to}", run.symbol, amount, action.from_reserve)]
+
+
+def amount_8(value: Decimal) -> Decimal:
+    """``value`` (0 when negative) rounded down to 1e-8."""
+    return max(ZERO, value).quantize(STEP_8, rounding=ROUND_DOWN)
