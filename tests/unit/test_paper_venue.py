@@ -185,3 +185,25 @@ def test_the_live_engine_opens_and_follows_a_hedge_on_the_paper_venue(tmp_path: 
     assert all(o.state == "filled" and o.client_order_id.startswith("ph-btc-") for o in orders)
     assert store.fees_total("btc") > 0
     store.close()
+
+
+def test_a_limit_order_rests_is_listed_and_fills_when_a_bar_trades_through_it() -> None:
+    venue, clock = venue_on(["40000", "40000", "42000", "42000"])
+    funded(venue)
+    sell = OrderRequest("ph-h-l1", Market.FUTURES, BTC, Side.SHORT, Decimal("0.1"),
+                        order_type="limit", price_usdt=Decimal("41000"))
+    other = OrderRequest("ph-h-l2", Market.FUTURES, BTC, Side.SHORT, Decimal("0.1"),
+                         order_type="limit", price_usdt=Decimal("45000"))
+
+    resting = run(venue.place_order(sell))
+    run(venue.place_order(other))
+    assert resting.state is OrderState.SUBMITTED
+    assert [o.client_order_id for o in run(venue.open_orders(BTC))] == ["ph-h-l1", "ph-h-l2"]
+    assert run(venue.cancel_order(BTC, "ph-h-l2")).state is OrderState.CANCELED
+
+    clock.advance(2 * HOUR)  # the 42,000 bar trades through 41,000
+    filled = run(venue.fetch_order(BTC, "ph-h-l1"))
+    assert filled is not None
+    assert filled.state is OrderState.FILLED
+    assert filled.avg_price_usdt == Decimal("41000")
+    assert run(venue.open_orders(BTC)) == []
