@@ -122,3 +122,26 @@ def test_snapshots_and_decisions_come_back_newest_first(store: HedgeStore) -> No
     assert '"qty": "0.5"' in decisions[0].payload_json
     with pytest.raises(DataError, match="already exists"):
         store.add_hedge(_hedge())
+
+
+def test_cheap_queries_the_engine_runs_every_cycle(store: HedgeStore) -> None:
+    store.add_hedge(_hedge())
+    assert not store.has_orders("btc-main")
+    assert store.last_client_order_id("btc-main") is None
+    for n, (side, filled) in enumerate([("sell", "1.5"), ("buy", "0.5"), ("sell", "0")], 1):
+        store.record_order_intent(_order(f"ph-btc-main-{n}"))
+        store.update_order(f"ph-btc-main-{n}", "main", side=side,
+                           filled_qty_base=Decimal(filled))
+    assert store.has_orders("btc-main")
+    assert store.last_client_order_id("btc-main") == "ph-btc-main-3"
+    assert sorted(store.filled_futures("btc-main")) == [("buy", Decimal("0.5")),
+                                                        ("sell", Decimal("1.5"))]
+
+
+def test_has_futures_fill_sees_fills_and_partially_filled_cancels(store: HedgeStore) -> None:
+    store.add_hedge(_hedge())
+    store.record_order_intent(_order("ph-btc-main-1"))
+    assert not store.has_futures_fill("btc-main")
+    store.update_order("ph-btc-main-1", "main", state="canceled",
+                       filled_qty_base=Decimal("0.2"))
+    assert store.has_futures_fill("btc-main")

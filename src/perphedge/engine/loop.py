@@ -245,8 +245,7 @@ class HedgeEngine:
         return CycleReport(self.hedge.name, ts, "refused", lines)
 
     def _opened_before(self) -> bool:
-        return any(r.market == "futures" and r.filled_qty_base > 0
-                   for r in self.store.orders(self.hedge.name))
+        return self.store.has_futures_fill(self.hedge.name)
 
     async def _sync_funding(self, ts: int) -> list[str]:
         """Record funding settlements from the venue's income history (each once)."""

@@ -42,10 +42,13 @@ def client_order_id(hedge_id: str, number: int) -> str:
 
 
 def next_order_number(store: HedgeStore, hedge_id: str) -> int:
-    """One more than the highest ``n`` recorded for the hedge (ids are never reused)."""
-    numbers = [int(tail) for row in store.orders(hedge_id)
-               if (tail := row.client_order_id.rsplit("-", 1)[-1]).isdigit()]
-    return max(numbers, default=0) + 1
+    """One more than the highest ``n`` recorded for the hedge (ids are never reused).
+
+    Numbers only grow, so the highest is the one recorded last: one indexed row, not a scan.
+    """
+    last = store.last_client_order_id(hedge_id)
+    tail = last.rsplit("-", 1)[-1] if last else ""
+    return (int(tail) if tail.isdigit() else 0) + 1
 
 
 def record_venue_order(store: HedgeStore, account: str, order: VenueOrder, ts_ms: int) -> None:
@@ -110,9 +113,8 @@ async def resolve_open_orders(venue: Venue, store: HedgeStore, hedge_id: str,
 def expected_position(store: HedgeStore, hedge_id: str) -> Decimal:
     """The signed futures position the hedge's recorded fills add up to (> 0 long)."""
     total = ZERO
-    for row in store.orders(hedge_id):
-        if row.market == "futures" and row.filled_qty_base > 0:
-            total += row.filled_qty_base if row.side == "buy" else -row.filled_qty_base
+    for side, qty in store.filled_futures(hedge_id):
+        total += qty if side == "buy" else -qty
     return total
 
 
@@ -160,7 +162,7 @@ def check_position(store: HedgeStore, hedge_id: str, account: str, state: str,
     if abs(delta) < obs.instrument.lot_step / 2:
         return Verdict(True)
     ts = obs.ts_ms
-    if not store.orders(hedge_id):
+    if not store.has_orders(hedge_id):
         adopt(store, hedge_id, account, symbol, delta, ts, "position found at start")
         return Verdict(True, [f"adopted the existing position of {plain(actual)} on {symbol}"])
     if state == ADOPTING:

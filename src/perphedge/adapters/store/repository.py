@@ -116,6 +116,53 @@ class HedgeStore:
                 query = query.where(OrderRow.state.in_(list(states)))
             return s.scalars(query.order_by(OrderRow.id)).all()
 
+    def has_orders(self, hedge_id: str) -> bool:
+        """True once anything was recorded for the hedge (an index probe, not a scan)."""
+        with self.session() as s:
+            return s.scalar(
+                select(OrderRow.id).where(OrderRow.hedge_id == hedge_id).limit(1)
+            ) is not None
+
+    def has_futures_fill(self, hedge_id: str) -> bool:
+        """True once a futures order of the hedge filled anything (or a position was adopted).
+
+        An index probe for the usual case; only cancelled orders (which may hold a partial
+        fill) are looked at one by one, and there are few of them.
+        """
+        futures = (OrderRow.hedge_id == hedge_id, OrderRow.market == "futures")
+        with self.session() as s:
+            if s.scalar(select(OrderRow.id).where(
+                *futures, OrderRow.state.in_(("filled", "partially_filled"))
+            ).limit(1)) is not None:
+                return True
+            partial = s.scalars(select(OrderRow.filled_qty_base).where(
+                *futures, OrderRow.state == "canceled"
+            )).all()
+        return any(qty > 0 for qty in partial)
+
+    def last_client_order_id(self, hedge_id: str) -> str | None:
+        """The client id recorded last for the hedge (rows are numbered as they are added)."""
+        with self.session() as s:
+            return s.scalar(
+                select(OrderRow.client_order_id)
+                .where(OrderRow.hedge_id == hedge_id)
+                .order_by(OrderRow.id.desc())
+                .limit(1)
+            )
+
+    def filled_futures(self, hedge_id: str) -> list[tuple[str, Decimal]]:
+        """(side, filled quantity) of every futures order of the hedge that filled something.
+
+        Two columns, no ORM objects: the engine sums these every cycle.
+        """
+        with self.session() as s:
+            rows = s.execute(
+                select(OrderRow.side, OrderRow.filled_qty_base).where(
+                    OrderRow.hedge_id == hedge_id, OrderRow.market == "futures"
+                )
+            ).all()
+        return [(side, qty) for side, qty in rows if qty > 0]
+
     def record_fill(self, row: FillRow) -> bool:
         """Store a fill once; returns False when this trade id was already recorded."""
         try:
