@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from perphedge.backtest.engine import BacktestSpec
 from perphedge.backtest.replay import Replay
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.clock import ManualClock
-from perphedge.engine.execute import DryRunExecutor
-from perphedge.engine.loop import HedgeEngine
+from perphedge.engine.execute import DryRunExecutor, LiveExecutor
+from perphedge.engine.loop import HedgeEngine, ensure_hedge_row
+from perphedge.engine.venue import OrderRequest, VenueOrder
+from perphedge.errors import TerminalExchangeError
 from perphedge.planning.hedge_state import (
     Action,
     AddMargin,
@@ -36,6 +39,7 @@ from perphedge.planning.translate import (
     shrink_for_margin,
     translate,
 )
+from perphedge.sim.account import SimRejection
 from tests.unit.test_backtest_engine import BRACKETS, INSTRUMENT, history
 from tests.unit.test_engine_fake_venue import T0, FakeVenue
 from tests.unit.test_engine_loop import hedge_config
@@ -108,3 +112,30 @@ def test_an_opening_of_a_flat_hedge_sets_up_its_contract_first() -> None:
                       replay_target)
     assert steps[0] == SettingsCall("BTCUSDT", MarginMode.ISOLATED, 2)
     assert [type(s) for s in steps[1:]] == [OrderCall, OrderCall]  # settings once
+
+
+class RefusesLikeBinance(FakeVenue):
+    """The fake venue answering a simulator rejection as the exchange error ccxt raises."""
+
+    async def place_order(self, request: OrderRequest) -> VenueOrder:
+        try:
+            return await super().place_order(request)
+        except SimRejection as err:
+            raise TerminalExchangeError(f"binance {err.code}: {err.msg}") from None
+
+
+def test_live_cuts_a_margin_short_opening_once_by_the_shared_rule(tmp_path: Path) -> None:
+    bundled = RefusesLikeBinance.with_funds(btc="1", usdt="10000")
+    venue = RefusesLikeBinance(bundled.account)
+    venue.account.transfer(D(10000), to="futures", ts_ms=T0)
+    store = HedgeStore(f"sqlite:///{tmp_path / 'cut.db'}")
+    ensure_hedge_row(store, hedge_config(), T0)  # orders belong to a recorded hedge
+    state = HedgeState(Side.SHORT, MarginMode.ISOLATED, D(1), D(1), D(0), D(0), D(0),
+                       D(40000), D(40000), D(0), D(10000), D(0), None)
+    target = Replay.start(BacktestSpec("BTC", D(1), policy="static"),
+                          history(np.full(24, 40000.0)), INSTRUMENT, BRACKETS).target
+    steps = translate((AdjustHedge(D(1)),), state, PolicyParams(leverage=D(2)), target)
+    lines = asyncio.run(LiveExecutor(venue, store, "main").execute(steps, "btc", T0))
+    assert venue.position_qty() == D("-0.499")  # 10000 × 2 / (40000 × 1.001) → lot
+    assert [o.state for o in store.orders("btc")] == ["rejected", "filled"]
+    assert "refused for margin; cut to what is free" in lines[-1]

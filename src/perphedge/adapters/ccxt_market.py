@@ -76,11 +76,14 @@ def _binance_instrument(
     info = market["info"]
     price, lot = filters.get("PRICE_FILTER", {}), filters.get("LOT_SIZE", {})
     min_notional = filters.get("MIN_NOTIONAL", {})
+    # A quarterly (contractType CURRENT_QUARTER / NEXT_QUARTER) delivers at deliveryDate.
+    delivery = str(info.get("contractType", "PERPETUAL")) not in ("PERPETUAL", "")
     return Instrument(
         symbol=str(info["symbol"]),
         base=str(market["base"]),
         settle=str(market["settle"]),
-        kind=ContractKind.PERPETUAL,
+        kind=ContractKind.DELIVERY if delivery else ContractKind.PERPETUAL,
+        expiry_ms=int(info["deliveryDate"]) if delivery else None,
         tick_size=_dec(price.get("tickSize"), "PRICE_FILTER tickSize"),
         lot_step=_dec(lot.get("stepSize"), "LOT_SIZE stepSize"),
         min_qty=_dec(lot.get("minQty"), "LOT_SIZE minQty"),
@@ -90,7 +93,7 @@ def _binance_instrument(
             "MIN_NOTIONAL notional",
         ),
         max_qty=_dec(lot["maxQty"], "LOT_SIZE maxQty") if lot.get("maxQty") else None,
-        funding_interval_hours=interval,
+        funding_interval_hours=None if delivery else interval,
     )
 
 

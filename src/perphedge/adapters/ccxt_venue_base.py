@@ -126,11 +126,11 @@ class CcxtVenueBase:
         return dict(markets)
 
     async def _market(self, symbol: str) -> dict[str, Any]:
-        """The loaded linear swap market whose exchange id is ``symbol``."""
+        """The loaded linear swap (or delivery future) market whose exchange id is ``symbol``."""
         await self._markets()
         candidates = self._client.markets_by_id.get(symbol) or []
         for market in candidates:
-            if market.get("swap") and market.get("linear"):
+            if (market.get("swap") or market.get("future")) and market.get("linear"):
                 return dict(market)
         raise InputError("symbol", f"a linear perpetual market id on {self.name}", symbol)
 

@@ -77,6 +77,18 @@ class BinanceUsdmVenue(CcxtVenueBase):
         interval = self._intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
         return instrument_from_market(market, interval)
 
+    async def delivery_contracts(self, asset: str) -> list[Instrument]:
+        """The quarterlies on ``asset`` open for trading (``exchangeInfo`` contractType), nearest
+        expiry first. ccxt caches the markets: the listing is the one loaded first."""
+        markets = await self._markets()
+        out = [
+            instrument_from_market(m, DEFAULT_FUNDING_INTERVAL_HOURS) for m in markets.values()
+            if m.get("future") and m.get("linear") and m.get("active") is not False
+            and str(m.get("base", "")).upper() == asset.upper()
+            and str((m.get("info") or {}).get("status", "TRADING")) == "TRADING"
+        ]
+        return sorted(out, key=lambda i: i.expiry_ms or 0)
+
     async def brackets(self, symbol: str) -> BracketTable:
         """``GET /fapi/v1/leverageBracket`` (signed) with Binance's own ``cum``."""
         reply = await self._read(

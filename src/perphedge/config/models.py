@@ -111,7 +111,17 @@ class HedgeConfig(Model):
     margin_mode: Literal["isolated", "cross"] = "isolated"
     leverage: Annotated[int, Field(ge=1, le=125)] = 2
     drift_band_pct: Annotated[Decimal, Field(gt=0, le=50, allow_inf_nan=False)] = Decimal(2)
-    policy: Literal["static", "managed", "reserve"] = "managed"
+    policy: Literal["static", "managed", "reserve", "funding-guard", "quarterly", "auto"] = (
+        "managed"
+    )
+    #: Carry policies: roll a delivery hedge this many days before its expiry.
+    roll_days_before_expiry: Annotated[int, Field(ge=0, le=60)] = 7
+    #: funding-guard: roll into a delivery contract (instead of only alerting) when funding
+    #: costs more than ``funding_threshold_per_year``.
+    switch_to_delivery: bool = False
+    funding_threshold_per_year: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = (
+        Decimal("0.10")
+    )
     leverage_band: tuple[PositiveDecimal, PositiveDecimal] | None = None
     reserve_usdt: NonNegativeDecimal | None = None
     execution: ExecutionConfig = ExecutionConfig()

@@ -15,6 +15,7 @@ sending it, and never resends: an ambiguous send is marked ``unknown`` and resol
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 from typing import Protocol
 
 from perphedge.adapters.store.repository import HedgeStore
@@ -39,10 +40,14 @@ from perphedge.planning.translate import (
     Step,
     Target,
     amount_8,
+    margin_needed,
     shrink_for_margin,
     slices,
     translate,
 )
+
+#: A roll's new leg is funded with this much over its margin (mark → fill, rounding).
+ROLL_BUFFER = Decimal("1.005")
 
 __all__ = [
     "Call", "DryRunExecutor", "Executor", "LiveExecutor", "MoneyCall", "OrderCall", "RollCall",
@@ -147,11 +152,28 @@ class LiveExecutor:
         for order in call.close:
             lines.append(await self._order(order, hedge_id, ts_ms, roll_note(call, 1)))
         lines.append(await self._settings(call.settings))
+        lines += await self._fund_roll(call, hedge_id, ts_ms)
         for order in call.open:
             # A failure here leaves the hedge flat: the error ends the cycle and the next one
             # sees no hedge and reopens it in the new contract.
             lines.append(await self._order(order, hedge_id, ts_ms, roll_note(call, 2)))
         return lines
+
+    async def _fund_roll(self, call: RollCall, hedge_id: str, ts_ms: int) -> list[str]:
+        """Bring spot USDT for what the new leg's margin needs beyond the free futures margin.
+
+        The new contract may trade dearer than the old (a quarterly's premium), so the margin
+        the closing leg released can fall short; a small buffer covers the move to the fill.
+        """
+        price = (await self._venue.mark_and_funding(call.to_symbol)).mark_price_usdt
+        need = sum((margin_needed(o, price) for o in call.open), ZERO) * ROLL_BUFFER
+        balances = await self._venue.balances()
+        short = need - balances.futures_available_usdt
+        amount = amount_8(min(short, balances.spot.get("USDT", ZERO)))
+        if amount <= 0:
+            return []
+        return [await self._money(MoneyCall("transfer_futures", call.to_symbol, amount),
+                                  hedge_id, ts_ms)]
 
     async def _order(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str = "",
                      *, cut: bool = False) -> str:

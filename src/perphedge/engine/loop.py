@@ -191,7 +191,7 @@ class HedgeEngine:
                    actions: tuple[Action, ...], params_name: str,
                    honour_pause: bool = True) -> CycleReport:
         ts = report.ts_ms
-        steps = self.steps(state, actions, obs.instrument)
+        steps = self.steps(state, actions, obs.instrument, obs.specs)
         calls = venue_calls(steps)
         figures = risk_figures(state, obs.brackets)
         self._record("decision", ts, {
@@ -231,11 +231,14 @@ class HedgeEngine:
         })
         return report
 
-    def steps(self, state: HedgeState, actions: tuple[Action, ...],
-              instrument: Instrument) -> list[Step]:
-        """The steps this engine performs for ``actions`` (the backtest's translation)."""
+    def steps(self, state: HedgeState, actions: tuple[Action, ...], instrument: Instrument,
+              specs: dict[str, Instrument] | None = None) -> list[Step]:
+        """The steps this engine performs for ``actions`` (the backtest's translation).
+
+        ``specs`` holds the delivery contracts' instruments when a carry policy may roll.
+        """
         target = Target(self.symbol, spot_symbol(self.hedge), instrument, state.margin_mode,
-                        self.hedge.execution.max_order_notional)
+                        self.hedge.execution.max_order_notional, dict(specs or {}))
         return translate(actions, state, policy_params(self.hedge), target)
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:

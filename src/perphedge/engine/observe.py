@@ -7,7 +7,7 @@ planned purchase long (its exposure is what is still to buy, so a declared quant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from perphedge.config.models import (
@@ -22,12 +22,20 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.margin import margin_ratio
 from perphedge.domain.money import HUNDRED, ZERO
 from perphedge.domain.types import MarginMode, Side
-from perphedge.engine.venue import MarkAndFunding, Venue, VenueBalances, VenuePosition
+from perphedge.engine.venue import (
+    ListsDeliveries,
+    MarkAndFunding,
+    Venue,
+    VenueBalances,
+    VenuePosition,
+)
 from perphedge.errors import InputError
-from perphedge.planning.hedge_state import HedgeState
+from perphedge.planning.hedge_state import ContractQuote, HedgeState
 from perphedge.planning.policies import PolicyParams
 
 USDT = "USDT"
+#: Policies that choose the contract: they read the listed delivery contracts.
+CARRY = ("funding-guard", "quarterly", "auto")
 
 
 def venue_symbol(hedge: HedgeConfig) -> str:
@@ -60,7 +68,15 @@ def policy_params(hedge: HedgeConfig) -> PolicyParams:
         hedge_band_pct=hedge.drift_band_pct,
         reserve_usdt=hedge.reserve_usdt,
         decision_interval_ms=parse_interval_ms(hedge.decision_interval),
+        roll_days_before_expiry=hedge.roll_days_before_expiry,
+        switch_to_delivery=hedge.switch_to_delivery,
+        funding_threshold_per_year=hedge.funding_threshold_per_year,
     )
+
+
+def hedge_symbols(perp_symbol: str, symbol: str) -> bool:
+    """True when ``symbol`` is the perpetual or one of its delivery contracts (``BTCUSDT_…``)."""
+    return symbol == perp_symbol or symbol.startswith(perp_symbol + "_")
 
 
 def exposure_qty(hedge: HedgeConfig, balances: VenueBalances) -> Decimal:
@@ -82,7 +98,14 @@ def exposure_qty(hedge: HedgeConfig, balances: VenueBalances) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """Everything read from the venue for one hedge in one cycle."""
+    """Everything read from the venue for one hedge in one cycle.
+
+    ``position`` is the hedge's position in the contract it is held in (``held_symbol``: the
+    perpetual or a delivery contract); ``instrument`` and ``mark`` are that contract's.
+    ``contracts`` quotes the perpetual and the listed delivery contracts (carry policies
+    only); ``specs`` their instruments. ``total_position_qty`` sums every contract of the
+    hedge's asset, which is what the recorded fills must add up to.
+    """
 
     ts_ms: int
     instrument: Instrument
@@ -91,23 +114,64 @@ class Observation:
     position: VenuePosition | None
     mark: MarkAndFunding
     exposure_qty: Decimal  # after hedge_ratio
+    held_symbol: str = ""
+    contracts: tuple[ContractQuote, ...] = ()
+    specs: dict[str, Instrument] = field(default_factory=dict)
+    spot_price_usdt: Decimal | None = None
+    total_position_qty: Decimal | None = None
 
     @property
     def signed_position_qty(self) -> Decimal:
+        if self.total_position_qty is not None:
+            return self.total_position_qty
         return ZERO if self.position is None else self.position.qty_base
 
 
 async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
                   specs: tuple[Instrument, BracketTable] | None = None) -> Observation:
-    """Read balances, the position, mark and funding; ``specs`` skips re-reading the contract."""
+    """Read balances, the position, mark and funding; ``specs`` skips re-reading the contract.
+
+    With a carry policy on a venue that lists delivery contracts, those are read too: the
+    hedge may be held in any of them, and the policy chooses among them.
+    """
     symbol = venue_symbol(hedge)
     if specs is None:
         specs = (await venue.instrument(symbol), await venue.brackets(symbol))
     balances = await venue.balances()
-    position = next((p for p in await venue.positions() if p.symbol == symbol), None)
-    mark = await venue.mark_and_funding(symbol)
+    mine = [p for p in await venue.positions() if hedge_symbols(symbol, p.symbol)]
     target = exposure_qty(hedge, balances) * hedge.hedge_ratio
-    return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target)
+    listed: list[Instrument] = []
+    if hedge.policy in CARRY and isinstance(venue, ListsDeliveries):
+        listed = await venue.delivery_contracts(hedge.asset)
+    if not listed and not any(p.symbol != symbol for p in mine):
+        position = next((p for p in mine if p.symbol == symbol), None)
+        mark = await venue.mark_and_funding(symbol)
+        return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target, symbol)
+    return await _observe_contracts(venue, hedge, ts_ms, specs, balances, mine, listed, target)
+
+
+async def _observe_contracts(venue: Venue, hedge: HedgeConfig, ts_ms: int,
+                             specs: tuple[Instrument, BracketTable], balances: VenueBalances,
+                             mine: list[VenuePosition], listed: list[Instrument],
+                             target: Decimal) -> Observation:
+    perp = specs[0]
+    side = hedge_side(hedge)
+    insts = {perp.symbol: perp, **{i.symbol: i for i in listed}}
+    # The hedge is held where the largest position on its side is (one, outside a failed roll).
+    held = max((p for p in mine if p.qty_base * side.sign > 0),
+               key=lambda p: abs(p.qty_base), default=None)
+    held_symbol = held.symbol if held is not None else perp.symbol
+    if held_symbol not in insts:
+        insts[held_symbol] = await venue.instrument(held_symbol)
+    marks = {s: await venue.mark_and_funding(s) for s in insts}
+    quotes = tuple(
+        ContractQuote(s, i.kind, marks[s].mark_price_usdt, i.expiry_ms)
+        for s, i in insts.items() if marks[s].mark_price_usdt > 0
+    )
+    total = sum((p.qty_base for p in mine), ZERO)
+    return Observation(ts_ms, insts[held_symbol], specs[1], balances, held, marks[held_symbol],
+                       target, held_symbol, quotes, insts,
+                       marks[perp.symbol].mark_price_usdt, total)
 
 
 def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) -> HedgeState:
@@ -129,12 +193,16 @@ def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) ->
         entry_price=ZERO if pos is None else pos.entry_price_usdt,
         isolated_margin_usdt=ZERO if pos is None else pos.isolated_margin_usdt,
         mark_price=obs.mark.mark_price_usdt,
-        spot_price=obs.mark.mark_price_usdt,  # the perp mark stands in for the spot price
+        # The perp mark stands in for the spot price (the venue port has no spot ticker).
+        spot_price=obs.spot_price_usdt or obs.mark.mark_price_usdt,
         spot_usdt=spot_usdt,
         futures_wallet_usdt=wallet,
         reserve_usdt=min(hedge.reserve_usdt or ZERO, spot_usdt),
         liquidation_price=None if pos is None else pos.liquidation_price_usdt,
         opened_before=opened_before,
+        hedge_symbol=obs.held_symbol,
+        now_ms=obs.ts_ms if obs.contracts else 0,
+        contracts=obs.contracts,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
@@ -173,3 +173,16 @@ class Venue(Protocol):
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ListsDeliveries(Protocol):
+    """A venue that lists delivery (quarterly) contracts; carry policies need it to roll.
+
+    A separate port so venues without delivery contracts need not pretend: the engine asks
+    ``isinstance(venue, ListsDeliveries)`` and hedges in the perpetual otherwise.
+    """
+
+    async def delivery_contracts(self, asset: str) -> list[Instrument]:
+        """The delivery contracts on ``asset`` open for trading, nearest expiry first."""
+        ...

@@ -17,8 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.bundled_futures import bundled_delivery_instruments
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import Side
+from perphedge.errors import InputError
 from perphedge.exchange.auth import ApiKeys, RateLimiter
 from perphedge.exchange.errors import BinanceApiError, api_error
 from perphedge.exchange.market import BarClose, FundingEvent, ReplayMarket, wall_ms
@@ -66,6 +68,8 @@ class LocalExchange:
         self.lock = threading.RLock()
         self.limiter = RateLimiter(config.weight_per_minute, wall_ms)
         self.liquidations: list[LiquidationRecord] = []
+        #: (ts_ms, symbol, settlement price) of each position delivered at expiry.
+        self.deliveries: list[tuple[int, str, Decimal]] = []
         # Set when replay events changed the account, so the server saves even on a GET.
         self.dirty = False
         now = market.clock.now_ms()
@@ -75,12 +79,26 @@ class LocalExchange:
 
     @staticmethod
     def new_account(symbols: list[str]) -> SimAccount:
-        """An empty account trading ``symbols`` with the bundled specs and brackets."""
+        """An empty account trading ``symbols`` with the bundled specs and brackets.
+
+        A delivery symbol (``BTCUSDT_260327``) takes its spec and expiry from the bundled
+        ``binance_delivery`` list and, as in the backtest, its perpetual's brackets (a stated
+        stand-in: no delivery brackets are bundled).
+        """
         bundled = BundledMarketData()
-        instruments: Mapping[str, Instrument] = {
-            s: bundled.instrument(s.removesuffix("USDT")) for s in symbols
-        }
-        return SimAccount(instruments, {s: bundled_brackets(s) for s in symbols})
+        instruments: dict[str, Instrument] = {}
+        for s in symbols:
+            perp, _, _date = s.partition("_")
+            base = perp.removesuffix("USDT")
+            if _date:
+                listed = {i.symbol: i for i in bundled_delivery_instruments(base)}
+                if s not in listed:
+                    raise InputError("symbol", f"one of {', '.join(sorted(listed))}", s)
+                instruments[s] = listed[s]
+            else:
+                instruments[s] = bundled.instrument(base)
+        specs: Mapping[str, Instrument] = instruments
+        return SimAccount(specs, {s: bundled_brackets(s.partition("_")[0]) for s in symbols})
 
     def instrument(self, symbol: str | None) -> Instrument:
         """The listed contract ``symbol`` (-1121 Invalid symbol otherwise)."""
@@ -99,10 +117,15 @@ class LocalExchange:
             now = self.market.clock.now_ms()
             if now <= self.last_sync_ms:
                 return self.last_sync_ms
-            events = self.market.events_between(self.last_sync_ms, now)
-            for event in events:
+            events: list[BarClose | FundingEvent | Delivery] = [
+                *self.market.events_between(self.last_sync_ms, now),
+                *self._deliveries_between(self.last_sync_ms, now)]
+            # Stable sort: at the expiry's time the bar close and settlement come first.
+            for event in sorted(events, key=lambda e: e.ts_ms):
                 if isinstance(event, BarClose):
                     self._on_bar(event)
+                elif isinstance(event, Delivery):
+                    self._on_delivery(event)
                 else:
                     self._on_funding(event)
             self.dirty = self.dirty or bool(events)
@@ -148,6 +171,28 @@ class LocalExchange:
             order.executed_qty, order.cum_quote = record.qty_base, record.qty_base * liq
             order.status, order.update_time_ms = "FILLED", bar.ts_ms
 
+    def _deliveries_between(self, after_ms: int, until_ms: int) -> list[Delivery]:
+        """Delivery contracts whose expiry falls in ``(after_ms, until_ms]``."""
+        return [
+            Delivery(inst.expiry_ms, symbol)
+            for symbol, inst in self.account.instruments.items()
+            if inst.expiry_ms is not None and after_ms < inst.expiry_ms <= until_ms
+        ]
+
+    def _on_delivery(self, event: Delivery) -> None:
+        """Close any position at the contract's price at expiry (its replayed settlement)."""
+        pos = self.account.positions.get(event.symbol)
+        if pos is None or pos.qty_base == 0:
+            return
+        price = self.market.price(event.symbol, event.ts_ms)
+        self.account.settle_delivery(event.symbol, price, event.ts_ms)
+        self.deliveries.append((event.ts_ms, event.symbol, price))
+
+    def is_delivered(self, symbol: str, ts_ms: int) -> bool:
+        """True once ``symbol`` (a delivery contract) has reached its expiry."""
+        expiry = self.account.instruments[symbol].expiry_ms
+        return expiry is not None and expiry <= ts_ms
+
     def _on_funding(self, event: FundingEvent) -> None:
         self.account.settle_funding(event.symbol, event.rate, event.mark, event.ts_ms)
 
@@ -171,6 +216,9 @@ class LocalExchange:
 
         A rejected immediate order leaves no trace, as on Binance (the error is the answer).
         """
+        if order.market == "futures" and self.is_delivered(order.symbol, order.time_ms):
+            del self.book.orders[order.order_id]
+            raise api_error(-4108)
         price = self.market.price(order.symbol, order.time_ms)
         marketable = order.type == "MARKET" or (
             order.price >= price if order.side == "BUY" else order.price <= price
@@ -183,6 +231,14 @@ class LocalExchange:
             del self.book.orders[order.order_id]
             raise rejection_to_api(err) from None
         return order
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery contract reaching its expiry at ``ts_ms``."""
+
+    ts_ms: int
+    symbol: str
 
 
 def _crossed(order: OrderRecord, bar: BarClose) -> bool:

@@ -33,6 +33,7 @@ MESSAGES: dict[int, str] = {
     -2022: "ReduceOnly Order is rejected.",
     -4046: "No need to change margin type.",
     -4061: "Order's position side does not match user's setting.",
+    -4108: "Symbol is on delivering or delivered or settling or closed or pre-trading.",
     -4116: "ClientOrderId is duplicated.",
     -4164: "Order's notional must be no smaller than {min_notional} (unless you choose reduce "
     "only).",

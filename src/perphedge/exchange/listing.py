@@ -34,10 +34,42 @@ def _precision(step: Decimal) -> int:
     return max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
 
 
-def _futures_symbol(inst: Instrument) -> dict[str, Any]:
+#: Binance's names for the listed quarterlies, nearest expiry first.
+QUARTER_TYPES = ("CURRENT_QUARTER", "NEXT_QUARTER")
+#: The deliveryDate Binance gives every perpetual (2100-12-25 08:00 UTC).
+PERPETUAL_DELIVERY_MS = 4133404800000
+
+
+def contract_types(instruments: list[Instrument], now_ms: int) -> dict[str, tuple[str, str]]:
+    """``symbol → (contractType, status)`` as Binance lists them at ``now_ms``.
+
+    Unexpired delivery contracts of a base are CURRENT_QUARTER, NEXT_QUARTER (further ones
+    are not listed yet: PENDING_TRADING); an expired one is SETTLING and takes no orders.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    by_base: dict[str, list[Instrument]] = {}
+    for inst in instruments:
+        if inst.expiry_ms is None:
+            out[inst.symbol] = ("PERPETUAL", "TRADING")
+        elif inst.expiry_ms <= now_ms:
+            out[inst.symbol] = ("CURRENT_QUARTER", "SETTLING")
+        else:
+            by_base.setdefault(inst.base, []).append(inst)
+    for listed in by_base.values():
+        listed.sort(key=lambda i: i.expiry_ms or 0)
+        for k, inst in enumerate(listed):
+            out[inst.symbol] = ((QUARTER_TYPES[k], "TRADING") if k < len(QUARTER_TYPES)
+                                else ("NEXT_QUARTER", "PENDING_TRADING"))
+    return out
+
+
+def _futures_symbol(inst: Instrument, kind: tuple[str, str] = ("PERPETUAL", "TRADING"),
+                    ) -> dict[str, Any]:
+    contract_type, status = kind
     return {
-        "symbol": inst.symbol, "pair": inst.symbol, "contractType": "PERPETUAL",
-        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": "TRADING",
+        "symbol": inst.symbol, "pair": f"{inst.base}USDT", "contractType": contract_type,
+        "deliveryDate": inst.expiry_ms or PERPETUAL_DELIVERY_MS, "onboardDate": 1569398400000,
+        "status": status,
         "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
         "baseAsset": inst.base, "quoteAsset": "USDT", "marginAsset": "USDT",
         "pricePrecision": _precision(inst.tick_size),
@@ -63,13 +95,14 @@ def _futures_symbol(inst: Instrument) -> dict[str, Any]:
 
 
 def futures_exchange_info(ex: LocalExchange) -> dict[str, Any]:
-    """``/fapi/v1/exchangeInfo`` listing every replayed perpetual."""
+    """``/fapi/v1/exchangeInfo`` listing every replayed perpetual and delivery contract."""
     instruments = [ex.instrument(s) for s in sorted(ex.market.paths)]
+    kinds = contract_types(instruments, ex.now_ms())
     return {
         "timezone": "UTC", "serverTime": wall_ms(), "futuresType": "U_MARGINED",
         "rateLimits": _RATE_LIMITS, "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-        "symbols": [_futures_symbol(i) for i in instruments],
+        "symbols": [_futures_symbol(i, kinds[i.symbol]) for i in instruments],
     }
 
 
@@ -101,7 +134,8 @@ def spot_exchange_info(ex: LocalExchange) -> dict[str, Any]:
     return {
         "timezone": "UTC", "serverTime": wall_ms(), "rateLimits": _RATE_LIMITS,
         "exchangeFilters": [],
-        "symbols": [_spot_symbol(ex.instrument(s)) for s in sorted(ex.market.paths)],
+        "symbols": [_spot_symbol(ex.instrument(s)) for s in sorted(ex.market.paths)
+                    if "_" not in s],  # a delivery contract has no spot pair of its own
     }
 
 

@@ -18,6 +18,8 @@ against the venue. The rules, stated once:
 * an order on another contract while the hedge is held somewhere is not sent (a
   :class:`Note` says so: that is a roll's job); a :class:`~perphedge.planning.hedge_state.Roll`
   becomes one :class:`RollCall` of a lot-rounded quantity no larger than held;
+* a roll's opening leg is funded first: what its margin needs beyond the free futures margin
+  (after the closing leg released its own) is moved from spot USDT (:func:`margin_needed`);
 * **margin short**: an opening order the exchange refuses for insufficient margin is cut, once,
   to what the free margin affords at the refused price (:func:`shrink_for_margin`) and sent
   again; if that is refused too (or falls under the minimums) the refusal is recorded and the
@@ -204,6 +206,21 @@ def shrink_for_margin(order: OrderCall, free_usdt: Decimal, price: Decimal,
     if qty <= 0 or qty < instrument.min_qty or qty * price < instrument.min_notional:
         return None
     return OrderCall(order.market, order.symbol, order.side, qty, order.reduce_only, terms)
+
+
+def margin_needed(order: OrderCall, price: Decimal) -> Decimal:
+    """Initial margin plus taker fee of ``order`` at ``price`` (0 for a non-opening order).
+
+    1 BTC at 81,200, 2x, 0.05 %: 40,600 + 40.60 = 40,640.60 USDT.
+
+    >>> o = OrderCall(FUTURES, "X", Side.SHORT, Decimal(1),
+    ...               margin=MarginTerms(2, Decimal("0.0005")))
+    >>> margin_needed(o, Decimal(81200))
+    Decimal('40640.6000')
+    """
+    if order.margin is None:
+        return ZERO
+    return order.qty_base * price * (1 / Decimal(order.margin.leverage) + order.margin.fee_rate)
 
 
 @dataclass(slots=True)
