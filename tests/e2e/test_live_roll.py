@@ -116,7 +116,7 @@ def rig(tmp_path: Path, fail_on: str | None = None) -> Iterator[Rig]:
     hedge = HedgeConfig.model_validate({
         "name": "btc", "account": "local", "asset": "BTC", "exposure": {"source": "balance"},
         "policy": "quarterly", "leverage": 2, "roll_days_before_expiry": 3,
-        "decision_interval": "12h",
+        "decision_interval": "1d",
     })
     engine = HedgeEngine(hedge, venue, store, LiveExecutor(venue, store, "local"),
                          ReplayTime(clock))
@@ -138,7 +138,7 @@ def test_a_quarterly_hedge_rolls_into_the_next_contract_and_is_never_flat(
         assert r.qty(PERP) == 0
         statuses, rolled_at = [], None
         while r.clock.now_ms() < NEAR_EXPIRY + DAY:
-            r.clock.advance(12 * HOUR)
+            r.clock.advance(DAY)  # one decision a day
             report = r.cycle()
             statuses.append(report.status)
             # Hedged lot for lot after every cycle: the roll never leaves a flat cycle.
@@ -164,13 +164,19 @@ def test_a_quarterly_hedge_rolls_into_the_next_contract_and_is_never_flat(
         assert decisions[0]["actions"] == [
             {"type": "Roll", "from_symbol": NEAR, "to_symbol": NEXT, "qty": "1"}]
 
+        closed = r.runner.run(r.engine.close(sell_spot=False))  # unwinds where it is held
+        assert closed.status == "acted", closed.lines
+        assert r.qty(NEXT) == 0
+        last = r.store.orders("btc")[-1]
+        assert (last.symbol, last.reduce_only) == (NEXT, True)
+
 
 def test_a_failed_second_leg_is_reopened_by_the_next_cycle(tmp_path: Path) -> None:
     with rig(tmp_path, fail_on=NEXT) as r:
         assert r.cycle().status == "acted"
         report = r.cycle()
         while r.qty(NEXT) == 0 and report.status != "error":
-            r.clock.advance(12 * HOUR)
+            r.clock.advance(DAY)
             report = r.cycle()
         assert report.status == "error"  # said, recorded, never silent
         assert any("4108" in line for line in report.lines)
@@ -179,7 +185,7 @@ def test_a_failed_second_leg_is_reopened_by_the_next_cycle(tmp_path: Path) -> No
         rejected = [o for o in r.store.orders("btc") if o.state == "rejected"]
         assert [o.symbol for o in rejected] == [NEXT]
         assert rejected[0].note.startswith("roll BTCUSDT_260327 -> BTCUSDT_260626 leg 2/2")
-        r.clock.advance(12 * HOUR)
+        r.clock.advance(DAY)
         again = r.cycle()
         assert again.status == "acted", again.lines
         assert r.qty(NEXT) == Decimal(-1)  # reopened in the next quarter one cycle later

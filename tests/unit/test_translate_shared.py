@@ -27,6 +27,7 @@ from perphedge.planning.hedge_state import (
     BuySpot,
     HedgeState,
     RemoveMargin,
+    Roll,
     SellSpot,
     Transfer,
 )
@@ -53,6 +54,7 @@ actions = st.lists(st.one_of(
     st.builds(SellSpot, qty), st.builds(BuySpot, qty),
     st.builds(Transfer, money, st.sampled_from(["futures", "spot"])),
     st.just(Alert("x", "an alert")),
+    st.builds(Roll, st.just("BTCUSDT"), st.just("BTCUSDT_260327"), qty),
 ), max_size=6).map(tuple)
 
 
