@@ -17,7 +17,7 @@ from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
 from perphedge.engine.loop import HedgeEngine
-from perphedge.engine.venue import Market, OrderRequest, OrderState
+from perphedge.engine.venue import ListsDeliveries, Market, OrderRequest, OrderState
 from perphedge.errors import TerminalExchangeError
 from perphedge.exchange.market import PricePath, ReplayClock, ReplayMarket
 from perphedge.paper.venue import PaperVenue, paper_exchange
@@ -207,3 +207,20 @@ def test_a_limit_order_rests_is_listed_and_fills_when_a_bar_trades_through_it() 
     assert filled.state is OrderState.FILLED
     assert filled.avg_price_usdt == Decimal("41000")
     assert run(venue.open_orders(BTC)) == []
+
+
+def test_it_lists_the_quarterlies_open_for_trading_as_the_local_exchange_does() -> None:
+    start = 1_772_323_200_000  # 2026-03-01
+    clock = ReplayClock(start, speed=0)
+    symbols = ("BTCUSDT", "BTCUSDT_260327", "BTCUSDT_260626", "BTCUSDT_260925")
+    paths = {s: PricePath.scripted(s, HOUR, start - HOUR, ["80000"] * 24 * 40) for s in symbols}
+    venue = PaperVenue(paper_exchange(ReplayMarket(paths, clock), {"USDT": Decimal(1000)}))
+
+    assert isinstance(venue, ListsDeliveries)
+    first = run(venue.delivery_contracts("btc"))
+    clock.advance(30 * 24 * HOUR)  # past the March expiry
+    later = run(venue.delivery_contracts("BTC"))
+
+    assert [i.symbol for i in first] == ["BTCUSDT_260327", "BTCUSDT_260626"]
+    assert [i.symbol for i in later] == ["BTCUSDT_260626", "BTCUSDT_260925"]
+    assert run(venue.delivery_contracts("ETH")) == []

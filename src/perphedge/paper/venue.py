@@ -41,6 +41,7 @@ from perphedge.engine.venue import (
 from perphedge.exchange.auth import ApiKeys
 from perphedge.exchange.core import ExchangeConfig, LocalExchange
 from perphedge.exchange.errors import api_error
+from perphedge.exchange.listing import contract_types
 from perphedge.exchange.market import ReplayMarket
 from perphedge.exchange.orders import OrderRecord
 from perphedge.exchange.state import open_exchange
@@ -100,6 +101,23 @@ class PaperVenue:
     # ------------------------------------------------------------------ specs and reads
     async def instrument(self, symbol: str) -> Instrument:
         return self.exchange.instrument(symbol)
+
+    async def delivery_contracts(self, asset: str) -> list[Instrument]:
+        """Quarterlies on ``asset`` open for trading now, nearest expiry first.
+
+        The ``ListsDeliveries`` port, answered as the local exchange lists them (the current
+        and next quarter; an expired one is settling and takes no orders).
+        """
+        def read() -> list[Instrument]:
+            listed = [inst for symbol, inst in self._account.instruments.items()
+                      if symbol in self.exchange.market.paths]
+            kinds = contract_types(listed, self.exchange.last_sync_ms)
+            out = [inst for inst in listed
+                   if inst.expiry_ms is not None and inst.base == asset.upper()
+                   and kinds[inst.symbol][1] == "TRADING"]
+            return sorted(out, key=lambda inst: inst.expiry_ms or 0)
+
+        return self._synced(read)
 
     async def brackets(self, symbol: str) -> BracketTable:
         self.exchange.instrument(symbol)
