@@ -277,8 +277,10 @@ def user_trades(ex: LocalExchange, p: Params) -> Any:
     symbol = ex.instrument(p.req("symbol")).symbol
     start = p.int_("startTime", 0) or 0
     limit = min(p.int_("limit", 500) or 500, 1000)
+    order_id = p.int_("orderId")  # Binance: only this order's trades when given
     rows = [wire.futures_trade(t) for t in ex.book.trades
-            if t.market == "futures" and t.symbol == symbol and t.time_ms >= start]
+            if t.market == "futures" and t.symbol == symbol and t.time_ms >= start
+            and (order_id is None or t.order_id == order_id)]
     return rows[-limit:]
 
 

@@ -90,8 +90,10 @@ def open_orders(ex: LocalExchange, p: Params) -> Any:
 @route("GET", _S + "myTrades", weight=20, signed=True)
 def my_trades(ex: LocalExchange, p: Params) -> Any:
     symbol = ex.instrument(p.req("symbol")).symbol
+    order_id = p.int_("orderId")  # Binance: only this order's trades when given
     return [wire.spot_trade(t) for t in ex.book.trades
-            if t.market == "spot" and t.symbol == symbol]
+            if t.market == "spot" and t.symbol == symbol
+            and (order_id is None or t.order_id == order_id)]
 
 
 @route("POST", "/sapi/v1/asset/transfer", "/sapi/v1/futures/transfer", weight=900, signed=True)
