@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -36,4 +37,18 @@ def test_trades_of_one_order_only(venue: LocalVenue) -> None:
         assert [t["order"] for t in only] == [bought["id"]]
     finally:
         futures.close()
+        spot.close()
+
+
+def test_a_full_spot_reply_lists_its_fills_with_the_commission(venue: LocalVenue) -> None:
+    spot: Any = venue.client("binance")
+    try:
+        spot.load_markets()
+        reply = spot.privatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
+                                       "quantity": "0.01", "newOrderRespType": "FULL"})
+        (fill,) = reply["fills"]
+        assert fill["qty"] == "0.01"
+        assert fill["commissionAsset"] == "USDT"
+        assert Decimal(fill["commission"]) == Decimal(fill["price"]) * Decimal("0.01") / 1000
+    finally:
         spot.close()

@@ -64,7 +64,13 @@ def new_order(ex: LocalExchange, p: Params) -> Any:
         time_in_force=p.get("timeInForce") or "GTC", reduce_only=False, time_ms=ex.now_ms(),
     )
     ex.place(order)
-    return wire.spot_order(order)
+    reply = wire.spot_order(order)
+    # Binance answers MARKET orders with FULL by default (LIMIT: also when asked): the fills.
+    resp_type = (p.get("newOrderRespType") or ("FULL" if kind == "MARKET" else "ACK")).upper()
+    if resp_type == "FULL":
+        reply["fills"] = [wire.spot_fill(t) for t in ex.book.trades
+                          if t.market == "spot" and t.order_id == order.order_id]
+    return reply
 
 
 @route("GET", _S + "order", weight=4, signed=True)

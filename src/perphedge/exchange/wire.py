@@ -242,6 +242,15 @@ def spot_trade(trade: TradeRecord) -> dict[str, Any]:
     }
 
 
+def spot_fill(trade: TradeRecord) -> dict[str, Any]:
+    """One entry of a FULL order reply's ``fills``."""
+    return {
+        "price": plain(trade.price), "qty": plain(trade.qty),
+        "commission": plain(trade.commission), "commissionAsset": "USDT",
+        "tradeId": trade.trade_id,
+    }
+
+
 def spot_account(account: SimAccount, ts: int) -> dict[str, Any]:
     """``/api/v3/account``: every spot balance (nothing is ever locked in the simulator)."""
     return {
