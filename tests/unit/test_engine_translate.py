@@ -88,3 +88,15 @@ def test_a_spot_sale_is_clipped_to_the_spot_held() -> None:
     calls = translate((SellSpot(Decimal(9)),), state(Decimal(1), spot_qty=Decimal("2.5")),
                       PARAMS, target())
     assert calls == [OrderCall(Market.SPOT, "BTCUSDT", Side.SHORT, Decimal("2.50000000"))]
+
+
+def test_a_spot_buy_leaves_room_for_its_fee() -> None:
+    from perphedge.planning.hedge_state import BuySpot
+
+    # 4,000 USDT at 40,000 buys 0.1 BTC only without the 0.1 % fee; with it, a little less.
+    calls = translate((BuySpot(Decimal("0.1")),), state(Decimal(0), spot_usdt=Decimal(4000)),
+                      PARAMS, target())
+    (order,) = [c for c in calls if isinstance(c, OrderCall)]
+    assert order.market is Market.SPOT
+    assert order.qty_base * Decimal(40000) * Decimal("1.001") <= Decimal(4000)
+    assert order.qty_base == Decimal("0.09990009")  # 4000 / 40040, down to 1e-8

@@ -136,6 +136,7 @@ class Target:
     ``symbol`` is the contract used when the state names none (``HedgeState.hedge_symbol``
     empty); ``instruments`` gives other contracts' specs (delivery contracts), else
     ``instrument`` stands in. ``slippage_bps`` prices growing orders for the minimum notional.
+    ``spot_fee_rate`` (Binance spot standard 0.1 %) keeps a spot buy within the USDT it has.
     """
 
     symbol: str
@@ -144,6 +145,7 @@ class Target:
     margin_mode: MarginMode
     max_order_notional_usdt: Decimal | None
     instruments: dict[str, Instrument] = field(default_factory=dict)
+    spot_fee_rate: Decimal = Decimal("0.001")
 
     def spec(self, symbol: str) -> Instrument:
         """The instrument of ``symbol`` (the default one when not listed)."""
@@ -336,8 +338,10 @@ def _spot(action: SellSpot | BuySpot, state: HedgeState, target: Target,
           run: _Running) -> list[Step]:
     price = state.spot_price
     if isinstance(action, BuySpot):
-        qty = amount_8(min(action.qty, run.spot_usdt / price if price > 0 else ZERO))
-        run.spot_usdt -= qty * price
+        # The fee comes on top of the price: a buy of all the cash would be refused (-2010).
+        gross = price * (1 + target.spot_fee_rate)
+        qty = amount_8(min(action.qty, run.spot_usdt / gross if price > 0 else ZERO))
+        run.spot_usdt -= qty * gross
         run.spot_qty += qty
         side = Side.LONG
     else:
