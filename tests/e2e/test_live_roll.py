@@ -99,7 +99,7 @@ def market(clock: ReplayClock) -> ReplayMarket:
 
 
 @contextmanager
-def rig(tmp_path: Path, fail_on: str | None = None) -> Iterator[Rig]:
+def rig(tmp_path: Path, fail_on: str | None = None, roll_days: int = 3) -> Iterator[Rig]:
     clock = ReplayClock(T0 + HOUR, speed=0)
     exchange = open_exchange(market(clock), ExchangeConfig(ApiKeys({API_KEY: API_SECRET}), 0),
                              {"USDT": Decimal(100000)}, T0)
@@ -115,7 +115,7 @@ def rig(tmp_path: Path, fail_on: str | None = None) -> Iterator[Rig]:
     store = HedgeStore(f"sqlite:///{tmp_path / 'store.db'}")
     hedge = HedgeConfig.model_validate({
         "name": "btc", "account": "local", "asset": "BTC", "exposure": {"source": "balance"},
-        "policy": "quarterly", "leverage": 2, "roll_days_before_expiry": 3,
+        "policy": "quarterly", "leverage": 2, "roll_days_before_expiry": roll_days,
         "decision_interval": "1d",
     })
     engine = HedgeEngine(hedge, venue, store, LiveExecutor(venue, store, "local"),
@@ -189,3 +189,20 @@ def test_a_failed_second_leg_is_reopened_by_the_next_cycle(tmp_path: Path) -> No
         again = r.cycle()
         assert again.status == "acted", again.lines
         assert r.qty(NEXT) == Decimal(-1)  # reopened in the next quarter one cycle later
+
+
+def test_a_hedge_left_to_expiry_is_delivered_adopted_and_reopened_in_the_next_contract(
+    tmp_path: Path,
+) -> None:
+    with rig(tmp_path, roll_days=0) as r:  # no roll window: the near contract is delivered
+        assert r.cycle().status == "acted"
+        assert r.qty(NEAR) == Decimal(-1)
+        while r.clock.now_ms() < NEAR_EXPIRY:
+            r.clock.advance(DAY)
+        report = r.cycle()
+        assert [s for _, s, _ in r.exchange.deliveries] == [NEAR]
+        assert report.status == "acted", report.lines  # explained, not halted
+        assert any(line.startswith("ALERT delivered") for line in report.lines)
+        assert r.qty(NEXT) == Decimal(-1)
+        adopted = [o for o in r.store.orders("btc") if o.order_type == "adopted"]
+        assert [(o.symbol, o.side, o.qty_base) for o in adopted] == [(NEAR, "buy", Decimal(1))]

@@ -38,7 +38,7 @@ from perphedge.engine.observe import (
     venue_symbol,
 )
 from perphedge.engine.venue import Venue
-from perphedge.errors import ExchangeError
+from perphedge.errors import ExchangeError, PerphedgeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
 from perphedge.planning.translate import Note, Step, Target, translate, venue_calls
@@ -143,6 +143,8 @@ class HedgeEngine:
                 f"wrong side for a {self.hedge.kind} hedge")]), obs
         verdict = rc.check_position(self.store, self.hedge.name, self.hedge.account,
                                     hedge_state, obs)
+        if verdict.refused:
+            verdict = await self._delivered(obs) or verdict
         lines += verdict.lines
         if not verdict.may_act:
             return self._refuse(ts, lines), obs
@@ -240,6 +242,21 @@ class HedgeEngine:
         target = Target(self.symbol, spot_symbol(self.hedge), instrument, state.margin_mode,
                         self.hedge.execution.max_order_notional, dict(specs or {}))
         return translate(actions, state, policy_params(self.hedge), target)
+
+    async def _delivered(self, obs: Observation) -> rc.Verdict | None:
+        """A position missing because its delivery contract expired (only read on a mismatch)."""
+        expiries: dict[str, int] = {}
+        for symbol in {r.symbol for r in self.store.orders(self.hedge.name)
+                       if r.market == "futures" and r.symbol != self.symbol}:
+            try:
+                expiry = (await self.venue.instrument(symbol)).expiry_ms
+            except PerphedgeError:
+                continue  # no longer listed: its expiry cannot be read, nothing to explain
+            if expiry is not None:
+                expiries[symbol] = expiry
+        if not expiries:
+            return None
+        return rc.check_delivery(self.store, self.hedge.name, self.hedge.account, obs, expiries)
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
         self._record("refused", ts, {"lines": lines})

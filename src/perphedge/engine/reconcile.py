@@ -15,6 +15,7 @@ At start and every cycle, per hedge:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -140,6 +141,31 @@ class Verdict:
     may_act: bool
     lines: list[str] = field(default_factory=list)
     refused: bool = False
+
+
+def check_delivery(store: HedgeStore, hedge_id: str, account: str, obs: Observation,
+                   expiries: Mapping[str, int]) -> Verdict | None:
+    """Explain a missing position by delivery: a recorded position in a contract whose expiry
+    (``expiries``: symbol → ms) has passed was closed by the exchange, not outside perphedge.
+
+    Adopts the delivered quantities when the rest of the records then match the venue; None
+    when delivery does not explain the difference.
+    """
+    gone: dict[str, Decimal] = {}
+    for row in store.orders(hedge_id):
+        expiry = expiries.get(row.symbol)
+        if row.market == "futures" and row.filled_qty_base > 0 and expiry is not None and (
+                expiry <= obs.ts_ms):
+            signed = row.filled_qty_base if row.side == "buy" else -row.filled_qty_base
+            gone[row.symbol] = gone.get(row.symbol, ZERO) + signed
+    gone = {s: q for s, q in gone.items() if q != 0}
+    rest = expected_position(store, hedge_id) - sum(gone.values(), ZERO)
+    if not gone or abs(obs.signed_position_qty - rest) >= obs.instrument.lot_step / 2:
+        return None
+    for symbol, qty in gone.items():
+        adopt(store, hedge_id, account, symbol, -qty, obs.ts_ms, "delivered at expiry")
+    return Verdict(True, [f"ALERT delivered: the {plain(q)} position on {s} was delivered at "
+                          "its expiry (the roll window had passed)" for s, q in gone.items()])
 
 
 def _liquidated(store: HedgeStore, hedge_id: str, expected: Decimal, mark: Decimal) -> bool:
