@@ -135,7 +135,7 @@ class Target:
 
     ``symbol`` is the contract used when the state names none (``HedgeState.hedge_symbol``
     empty); ``instruments`` gives other contracts' specs (delivery contracts), else
-    ``instrument`` stands in. ``slippage_bps`` prices growing orders for the minimum notional.
+    ``instrument`` stands in. ``max_order_notional_usdt`` None: orders are not sliced.
     ``spot_fee_rate`` (Binance spot standard 0.1 %) keeps a spot buy within the USDT it has.
     """
 
