@@ -168,7 +168,8 @@ class Replay:
         """Where translated steps go: the book's contracts, never sliced (no order cap)."""
         return Target(self.instrument.symbol, self.instrument.symbol, self.instrument,
                       self.spec.margin_mode, None,
-                      {inst.symbol: inst for inst in self.book.instruments})
+                      {inst.symbol: inst for inst in self.book.instruments},
+                      spot_fee_rate=self.spec.spot_fee_rate)
 
     # ------------------------------------------------------------------ events
     def settle_funding(self, k: int, i: int) -> None:
