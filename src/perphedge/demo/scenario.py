@@ -77,8 +77,8 @@ class Scenario:
     def cycles(self) -> int:
         """Cycles from the start to the end of the window (the first at the start).
 
-        >>> default_scenario(fast=True).cycles
-        183
+        >>> default_scenario(fast=True).cycles  # 183 days, both ends
+        184
         """
         return (self.end_ms - self.start_ms) // self.step_ms + 1
 
