@@ -109,6 +109,10 @@ class Replay:
     liquidations: list[LiquidationEvent] = field(default_factory=list)
     pieces: list[Piece] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What the last piece was built from: an unchanged account needs no new piece (most
+    # decisions change nothing, and building a piece converts a dozen Decimals to floats).
+    _snapshot_key: tuple[object, ...] | None = None
+    _target: Target | None = None
 
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
@@ -166,10 +170,12 @@ class Replay:
     @property
     def target(self) -> Target:
         """Where translated steps go: the book's contracts, never sliced (no order cap)."""
-        return Target(self.instrument.symbol, self.instrument.symbol, self.instrument,
-                      self.spec.margin_mode, None,
-                      {inst.symbol: inst for inst in self.book.instruments},
-                      spot_fee_rate=self.spec.spot_fee_rate)
+        if self._target is None:
+            self._target = Target(self.instrument.symbol, self.instrument.symbol,
+                                  self.instrument, self.spec.margin_mode, None,
+                                  {inst.symbol: inst for inst in self.book.instruments},
+                                  spot_fee_rate=self.spec.spot_fee_rate)
+        return self._target
 
     # ------------------------------------------------------------------ events
     def settle_funding(self, k: int, i: int) -> None:
@@ -276,6 +282,13 @@ class Replay:
     def snapshot(self, i: int) -> None:
         """Record the state (as floats) that holds from bar ``i`` on."""
         acct = self.account
+        key = (len(acct.ledger), self.locked, self.unhedged_qty, self.unhedged_cash,
+               self.target_qty, self.cost_basis, self.hedge_symbol)
+        # A purchase whose quantity is all bought values its unit cost at each bar's price.
+        varies = self.spec.purchase and self.target_qty <= 0
+        if key == self._snapshot_key and self.pieces and not varies:
+            return
+        self._snapshot_key = key
         pos = acct.position(self.hedge_symbol)
         isolated = sum((p.isolated_margin_usdt for p in acct.positions.values()), ZERO)
         usdt = acct.spot.get(USDT, ZERO) + acct.futures_wallet_usdt + isolated
