@@ -26,6 +26,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 INTERVALS_MS = {"1h": 3_600_000, "1d": 86_400_000}
+DAY_MS = INTERVALS_MS["1d"]
 #: Bar intervals a user's own file may have (the bundled history is 1h or 1d).
 USER_INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, **INTERVALS_MS,
                      "4h": 14_400_000}
@@ -214,6 +215,12 @@ def check_range(history: MarketHistory, start_ms: int | None, end_ms: int | None
     expected = f"a date between {iso_utc(first, step)} and {iso_utc(last, step)} for {what}"
     start = first if start_ms is None else start_ms
     end = history.end_ms if end_ms is None else end_ms
+    # Dates are typed as days: the first and last day of the data count even when their
+    # first bar opens after midnight (BTC's starts 2017-08-17 05:00) or the last ends early.
+    if first - DAY_MS < start < first:
+        start = first
+    if history.end_ms < end < history.end_ms + DAY_MS:
+        end = history.end_ms
     if not first <= start <= last:
         raise InputError("--start", expected, iso_utc(start, step))
     if not first < end <= history.end_ms:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -257,12 +257,37 @@ def _check_exposure_dates(
             )
 
 
+#: A step between bars longer than this is a hole in the data, not an outage.
+HOLE_MS = 3 * 86_400_000
+
+
 def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
-    """The bundled history, or the user's own file with ``--data`` (see docs/data.md)."""
+    """The bundled history, or the user's own file with ``--data`` (see docs/data.md).
+
+    A replay never runs across a hole in the data (ETH's hourly bars stop in 2021-06 and
+    resume in 2025-09): a position held through it would meet years of price change in one
+    bar. With no ``--end`` the run stops at the hole, and says so; an ``--end`` past it is
+    refused.
+    """
     if options.data is None:
-        return load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
-    return load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms,
-                        interval=options.data_interval, path=Path(options.data))
+        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
+    else:
+        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms,
+                               interval=options.data_interval, path=Path(options.data))
+    steps = np.diff(history.open_time_ms)
+    holes = np.flatnonzero(steps > max(HOLE_MS, 3 * history.interval_ms))
+    if not holes.size:
+        return history
+    k = int(holes[0])
+    last_ms = int(history.open_time_ms[k])
+    resume_ms = int(history.open_time_ms[k + 1])
+    hole = f"{iso_utc(last_ms)} to {iso_utc(resume_ms)}"
+    if c.end_ms is not None:
+        raise InputError("--end", f"a date before the hole in the {c.asset} data ({hole}), "
+                         "or a --start after it", options.end)
+    clipped = history.slice(int(history.open_time_ms[0]), last_ms + history.interval_ms)
+    note = f"the data has a hole from {hole}: the run stops at {iso_utc(last_ms)}"
+    return replace(clipped, sources=(*clipped.sources, note))
 
 
 def _market(asset: str) -> tuple[Instrument, BracketTable]:
