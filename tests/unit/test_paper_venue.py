@@ -224,3 +224,24 @@ def test_it_lists_the_quarterlies_open_for_trading_as_the_local_exchange_does() 
     assert [i.symbol for i in first] == ["BTCUSDT_260327", "BTCUSDT_260626"]
     assert [i.symbol for i in later] == ["BTCUSDT_260626", "BTCUSDT_260925"]
     assert run(venue.delivery_contracts("ETH")) == []
+
+
+def test_a_paper_venue_with_a_state_file_continues_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "paper.json"
+
+    def start() -> PaperVenue:
+        clock = ReplayClock(T0 + HOUR, speed=0)
+        path = PricePath.scripted(BTC, HOUR, T0, ["40000"] * 4, [])
+        market = ReplayMarket({BTC: path}, clock)
+        return PaperVenue(paper_exchange(market, {"USDT": Decimal(100000)}, T0,
+                                         state_path=state))
+
+    venue = start()
+    funded(venue)
+    first = run(venue.place_order(short("ph-h-1", "0.5")))
+    del venue  # the process stops
+
+    again = start()  # and starts again from the file: same position, same order, same wallets
+    assert [p.qty_base for p in run(again.positions())] == [Decimal("-0.5")]
+    assert run(again.fetch_order(BTC, "ph-h-1")) == first
+    assert run(again.balances()).spot["USDT"] == Decimal(80000)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import TypeVar
 
 from perphedge.domain.brackets import BracketTable
@@ -44,7 +45,7 @@ from perphedge.exchange.errors import api_error
 from perphedge.exchange.listing import contract_types
 from perphedge.exchange.market import ReplayMarket
 from perphedge.exchange.orders import OrderRecord
-from perphedge.exchange.state import open_exchange
+from perphedge.exchange.state import open_exchange, save_state
 from perphedge.sim import records
 from perphedge.sim.account import SimAccount, SimRejection
 
@@ -63,13 +64,15 @@ _STATES = {
 
 
 def paper_exchange(market: ReplayMarket, deposits: Mapping[str, Decimal],
-                   start_ms: int | None = None) -> LocalExchange:
-    """A fresh in-process exchange on ``market`` with ``deposits`` in its spot wallet.
+                   start_ms: int | None = None, state_path: Path | None = None) -> LocalExchange:
+    """An in-process exchange on ``market`` with ``deposits`` in its spot wallet.
 
-    No keys and no request-weight limit: nothing reaches it over the network.
+    No keys and no request-weight limit: nothing reaches it over the network. With
+    ``state_path`` the account, orders and replay time are saved there after every call and
+    an existing file is resumed, so a restarted rehearsal continues where it stopped.
     """
     start = market.clock.now_ms() if start_ms is None else start_ms
-    config = ExchangeConfig(ApiKeys({}), weight_per_minute=0, state_path=None)
+    config = ExchangeConfig(ApiKeys({}), weight_per_minute=0, state_path=state_path)
     return open_exchange(market, config, dict(deposits), start)
 
 
@@ -89,7 +92,12 @@ class PaperVenue:
         """Run ``call`` under the exchange lock after applying the replay up to now."""
         with self.exchange.lock:
             self.exchange.sync()
-            return call()
+            try:
+                return call()
+            finally:
+                path = self.exchange.config.state_path
+                if path is not None:
+                    save_state(self.exchange, path)
 
     @property
     def _account(self) -> SimAccount:
