@@ -88,8 +88,10 @@ class ExecutionConfig(Model):
     style: Literal["market", "limit_chase", "slices"] = "market"
     max_order_notional: PositiveDecimal = Decimal(250_000)
     slice_interval: str = "30s"
+    chase_reprices: Annotated[int, Field(ge=0, le=20)] = 3
+    chase_wait: str = "5s"
 
-    @field_validator("slice_interval")
+    @field_validator("slice_interval", "chase_wait")
     @classmethod
     def _interval(cls, value: str) -> str:
         parse_interval_ms(value)

@@ -15,21 +15,32 @@ sending it, and never resends: an ambiguous send is marked ``unknown`` and resol
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from decimal import Decimal
 from typing import Protocol
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow, OrderRow
+from perphedge.config.models import ExecutionConfig, parse_interval_ms
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
+from perphedge.engine.clock import Clock, LiveClock
 from perphedge.engine.reconcile import (
+    cancel_resting,
     client_order_id,
     next_order_number,
     record_venue_order,
     resolve_order,
 )
-from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue
+from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue, VenueOrder
 from perphedge.errors import ExchangeError, TerminalExchangeError
+from perphedge.planning.execution import (
+    ExecutionStyle,
+    LimitChild,
+    MarketChild,
+    next_child,
+    slice_wait_ms,
+)
 from perphedge.planning.translate import (
     Call,
     MoneyCall,
@@ -51,8 +62,15 @@ ROLL_BUFFER = Decimal("1.005")
 
 __all__ = [
     "Call", "DryRunExecutor", "Executor", "LiveExecutor", "MoneyCall", "OrderCall", "RollCall",
-    "SettingsCall", "Step", "Target", "describe", "slices", "translate",
+    "SettingsCall", "Step", "Target", "describe", "execution_style", "slices", "translate",
 ]
+
+
+def execution_style(config: ExecutionConfig) -> ExecutionStyle:
+    """The planning core's view of the hedge's ``execution`` section (intervals in ms)."""
+    return ExecutionStyle(config.style, config.chase_reprices,
+                          parse_interval_ms(config.chase_wait),
+                          parse_interval_ms(config.slice_interval))
 
 
 def describe(call: Step, client_order_id: str | None = None) -> str:
@@ -123,18 +141,26 @@ class LiveExecutor:
 
     sends = True
 
-    def __init__(self, venue: Venue, store: HedgeStore, account: str) -> None:
+    def __init__(self, venue: Venue, store: HedgeStore, account: str, *,
+                 style: ExecutionStyle | None = None, clock: Clock | None = None) -> None:
         self._venue = venue
         self._store = store
         self._account = account
+        self._style = style or ExecutionStyle()
+        # Waits (slice intervals, a chase's patience) go through the injected clock.
+        self._clock: Clock = clock or LiveClock()
+        self._last_piece: tuple[str, Side] | None = None
 
     async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int) -> list[str]:
         lines = []
+        self._last_piece = None
         for call in calls:
             # Stop at the first failure: later calls were planned on this one's result.
             if isinstance(call, OrderCall):
-                lines.append(await self._order(call, hedge_id, ts_ms))
-            elif isinstance(call, SettingsCall):
+                lines.append(await self._work(call, hedge_id, ts_ms))
+                continue
+            self._last_piece = None
+            if isinstance(call, SettingsCall):
                 lines.append(await self._settings(call))
             elif isinstance(call, RollCall):
                 lines += await self._roll(call, hedge_id, ts_ms)
@@ -150,13 +176,13 @@ class LiveExecutor:
     async def _roll(self, call: RollCall, hedge_id: str, ts_ms: int) -> list[str]:
         lines = [describe(call)]
         for order in call.close:
-            lines.append(await self._order(order, hedge_id, ts_ms, roll_note(call, 1)))
+            lines.append(await self._work(order, hedge_id, ts_ms, roll_note(call, 1)))
         lines.append(await self._settings(call.settings))
         lines += await self._fund_roll(call, hedge_id, ts_ms)
         for order in call.open:
             # A failure here leaves the hedge flat: the error ends the cycle and the next one
             # sees no hedge and reopens it in the new contract.
-            lines.append(await self._order(order, hedge_id, ts_ms, roll_note(call, 2)))
+            lines.append(await self._work(order, hedge_id, ts_ms, roll_note(call, 2)))
         return lines
 
     async def _fund_roll(self, call: RollCall, hedge_id: str, ts_ms: int) -> list[str]:
@@ -175,18 +201,94 @@ class LiveExecutor:
         return [await self._money(MoneyCall("transfer_futures", call.to_symbol, amount),
                                   hedge_id, ts_ms)]
 
-    async def _order(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str = "",
-                     *, cut: bool = False) -> str:
-        cid = client_order_id(hedge_id, next_order_number(self._store, hedge_id))
-        request = OrderRequest(cid, call.market, call.symbol, call.side, call.qty_base,
+    async def _work(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str = "") -> str:
+        """One order piece in the configured style (see :mod:`perphedge.planning.execution`)."""
+        piece = (call.symbol, call.side)
+        wait_ms = slice_wait_ms(self._style, self._last_piece, piece)
+        self._last_piece = piece
+        if wait_ms:
+            await self._clock.sleep(wait_ms / 1000)
+        if self._style.style == "limit_chase" and call.market is Market.FUTURES:
+            return await self._chase(call, hedge_id, ts_ms, note)
+        return await self._order(call, hedge_id, ts_ms, note)
+
+    async def _chase(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str) -> str:
+        """Limits at the touch, re-priced up to ``reprices`` times, then market for the rest.
+
+        Each child is sized from what the earlier ones filled once they are final (filled or
+        cancelled), so the children never add up to more than ``call.qty_base``.
+        """
+        instrument = await self._venue.instrument(call.symbol)
+        filled, attempt, parts = ZERO, 0, []
+        while True:
+            mark = (await self._venue.mark_and_funding(call.symbol)).mark_price_usdt
+            child = next_child(self._style, attempt, call.qty_base, filled, call.side, mark,
+                               instrument)
+            if child is None:
+                break
+            if isinstance(child, MarketChild):
+                rest = dataclasses.replace(call, qty_base=child.qty_base)
+                parts.append("market fallback: " + await self._order(rest, hedge_id, ts_ms, note))
+                break
+            got = await self._limit(call, child, hedge_id, ts_ms, note)
+            filled += got.filled_qty_base
+            parts.append(f"limit {plain(child.qty_base)} @ {plain(child.price_usdt)} "
+                         f"({got.client_order_id}) → {got.state.value} "
+                         f"{plain(got.filled_qty_base)}")
+            attempt += 1
+        return f"{describe(call)} as limit_chase: " + "; ".join(parts)
+
+    async def _limit(self, call: OrderCall, child: LimitChild, hedge_id: str, ts_ms: int,
+                     note: str) -> VenueOrder:
+        """Send one chase child, wait, then cancel what did not fill; returns it final."""
+        cid = self._intent(call, child.qty_base, hedge_id, ts_ms, note, child.price_usdt)
+        request = OrderRequest(cid, call.market, call.symbol, call.side, child.qty_base,
+                               order_type="limit", price_usdt=child.price_usdt,
                                reduce_only=call.reduce_only)
+        try:
+            got = await self._venue.place_order(request)
+        except TerminalExchangeError as err:
+            self._store.update_order(cid, self._account, state=OrderState.REJECTED.value,
+                                     note=str(err)[:500], updated_ms=ts_ms)
+            raise
+        except ExchangeError as err:
+            # Ambiguous: the next cycle finds it by client id (and cancels it if it rests).
+            self._store.update_order(cid, self._account, state=OrderState.UNKNOWN.value,
+                                     note=str(err)[:500], updated_ms=ts_ms)
+            raise
+        record_venue_order(self._store, self._account, got, ts_ms)
+        if got.state.is_final:
+            return got
+        await self._clock.sleep(self._style.chase_wait_ms / 1000)
+        row = self._store.order(cid, self._account)
+        if row is None:  # pragma: no cover - recorded above
+            raise TerminalExchangeError(f"order {cid} vanished from the store")
+        got = await cancel_resting(self._venue, self._store, row, ts_ms)
+        if not got.state.is_final:
+            # Neither filled nor cancelled: sending more could overshoot, so stop here.
+            raise TerminalExchangeError(f"limit order {cid} is still {got.state.value} after "
+                                        "its cancel; the next cycle resolves it")
+        return got
+
+    def _intent(self, call: OrderCall, qty: Decimal, hedge_id: str, ts_ms: int, note: str,
+                price: Decimal | None = None) -> str:
+        """Record the order (``pending_submit``) under a new client id before it is sent."""
+        cid = client_order_id(hedge_id, next_order_number(self._store, hedge_id))
         self._store.record_order_intent(OrderRow(
             hedge_id=hedge_id, account=self._account, client_order_id=cid, market=call.market.value,
-            symbol=call.symbol, side=call.side.order_side, order_type="market",
-            qty_base=call.qty_base, price_usdt=None, reduce_only=call.reduce_only,
+            symbol=call.symbol, side=call.side.order_side,
+            order_type="market" if price is None else "limit",
+            qty_base=qty, price_usdt=price, reduce_only=call.reduce_only,
             state=OrderState.PENDING_SUBMIT.value, filled_qty_base=ZERO, avg_price_usdt=None,
             created_ms=ts_ms, updated_ms=ts_ms, note=note,
         ))
+        return cid
+
+    async def _order(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str = "",
+                     *, cut: bool = False) -> str:
+        cid = self._intent(call, call.qty_base, hedge_id, ts_ms, note)
+        request = OrderRequest(cid, call.market, call.symbol, call.side, call.qty_base,
+                               reduce_only=call.reduce_only)
         try:
             got = await self._venue.place_order(request)
         except TerminalExchangeError as err:

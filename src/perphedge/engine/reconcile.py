@@ -25,6 +25,7 @@ from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
 from perphedge.engine.observe import Observation
 from perphedge.engine.venue import OrderState, Venue, VenueOrder
+from perphedge.errors import TerminalExchangeError
 
 #: Hedge states the loop acts in; ``adopting`` adopts the venue's position once, then runs.
 ACTIVE, PAUSED, HALTED, ADOPTING, CLOSED = "active", "paused", "halted", "adopting", "closed"
@@ -106,9 +107,30 @@ async def resolve_open_orders(venue: Venue, store: HedgeStore, hedge_id: str,
             continue
         lines.append(f"order {row.client_order_id} ({row.state}) found on the exchange: "
                      f"{got.state.value}, filled {plain(got.filled_qty_base)}")
+        if not got.state.is_final and row.order_type == "limit":
+            # A limit_chase child left resting by a crash mid-chase: cancel it, count its fill;
+            # the planner then sees the position as it is and sizes the rest.
+            got = await cancel_resting(venue, store, row, ts_ms)
+            lines.append(f"order {row.client_order_id} was a resting limit from an interrupted "
+                         f"chase: {got.state.value}, filled {plain(got.filled_qty_base)}")
         if not got.state.is_final:
             still_open.append(row.client_order_id)
     return lines, still_open
+
+
+async def cancel_resting(venue: Venue, store: HedgeStore, row: OrderRow,
+                         ts_ms: int) -> VenueOrder:
+    """Cancel a resting order and record its final state (a fill that beat the cancel too)."""
+    try:
+        got = await venue.cancel_order(row.symbol, row.client_order_id)
+    except TerminalExchangeError:
+        # Unknown order / not cancellable: it filled (or was cancelled) just before.
+        found = await venue.fetch_order(row.symbol, row.client_order_id)
+        if found is None:
+            raise
+        got = found
+    record_venue_order(store, row.account, got, ts_ms)
+    return got
 
 
 def expected_position(store: HedgeStore, hedge_id: str) -> Decimal:

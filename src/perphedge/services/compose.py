@@ -21,7 +21,7 @@ from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.loader import load_config, resolve_credentials
 from perphedge.config.models import HedgeConfig, PerphedgeConfig
 from perphedge.engine.clock import Clock, LiveClock
-from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor
+from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor, execution_style
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Venue
 from perphedge.errors import InputError
@@ -95,15 +95,17 @@ class Composition:
             self._venues[account] = self.venue_factory(account, self.config)
         return self._venues[account]
 
-    def executor(self, venue: Venue, account: str) -> Executor:
+    def executor(self, venue: Venue, account: str,
+                 hedge: HedgeConfig | None = None) -> Executor:
         if self.send:
-            return LiveExecutor(venue, self.store, account)
+            style = execution_style(hedge.execution) if hedge is not None else None
+            return LiveExecutor(venue, self.store, account, style=style, clock=self.clock)
         return DryRunExecutor(self.store)
 
     def engine(self, hedge: HedgeConfig) -> HedgeEngine:
         venue = self.venue(hedge.account)
-        return HedgeEngine(hedge, venue, self.store, self.executor(venue, hedge.account),
-                           self.clock)
+        return HedgeEngine(hedge, venue, self.store,
+                           self.executor(venue, hedge.account, hedge), self.clock)
 
     async def close_venues(self) -> None:
         venues, self._venues = list(self._venues.values()), {}

@@ -1,0 +1,241 @@
+"""Execution styles: market, limit_chase and slices, on the paper venue and as pure decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perphedge.adapters.bundled import BundledMarketData
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.config.models import HedgeConfig
+from perphedge.domain.types import Side
+from perphedge.engine.clock import ManualClock
+from perphedge.engine.execute import LiveExecutor, execution_style
+from perphedge.engine.loop import HedgeEngine
+from perphedge.engine.venue import Market, OrderRequest, OrderState
+from perphedge.errors import InputError
+from perphedge.exchange.market import ReplayClock
+from perphedge.paper.venue import PaperVenue
+from perphedge.planning.execution import (
+    ExecutionStyle,
+    LimitChild,
+    MarketChild,
+    left_to_fill,
+    next_child,
+    slice_wait_ms,
+)
+from tests.unit.test_paper_venue import BTC, HOUR, T0, venue_on
+
+INST = BundledMarketData().instrument("BTC")
+
+
+class ReplayingClock(ManualClock):
+    """The engine's clock; a sleep also moves the paper exchange's replay (bars trade)."""
+
+    def __init__(self, replay: ReplayClock, start_ms: int) -> None:
+        super().__init__(start_ms)
+        self.replay = replay
+        self.sleeps: list[float] = []
+        self.crash_on_sleep: int | None = None  # raise on this (1-based) sleep
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if self.crash_on_sleep == len(self.sleeps):
+            raise KeyboardInterrupt("killed between two slices")
+        self.replay.advance(int(seconds * 1000))
+        await super().sleep(seconds)
+
+
+def hedge(execution: dict[str, object]) -> HedgeConfig:
+    return HedgeConfig.model_validate({
+        "name": "btc", "account": "paper", "asset": "BTC", "exposure": {"source": "balance"},
+        "policy": "managed", "leverage": 2, "margin_mode": "isolated",
+        "execution": execution})
+
+
+def engine_on(venue: PaperVenue, replay: ReplayClock, store: HedgeStore,
+              config: HedgeConfig) -> tuple[HedgeEngine, ReplayingClock]:
+    clock = ReplayingClock(replay, T0 + HOUR)
+    executor = LiveExecutor(venue, store, "paper", style=execution_style(config.execution),
+                            clock=clock)
+    return HedgeEngine(config, venue, store, executor, clock), clock
+
+
+def position(venue: PaperVenue) -> Decimal:
+    return sum((p.qty_base for p in asyncio.run(venue.positions())), Decimal(0))
+
+
+# ---------------------------------------------------------------- pure decisions
+
+def test_the_chase_sends_limits_at_the_touch_then_market_for_the_rest() -> None:
+    style = ExecutionStyle("limit_chase", reprices=2)
+    mark = Decimal("40000.03")
+
+    children = [next_child(style, n, Decimal(1), Decimal("0.25"), Side.SHORT, mark, INST)
+                for n in range(4)]
+
+    assert children[:3] == [LimitChild(Decimal("0.750"), Decimal("40000.10"), n)
+                            for n in range(3)]
+    assert children[3] == MarketChild(Decimal("0.750"))
+    buy = next_child(style, 0, Decimal(1), Decimal(0), Side.LONG, mark, INST)
+    assert buy == LimitChild(Decimal("1.000"), Decimal("40000.00"), 0)
+
+
+@given(fills=st.lists(st.decimals("0", "2", places=4), max_size=8),
+       reprices=st.integers(0, 5))
+def test_children_never_add_up_to_more_than_the_order(fills: list[Decimal],
+                                                      reprices: int) -> None:
+    """Whatever each child fills (up to its own size), the chase never trades past the total."""
+    style = ExecutionStyle("limit_chase", reprices=reprices)
+    total, filled = Decimal("1.000"), Decimal(0)
+    for attempt, fill in enumerate([*fills, *([Decimal(0)] * 8)]):
+        child = next_child(style, attempt, total, filled, Side.SHORT, Decimal(40000), INST)
+        if child is None:
+            break
+        filled += min(fill, child.qty_base) if isinstance(child, LimitChild) else child.qty_base
+        if isinstance(child, MarketChild):
+            break
+    assert filled <= total
+    assert left_to_fill(total, filled, INST) >= 0
+
+
+def test_only_the_slices_style_waits_and_only_between_pieces_of_one_order() -> None:
+    style = ExecutionStyle("slices", slice_interval_ms=20_000)
+    sell = (BTC, Side.SHORT)
+    assert slice_wait_ms(style, sell, sell) == 20_000
+    assert slice_wait_ms(style, sell, (BTC, Side.LONG)) == 0
+    assert slice_wait_ms(ExecutionStyle("limit_chase"), sell, sell) == 0
+
+
+def test_a_bad_style_is_refused_with_its_value() -> None:
+    with pytest.raises(InputError, match="twap"):
+        ExecutionStyle("twap")
+
+
+# ---------------------------------------------------------------- on the paper venue
+
+def test_a_chase_that_never_fills_reprices_then_falls_back_to_market(tmp_path: Path) -> None:
+    # The mark sits between ticks, so a sell at the touch (rounded up) rests above it.
+    venue, replay = venue_on(["40000.01"] * 6, usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    config = hedge({"style": "limit_chase", "chase_reprices": 2, "chase_wait": "1s"})
+    engine, clock = engine_on(venue, replay, store, config)
+
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "acted", report.lines
+    orders = store.orders("btc")
+    limits = [o for o in orders if o.order_type == "limit"]
+    markets = [o for o in orders if o.order_type == "market"]
+    assert len(limits) == 3
+    assert all(o.state == "canceled" and o.price_usdt == Decimal("40000.10") for o in limits)
+    assert [(o.state, o.qty_base) for o in markets] == [("filled", Decimal("1.000"))]
+    assert len({o.client_order_id for o in orders}) == len(orders)
+    assert clock.sleeps == [1.0, 1.0, 1.0]
+    assert position(venue) == Decimal("-1.000")
+    store.close()
+
+
+def test_a_slow_fill_during_the_wait_is_counted_and_nothing_overshoots(tmp_path: Path) -> None:
+    # The sell limit rests at 39,990.10; during the first wait the next bar trades through it.
+    venue, replay = venue_on(["39990.05", "40100", "40100"], usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    config = hedge({"style": "limit_chase", "chase_reprices": 3, "chase_wait": "1h"})
+    engine, clock = engine_on(venue, replay, store, config)
+
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "acted", report.lines
+    orders = store.orders("btc")
+    assert [(o.order_type, o.state, o.filled_qty_base) for o in orders] == [
+        ("limit", "filled", Decimal("1.000"))]
+    assert clock.sleeps == [3600.0]  # it rested, and filled while the engine waited
+    assert position(venue) == Decimal("-1.000")
+    assert asyncio.run(venue.open_orders(BTC)) == []
+    store.close()
+
+
+def test_slices_are_sent_the_interval_apart_each_with_its_client_id(tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    config = hedge({"style": "slices", "max_order_notional": "15000", "slice_interval": "30s"})
+    engine, clock = engine_on(venue, replay, store, config)
+
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "acted", report.lines
+    orders = store.orders("btc")
+    assert [o.qty_base for o in orders] == [Decimal("0.375"), Decimal("0.375"), Decimal("0.250")]
+    assert all(o.state == "filled" for o in orders)
+    assert len({o.client_order_id for o in orders}) == 3
+    assert clock.sleeps == [30.0, 30.0]
+    assert position(venue) == Decimal("-1.000")
+    store.close()
+
+
+def test_a_crash_between_slices_resumes_from_the_store_without_doubling(
+        tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    config = hedge({"style": "slices", "max_order_notional": "15000", "slice_interval": "30s"})
+    store = HedgeStore(url)
+    engine, clock = engine_on(venue, replay, store, config)
+    clock.crash_on_sleep = 1
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(engine.cycle())
+    assert position(venue) == Decimal("-0.375")
+    store.close()
+
+    store = HedgeStore(url)  # the restarted process
+    engine, clock = engine_on(venue, replay, store, config)
+    resumed = asyncio.run(engine.cycle())
+    again = asyncio.run(engine.cycle())
+
+    assert resumed.status == "acted", resumed.lines
+    assert again.status == "idle", again.lines
+    assert position(venue) == Decimal("-1.000")
+    assert sum((o.filled_qty_base for o in store.orders("btc")), Decimal(0)) == Decimal("1.000")
+    store.close()
+
+
+def test_a_resting_limit_left_by_a_crash_is_cancelled_by_the_next_cycle(
+        tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000.01"] * 6, usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    config = hedge({"style": "limit_chase", "chase_reprices": 0, "chase_wait": "1s"})
+    engine, clock = engine_on(venue, replay, store, config)
+    clock.crash_on_sleep = 1  # killed while the first limit rests
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(engine.cycle())
+    assert [o.state for o in asyncio.run(venue.open_orders(BTC))] == [OrderState.SUBMITTED]
+
+    clock.crash_on_sleep = None
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "acted", report.lines
+    assert any("resting limit from an interrupted chase" in line for line in report.lines)
+    assert asyncio.run(venue.open_orders(BTC)) == []
+    assert position(venue) == Decimal("-1.000")
+    store.close()
+
+
+def test_market_style_sends_the_pieces_back_to_back(tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000"] * 4, usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    engine, clock = engine_on(venue, replay, store, hedge({"max_order_notional": "15000"}))
+
+    asyncio.run(engine.cycle())
+
+    assert len(store.orders("btc")) == 3
+    assert clock.sleeps == []
+    assert asyncio.run(venue.place_order(OrderRequest(
+        "ph-btc-1", Market.FUTURES, BTC, Side.SHORT, Decimal(1)))).state is OrderState.FILLED
+    assert position(venue) == Decimal("-1.000")  # the known client id was not sent again
+    store.close()
