@@ -217,9 +217,10 @@ def check_range(history: MarketHistory, start_ms: int | None, end_ms: int | None
     end = history.end_ms if end_ms is None else end_ms
     # Dates are typed as days: the first and last day of the data count even when their
     # first bar opens after midnight (BTC's starts 2017-08-17 05:00) or the last ends early.
-    if first - DAY_MS < start < first:
+    if start == first - first % DAY_MS:
         start = first
-    if history.end_ms < end < history.end_ms + DAY_MS:
+    last_day_end = history.end_ms - history.end_ms % DAY_MS + DAY_MS
+    if history.end_ms < end and end == last_day_end:
         end = history.end_ms
     if not first <= start <= last:
         raise InputError("--start", expected, iso_utc(start, step))
