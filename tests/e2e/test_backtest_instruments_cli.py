@@ -61,3 +61,41 @@ def test_compare_instruments_with_compare_is_refused_naming_the_option() -> None
     result = run_cli(*WINDOW, "--compare")
     assert result.returncode == 2
     assert "--compare-instruments" in result.stderr + result.stdout
+
+
+CME = ("backtest", "--asset", "BTC", "--quantity", "5", "--start", "2020-01-01",
+       "--end", "2021-05-01", "--compare-instruments", "--delivery-data", "cme")
+
+
+def test_the_cme_chain_comparison_rolls_at_every_contract_change_and_pays_no_funding(
+    tmp_path: Path,
+) -> None:
+    data = _json(*CME, "--report", str(tmp_path / "cme.html"))
+    perp, chain = data["instruments"]["rows"]
+    assert perp["contracts_held"] == ["BTCUSDT"]
+    # 2020-01-01 .. 2021-05-01: G20 then one contract per series switch up to M21.
+    assert chain["contracts_held"][0] == "BTCG20"
+    assert chain["contracts_held"][-1] == "BTCM21"
+    assert len(chain["contracts_held"]) == 17
+    assert chain["rolls"] == 16
+    assert chain["deliveries_settled"] == 0  # rolled a month before each expiry
+    assert chain["funding_total"] == "0.00"
+    assert Decimal(chain["roll_fees"]) > 0
+    assert Decimal(perp["funding_total"]) > 0  # 2020-21: shorts were paid
+    assert not perp["liquidated"]
+    assert not chain["liquidated"]
+    sources = " ".join(data["sources"])
+    for caveat in ("CME bitcoin second-month chain", "taker fee stands in",
+                   "margin brackets stand in", "no funding"):
+        assert caveat in sources, caveat
+    page = (tmp_path / "cme.html").read_text(encoding="utf-8")
+    assert "BTCM21" in page
+    assert "CME bitcoin second-month chain" in page
+
+
+def test_cme_data_is_refused_without_compare_instruments() -> None:
+    result = run_cli("backtest", "--asset", "BTC", "--quantity", "5", "--start", "2020-01-01",
+                     "--delivery-data", "cme")
+    assert result.returncode != 0
+    assert "--delivery-data" in result.stderr
+    assert "Traceback" not in result.stderr

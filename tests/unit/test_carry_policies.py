@@ -88,6 +88,16 @@ def test_quarterly_rolls_the_whole_hedge_into_the_next_contract_inside_the_roll_
     assert QuarterlyPolicy().decide(calm, PARAMS) == ManagedPolicy().decide(calm, PARAMS)
 
 
+def test_quarterly_rolls_out_of_a_held_contract_that_left_its_series() -> None:
+    # The CME second-month chain: the held contract is no longer quoted once the next one
+    # takes its place, though it is still 30 days from expiry.
+    s = state(symbol="BTCG20", contracts=(PERP, FAR), mark="100050")
+    assert QuarterlyPolicy().decide(s, PARAMS) == (Roll("BTCG20", "BTCUSDT_B", D(5)),)
+    still_quoted = replace(s, contracts=(PERP, delivery("BTCG20", 30, "100050"), FAR))
+    assert QuarterlyPolicy().decide(still_quoted, PARAMS) == ManagedPolicy().decide(
+        still_quoted, PARAMS)
+
+
 def test_quarterly_falls_back_to_the_perpetual_and_says_so_when_nothing_is_listed() -> None:
     expiring = delivery("BTCUSDT_A", 3, "100010")
     s = state(symbol="BTCUSDT_A", contracts=(PERP, expiring), mark="100010")

@@ -25,10 +25,12 @@ from perphedge.adapters.bundled import (
 )
 from perphedge.domain.carry import DAY_MS, FUNDING_WINDOWS_DAYS
 from perphedge.domain.instrument import Instrument
+from perphedge.domain.types import ContractKind
 from perphedge.errors import DataError, InputError
 from perphedge.services.carry_service import CarryMarket, DeliveryPrice, day_close_ms
 
 FUTURES_FILE = "futures_binance_usdm_quarterly_1d.csv"
+CME_FILE = "futures_cme_btc_second_month_1d.csv"
 LOOKBACK_MS = max(FUNDING_WINDOWS_DAYS) * DAY_MS
 
 
@@ -54,6 +56,40 @@ def bundled_quarterlies(base: str) -> tuple[QuarterlyClose, ...]:
             for r in csv.DictReader(handle)
             if r["base"] == base
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CmeClose:
+    """One CME second-month daily close (USD, 16:00 Chicago), with the Binance spot close of
+    the hour that ends then (built by ``scripts/build_bundled_cme.py``)."""
+
+    symbol: str
+    close_ms: int
+    expiry_ms: int
+    close: Decimal
+    spot_close: Decimal
+
+
+@cache
+def bundled_cme_second_month() -> tuple[CmeClose, ...]:
+    """The CME bitcoin second-nearby series 2019-12-27 .. 2021-05-27, by close time."""
+    path = resources.files("perphedge.data").joinpath(CME_FILE)
+    with path.open("r", encoding="utf-8") as handle:
+        return tuple(
+            CmeClose(r["symbol"], int(r["close_ms"]), int(r["expiry_ms"]), Decimal(r["close"]),
+                     Decimal(r["spot_close"]))
+            for r in csv.DictReader(handle)
+        )
+
+
+def cme_instrument(symbol: str, expiry_ms: int) -> Instrument:
+    """A CME bitcoin monthly contract as the simulator sees it: tick 5 USD, settled in USD
+    (booked as USDT). A CME contract is 5 BTC, but the simulator trades it in steps of 0.001
+    BTC like Binance: the managed hedge funds its margin by selling a little spot, so a
+    "5 BTC" hedge holds ~4.97 BTC, which whole 5-BTC lots could only round to 0 or 5."""
+    return Instrument(symbol=symbol, base="BTC", settle="USDT", kind=ContractKind.DELIVERY,
+                      tick_size=Decimal(5), lot_step=Decimal("0.001"), min_qty=Decimal("0.001"),
+                      min_notional=Decimal(0), expiry_ms=expiry_ms, funding_interval_hours=None)
 
 
 def bundled_delivery_instruments(base: str) -> tuple[Instrument, ...]:

@@ -13,6 +13,11 @@ first close and none after its delivery.
 
 Delivery happens at ``expiry_ms`` (Binance: 08:00 UTC on the date in the symbol) at the spot
 price of the bar that closes then — the price the contract converges to.
+
+A contract of a *rolled series* (the CME second-month chain) leaves the series before its
+expiry: ``last_quote_ms`` is the moment the next contract takes its place. After it the
+contract is no longer quoted to the policy (which rolls out of it), while its mark is still
+carried — the roll closes it at its last premium over spot.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class DeliveryCurve:
     known_ms: IntArray
     close: FloatArray
     spot_close: FloatArray
+    last_quote_ms: int | None = None  # leaves a rolled series then (None: quoted to expiry)
 
     def __post_init__(self) -> None:
         if self.instrument.kind is not ContractKind.DELIVERY or self.instrument.expiry_ms is None:
@@ -94,6 +100,7 @@ class ContractBook:
     perp_high: FloatArray
     perp_low: FloatArray
     rows: dict[str, int]  # symbol → row, looked up at every decision
+    quoted_until: tuple[int | None, ...] = ()  # per row: not quoted from then on (None: always)
 
     @classmethod
     def build(cls, perp: Instrument, perp_close: FloatArray, perp_high: FloatArray,
@@ -108,7 +115,8 @@ class ContractBook:
         marks[0] = perp_close
         instruments = (perp, *(d.instrument for d in deliveries))
         return cls(instruments, marks, premiums, perp_high, perp_low,
-                   {inst.symbol: r for r, inst in enumerate(instruments)})
+                   {inst.symbol: r for r, inst in enumerate(instruments)},
+                   (None, *(d.last_quote_ms for d in deliveries)))
 
     @property
     def perpetual(self) -> Instrument:
@@ -126,13 +134,17 @@ class ContractBook:
         return np.asarray(self.premiums[r] * extreme, dtype=np.float64)
 
     def quotes(self, i: int, now_ms: int) -> tuple[ContractQuote, ...]:
-        """Contracts tradable at bar ``i``'s close (a mark, and not yet delivered)."""
+        """Contracts tradable at bar ``i``'s close (a mark, not yet delivered, still in its
+        series)."""
         out = []
         for r, inst in enumerate(self.instruments):
             price = float(self.marks[r, i])
             if price != price or price <= 0:  # NaN: no price known yet, or delivered
                 continue
             if inst.expiry_ms is not None and inst.expiry_ms <= now_ms:
+                continue
+            until = self.quoted_until[r] if r < len(self.quoted_until) else None
+            if until is not None and until <= now_ms:  # left its rolled series
                 continue
             out.append(ContractQuote(inst.symbol, inst.kind, Decimal(repr(price)),
                                      inst.expiry_ms))

@@ -120,6 +120,13 @@ def backtest(
                            help="Perpetual (managed) vs quarterly delivery contracts, side by "
                                 "side (plus --policy if it is auto or funding-guard).")
     ] = False,
+    delivery_data: Annotated[
+        str, typer.Option("--delivery-data",
+                          help="--compare-instruments against: binance (the USDⓈ-M "
+                               "quarterlies, 2025-09 .. 2026-04) or cme (the CME second-month "
+                               "chain, 2019-12 .. 2021-05; a caveated stand-in, see "
+                               "docs/backtest.md).")
+    ] = "binance",
     roll_days: Annotated[
         int, typer.Option(help="Carry policies: roll a delivery hedge this many days before "
                                "expiry.")
@@ -146,6 +153,7 @@ def backtest(
         data=data_path, data_interval=data_interval,
         compare_instruments=compare_instruments, roll_days=roll_days,
         switch_to_delivery=switch_to_delivery, funding_threshold_pct=funding_threshold,
+        delivery_data=delivery_data,
     )
     if starts is not None:
         with _progress_bar("sweep") as progress:

@@ -153,8 +153,10 @@ class QuarterlyPolicy:
             note = () if front else (_no_delivery(),)
             return _open_in(state, params, target, note)
         held = state.contract(state.hedge_symbol)
-        moving = _expiring(state, params) is not None or (
-            held is not None and held.kind is ContractKind.PERPETUAL and front is not None)
+        # A held contract that is no longer quoted has left its rolled series (the CME
+        # second-month chain): roll out of it as out of an expiring one.
+        moving = held is None or _expiring(state, params) is not None or (
+            held.kind is ContractKind.PERPETUAL and front is not None)
         if moving and target is not None and target.symbol != state.hedge_symbol:
             roll: tuple[Action, ...] = (Roll(state.hedge_symbol, target.symbol, state.hedge_qty),)
             return roll if front else (*roll, _no_delivery())

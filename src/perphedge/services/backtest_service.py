@@ -19,7 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.bundled_futures import bundled_delivery_instruments, bundled_quarterlies
+from perphedge.adapters.bundled_futures import (
+    bundled_cme_second_month,
+    bundled_delivery_instruments,
+    bundled_quarterlies,
+    cme_instrument,
+)
 from perphedge.adapters.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import BacktestSpec, run_backtest
@@ -38,6 +43,8 @@ from perphedge.services.backtest_view import worst_deviation_pct
 POLICIES = tuple(POLICY_TABLE)
 #: --compare-instruments: the same managed hedge in the perpetual and in quarterly contracts.
 INSTRUMENT_POLICIES = ("managed", "quarterly")
+#: --delivery-data: which delivery prices --compare-instruments and the carry policies use.
+DELIVERY_DATA = ("binance", "cme")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 DEFAULT_HORIZON_DAYS = 180
@@ -72,6 +79,7 @@ class BacktestOptions:
     roll_days: int = 7
     switch_to_delivery: bool = False
     funding_threshold_pct: str = "10"
+    delivery_data: str = "binance"
     data: str | None = None
     data_interval: str = "1h"
 
@@ -181,6 +189,7 @@ class _Checked:
     switch_to_delivery: bool = False
     funding_threshold: Decimal = Decimal("0.10")
     deliveries: bool = False
+    delivery_data: str = "binance"
 
 
 def _check(options: BacktestOptions) -> _Checked:
@@ -207,7 +216,22 @@ def _check(options: BacktestOptions) -> _Checked:
         funding_threshold=non_negative(options.funding_threshold_pct,
                                        "--funding-threshold") / 100,
         deliveries=options.compare_instruments or options.policy not in POLICIES,
+        delivery_data=_delivery_data(options),
     )
+
+
+def _delivery_data(options: BacktestOptions) -> str:
+    """``binance`` (the quarterlies) or ``cme`` (the second-month chain, a separate, caveated
+    comparison: only ``--compare-instruments``, managed vs quarterly)."""
+    name = options.delivery_data.strip().lower()
+    if name not in DELIVERY_DATA:
+        raise InputError("--delivery-data", "binance or cme", options.delivery_data)
+    if name == "cme" and not (options.compare_instruments
+                              and options.policy in (*INSTRUMENT_POLICIES, *POLICIES)):
+        raise InputError("--delivery-data", "cme only with --compare-instruments (the "
+                         "perpetual against the CME second-month chain; no carry policy)",
+                         options.delivery_data)
+    return name
 
 
 def _roll_days(days: int) -> int:
@@ -233,9 +257,32 @@ def delivery_curves(asset: str) -> tuple[DeliveryCurve, ...]:
     return tuple(out)
 
 
+def cme_chain_curves() -> tuple[DeliveryCurve, ...]:
+    """The CME bitcoin second-month chain as delivery curves: each contract's closes (known
+    at 16:00 Chicago), quoted until the next contract's first close takes its place in the
+    series (the series' own switch date), so the quarterly policy rolls there."""
+    closes = bundled_cme_second_month()
+    symbols = list(dict.fromkeys(c.symbol for c in closes))
+    out = []
+    for k, symbol in enumerate(symbols):
+        mine = [c for c in closes if c.symbol == symbol]
+        nxt = [c for c in closes if k + 1 < len(symbols) and c.symbol == symbols[k + 1]]
+        out.append(DeliveryCurve(
+            cme_instrument(symbol, mine[0].expiry_ms),
+            np.array([c.close_ms for c in mine], dtype=np.int64),
+            np.array([float(c.close) for c in mine], dtype=np.float64),
+            np.array([float(c.spot_close) for c in mine], dtype=np.float64),
+            last_quote_ms=nxt[0].close_ms if nxt else mine[-1].close_ms + DAY_MS))
+    return tuple(out)
+
+
 def _deliveries(c: _Checked) -> tuple[DeliveryCurve, ...]:
     if not c.deliveries:
         return ()
+    if c.delivery_data == "cme":
+        if c.asset != "BTC":
+            raise InputError("--asset", "BTC (the CME chain is bitcoin)", c.asset)
+        return cme_chain_curves()
     curves = delivery_curves(c.asset)
     if not curves:
         raise InputError("--asset", "an asset with bundled delivery prices (BTC) for the "
@@ -323,16 +370,37 @@ def run_backtests(
         if progress is not None:
             progress(len(results), len(c.policies))
     return BacktestRun(c.quantity, tuple(results), (*history.sources, *_delivery_sources(
-        deliveries)), options.compare_instruments)
+        deliveries, c.delivery_data)), options.compare_instruments)
 
 
-def _delivery_sources(deliveries: Sequence[DeliveryCurve]) -> tuple[str, ...]:
+#: What stands in for what in the CME comparison (run notes, JSON sources, report caveats).
+CME_CAVEATS = (
+    "CME bitcoin second-month chain (BTC, 5 BTC a contract, USD), Bloomberg PX_LAST daily "
+    "closes via francisliu2/optimal_hedging_ratio_copula (../shared/data/PROVENANCE.md): a "
+    "separate, caveated comparison, not Binance quarterlies",
+    "CME closes are ~16:00 Chicago (21:00-22:00 UTC); each close's premium over the Binance "
+    "spot close of that hour is carried onto the hourly bars (weekends and holidays "
+    "included); the contract's own intraday moves are not seen",
+    "the hedge rolls into the next contract when the series switches (the nearby contract's "
+    "expiry), at the old contract's last premium; no CME expiry is reached",
+    "quantities in steps of 0.001 BTC, not whole 5-BTC CME contracts (the hedge funds its "
+    "margin by selling a little spot); USD is booked as USDT; no funding; Binance's taker "
+    "fee stands in for CME fees and commissions; the Binance perpetual's margin brackets "
+    "stand in for CME margin",
+)
+
+
+def _delivery_sources(deliveries: Sequence[DeliveryCurve],
+                      data: str = "binance") -> tuple[str, ...]:
     if not deliveries:
         return ()
+    if data == "cme":
+        return CME_CAVEATS
     names = ", ".join(d.instrument.symbol for d in deliveries)
     return (f"delivery contracts {names}: Binance USDⓈ-M quarterly daily closes via "
             "zwmjj/funding-rate-arb (docs/carry.md), carried forward onto the hourly bars; "
-            "the CME futures file is not used (monthly USD contracts with other close times)",)
+            "the CME futures file is not used here (monthly USD contracts with other close "
+            "times; see --delivery-data cme)",)
 
 
 def monthly_starts(start_ms: int, last_start_ms: int) -> list[int]:
