@@ -93,15 +93,24 @@ class HedgeEngine:
         self.clock = clock
         self.symbol = venue_symbol(hedge)
         self._specs: tuple[Instrument, BracketTable] | None = None
+        # What the cycle already knows need not be read again: a fill never un-happens, and
+        # funding is read from the last settlement recorded (duplicates are refused anyway).
+        self._filled_once = False
+        self._funding_since: int | None = None
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
         """The hedge's row, created (active) the first time the engine sees it."""
         return ensure_hedge_row(self.store, self.hedge, ts_ms)
 
-    def _record(self, kind: str, ts_ms: int, payload: dict[str, Any]) -> None:
+    def _record(self, kind: str, ts_ms: int, payload: dict[str, Any], *,
+                defer: bool = False) -> None:
+        """Append to the audit log; ``defer``: in the next write (the first order's intent)."""
         payload = {**payload, "dry_run": not self.executor.sends}
-        self.store.record_decision(self.hedge.name, ts_ms, kind, payload)
+        if defer:
+            self.store.defer_decision(self.hedge.name, ts_ms, kind, payload)
+        else:
+            self.store.record_decision(self.hedge.name, ts_ms, kind, payload)
 
     # -------------------------------------------------------------------- the cycle
     async def cycle(self) -> CycleReport:
@@ -196,7 +205,8 @@ class HedgeEngine:
         steps = self.steps(state, actions, obs.instrument, obs.specs)
         calls = venue_calls(steps)
         figures = risk_figures(state, obs.brackets)
-        self._record("decision", ts, {
+        # Deferred: written in one transaction with the first order's intent (or just below).
+        self._record("decision", ts, defer=True, payload={
             "policy": params_name, "observed": state_dict(state),
             "figures": {k: _plain(v) for k, v in figures.items()},
             "actions": [action_dict(a) for a in actions],
@@ -211,6 +221,7 @@ class HedgeEngine:
             # Paused while this cycle was observing: the kill switch wins over the plan.
             report.status = row.state
             report.lines.append(f"hedge was {row.state} during the cycle: nothing sent")
+            self.store.flush()
             return report
         try:
             report.lines += await self.executor.execute(steps, self.hedge.name, ts)
@@ -265,20 +276,24 @@ class HedgeEngine:
         return CycleReport(self.hedge.name, ts, "refused", lines)
 
     def _opened_before(self) -> bool:
-        return self.store.has_futures_fill(self.hedge.name)
+        if not self._filled_once:
+            self._filled_once = self.store.has_futures_fill(self.hedge.name)
+        return self._filled_once
 
     async def _sync_funding(self, ts: int) -> list[str]:
         """Record funding settlements from the venue's income history (each once)."""
         # Start at the last recorded settlement, else at the hedge's first fill: both are in
         # the exchange's own time, which may differ from ours (a replaying local exchange).
-        with self.store.session() as s:
-            last = s.scalar(select(func.max(FundingRow.ts_ms))
-                            .where(FundingRow.hedge_id == self.hedge.name))
-            first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
-                                  .where(OrderRow.hedge_id == self.hedge.name))
-        if last is None and first_fill is None:
-            return []  # never filled: no position, no funding
-        since = last + 1 if last is not None else int(first_fill or 0)
+        since = self._funding_since
+        if since is None:
+            with self.store.session() as s:
+                last = s.scalar(select(func.max(FundingRow.ts_ms))
+                                .where(FundingRow.hedge_id == self.hedge.name))
+                first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
+                                      .where(OrderRow.hedge_id == self.hedge.name))
+            if last is None and first_fill is None:
+                return []  # never filled: no position, no funding
+            since = last + 1 if last is not None else int(first_fill or 0)
         new = ZERO
         count = 0
         for pay in await self.venue.funding_history(self.symbol, since):
@@ -287,6 +302,8 @@ class HedgeEngine:
                                                     amount_usdt=pay.amount_usdt)):
                 new += pay.amount_usdt
                 count += 1
+            since = max(since, pay.ts_ms + 1)
+        self._funding_since = since
         return [f"funding: {count} settlement(s), {new} USDT"] if count else []
 
     def _snapshot(self, ts: int, state: HedgeState) -> None:

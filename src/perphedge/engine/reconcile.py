@@ -135,10 +135,7 @@ async def cancel_resting(venue: Venue, store: HedgeStore, row: OrderRow,
 
 def expected_position(store: HedgeStore, hedge_id: str) -> Decimal:
     """The signed futures position the hedge's recorded fills add up to (> 0 long)."""
-    total = ZERO
-    for side, qty in store.filled_futures(hedge_id):
-        total += qty if side == "buy" else -qty
-    return total
+    return store.futures_position(hedge_id)
 
 
 def adopt(store: HedgeStore, hedge_id: str, account: str, symbol: str, delta: Decimal,

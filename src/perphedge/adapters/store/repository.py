@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,8 @@ from perphedge.errors import DataError
 
 #: Order states that may still change on the exchange (the engine reconciles them).
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
+#: States an order row never leaves: its filled quantity is settled.
+FINAL_ORDER_STATES = ("filled", "canceled", "rejected")
 
 
 class HedgeStore:
@@ -39,6 +41,10 @@ class HedgeStore:
         self.url = url
         self.engine: Engine = open_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Audit rows waiting for the next write transaction (see ``defer_decision``).
+        self._pending: list[dict[str, Any]] = []
+        # hedge id → (highest order id of a settled prefix, its signed futures fills).
+        self._settled: dict[str, tuple[int, Decimal]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -74,10 +80,14 @@ class HedgeStore:
     # orders -----------------------------------------------------------------------------------
 
     def record_order_intent(self, row: OrderRow) -> OrderRow:
-        """Store an order before it is sent; a reused client id is refused, never overwritten."""
+        """Store an order before it is sent; a reused client id is refused, never overwritten.
+
+        Deferred audit rows are written in the same transaction: one commit before the send.
+        """
         row.state = "pending_submit"
         try:
             with self.session() as s, s.begin():
+                self._write_pending(s)
                 s.add(row)
         except IntegrityError as err:
             raise DataError(
@@ -163,6 +173,32 @@ class HedgeStore:
             ).all()
         return [(side, qty) for side, qty in rows if qty > 0]
 
+    def futures_position(self, hedge_id: str) -> Decimal:
+        """The signed sum of the hedge's futures fills (buys +, sells −), read incrementally.
+
+        Rows in a final state never change, so the sum over the leading run of them is kept
+        and only later rows are read again: one cycle reads its own few orders, not the whole
+        history. (Ids grow with inserts; the engine is the one writer of a hedge's orders.)
+        """
+        upto, settled = self._settled.get(hedge_id, (0, Decimal(0)))
+        with self.session() as s:
+            rows = s.execute(
+                select(OrderRow.id, OrderRow.side, OrderRow.filled_qty_base, OrderRow.state)
+                .where(OrderRow.hedge_id == hedge_id, OrderRow.market == "futures",
+                       OrderRow.id > upto)
+                .order_by(OrderRow.id)
+            ).all()
+        total, prefix = settled, True
+        for row_id, side, qty, state in rows:
+            signed = qty if side == "buy" else -qty
+            total += signed
+            if prefix and state in FINAL_ORDER_STATES:
+                upto, settled = row_id, settled + signed
+            else:
+                prefix = False
+        self._settled[hedge_id] = (upto, settled)
+        return total
+
     def record_fill(self, row: FillRow) -> bool:
         """Store a fill once; returns False when this trade id was already recorded."""
         try:
@@ -185,6 +221,7 @@ class HedgeStore:
 
     def record_margin_move(self, row: MarginMoveRow) -> None:
         with self.session() as s, s.begin():
+            self._write_pending(s)
             s.add(row)
 
     def funding_total(self, hedge_id: str) -> Decimal:
@@ -206,6 +243,7 @@ class HedgeStore:
 
     def record_snapshot(self, row: SnapshotRow) -> None:
         with self.session() as s, s.begin():
+            self._write_pending(s)
             s.add(row)
 
     def latest_snapshot(self, hedge_id: str) -> SnapshotRow | None:
@@ -220,16 +258,33 @@ class HedgeStore:
     def record_decision(
         self, hedge_id: str, ts_ms: int, kind: str, payload: dict[str, Any]
     ) -> None:
-        """Append to the audit log; Decimals are written as exact strings."""
-        with self.session() as s, s.begin():
-            s.add(
-                DecisionRow(
-                    hedge_id=hedge_id,
-                    ts_ms=ts_ms,
-                    kind=kind,
-                    payload_json=json.dumps(payload, default=str, sort_keys=True),
-                )
-            )
+        """Append to the audit log (after any deferred rows); Decimals as exact strings."""
+        self.defer_decision(hedge_id, ts_ms, kind, payload)
+        self.flush()
+
+    def defer_decision(
+        self, hedge_id: str, ts_ms: int, kind: str, payload: dict[str, Any]
+    ) -> None:
+        """Queue an audit row for the next write: an order intent, a margin move, a snapshot,
+        another audit row or :meth:`flush` — so a decision and its first order share one commit.
+
+        A crash before that write loses only the row of a decision nothing was sent for yet.
+        """
+        self._pending.append({
+            "hedge_id": hedge_id, "ts_ms": ts_ms, "kind": kind,
+            "payload_json": json.dumps(payload, default=str, sort_keys=True),
+        })
+
+    def flush(self) -> None:
+        """Write the deferred audit rows now."""
+        if self._pending:
+            with self.session() as s, s.begin():
+                self._write_pending(s)
+
+    def _write_pending(self, s: Session) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            s.execute(insert(DecisionRow), rows)
 
     def decisions(self, hedge_id: str, limit: int = 100) -> Sequence[DecisionRow]:
         with self.session() as s:
