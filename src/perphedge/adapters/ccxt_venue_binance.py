@@ -47,6 +47,7 @@ __all__ = ["BinanceUsdmVenue"]
 #: ``/fapi/v1/income`` returns at most 1000 rows a page; 20 pages bound one call.
 INCOME_PAGE = 1000
 MAX_INCOME_PAGES = 20
+FUNDING_RATE_PAGE = 1000  # /fapi/v1/fundingRate: at most 1,000 rows a call
 _MARGIN_TYPES = {MarginMode.ISOLATED: "ISOLATED", MarginMode.CROSS: "CROSSED"}
 _TRANSFER_TYPES = {Market.FUTURES: "MAIN_UMFUTURE", Market.SPOT: "UMFUTURE_MAIN"}
 
@@ -127,6 +128,23 @@ class BinanceUsdmVenue(CcxtVenueBase):
             lambda: self._client.fapiPublicGetPremiumIndex({"symbol": symbol}),
         )
         return parse.mark_and_funding(row)
+
+    async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
+        """``GET /fapi/v1/fundingRate?symbol=&startTime=`` (public), 1,000 rows a page."""
+        out: list[tuple[int, Decimal]] = []
+        start = since_ms
+        for _ in range(MAX_INCOME_PAGES):
+            params = {"symbol": symbol, "startTime": start, "limit": FUNDING_RATE_PAGE}
+            rows = await self._read(
+                f"fetch funding rates of {symbol}",
+                partial(self._client.fapiPublicGetFundingRate, params),
+            )
+            out.extend((int(str(r["fundingTime"])), Decimal(str(r["fundingRate"])))
+                       for r in rows)
+            if len(rows) < FUNDING_RATE_PAGE:
+                break
+            start = int(str(rows[-1]["fundingTime"])) + 1
+        return out
 
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]:
         """``GET /fapi/v1/income`` FUNDING_FEE rows from ``since_ms``, page by page."""

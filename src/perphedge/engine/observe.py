@@ -7,7 +7,7 @@ planned purchase long (its exposure is what is still to buy, so a declared quant
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from perphedge.config.models import (
@@ -18,6 +18,7 @@ from perphedge.config.models import (
     parse_interval_ms,
 )
 from perphedge.domain.brackets import BracketTable
+from perphedge.domain.carry import DAY_MS, FUNDING_WINDOWS_DAYS
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.margin import margin_ratio
 from perphedge.domain.money import HUNDRED, ZERO
@@ -25,6 +26,7 @@ from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import (
     ListsDeliveries,
     MarkAndFunding,
+    ReadsFundingRates,
     Venue,
     VenueBalances,
     VenuePosition,
@@ -36,6 +38,9 @@ from perphedge.planning.policies import PolicyParams
 USDT = "USDT"
 #: Policies that choose the contract: they read the listed delivery contracts.
 CARRY = ("funding-guard", "quarterly", "auto")
+#: Policies that read the perpetual's trailing funding (and how far back: the longest window).
+READS_FUNDING = ("funding-guard", "auto")
+FUNDING_LOOKBACK_MS = max(FUNDING_WINDOWS_DAYS) * DAY_MS
 
 
 def venue_symbol(hedge: HedgeConfig) -> str:
@@ -119,6 +124,7 @@ class Observation:
     specs: dict[str, Instrument] = field(default_factory=dict)
     spot_price_usdt: Decimal | None = None
     total_position_qty: Decimal | None = None
+    funding_settlements: tuple[tuple[int, Decimal], ...] = ()
 
     @property
     def signed_position_qty(self) -> Decimal:
@@ -143,11 +149,25 @@ async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
     listed: list[Instrument] = []
     if hedge.policy in CARRY and isinstance(venue, ListsDeliveries):
         listed = await venue.delivery_contracts(hedge.asset)
+    settlements = await funding_settlements(venue, hedge, symbol, ts_ms)
     if not listed and not any(p.symbol != symbol for p in mine):
         position = next((p for p in mine if p.symbol == symbol), None)
         mark = await venue.mark_and_funding(symbol)
-        return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target, symbol)
-    return await _observe_contracts(venue, hedge, ts_ms, specs, balances, mine, listed, target)
+        return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target, symbol,
+                           funding_settlements=settlements)
+    obs = await _observe_contracts(venue, hedge, ts_ms, specs, balances, mine, listed, target)
+    return replace(obs, funding_settlements=settlements)
+
+
+async def funding_settlements(venue: Venue, hedge: HedgeConfig, symbol: str,
+                              ts_ms: int) -> tuple[tuple[int, Decimal], ...]:
+    """The perpetual's settlements over the longest carry window before ``ts_ms``, for the
+    policies that read trailing funding, on a venue that serves them (else none: the policy
+    then acts as managed)."""
+    if hedge.policy not in READS_FUNDING or not isinstance(venue, ReadsFundingRates):
+        return ()
+    rows = await venue.funding_rates(symbol, ts_ms - FUNDING_LOOKBACK_MS)
+    return tuple(sorted((t, r) for t, r in rows if t <= ts_ms))
 
 
 async def _observe_contracts(venue: Venue, hedge: HedgeConfig, ts_ms: int,
@@ -201,8 +221,10 @@ def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) ->
         liquidation_price=None if pos is None else pos.liquidation_price_usdt,
         opened_before=opened_before,
         hedge_symbol=obs.held_symbol,
-        now_ms=obs.ts_ms if obs.contracts else 0,
+        # The carry policies' clock: their trailing funding window ends now.
+        now_ms=obs.ts_ms if obs.contracts or obs.funding_settlements else 0,
         contracts=obs.contracts,
+        funding_settlements=obs.funding_settlements,
     )
 
 

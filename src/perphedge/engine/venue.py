@@ -176,6 +176,21 @@ class Venue(Protocol):
 
 
 @runtime_checkable
+class ReadsFundingRates(Protocol):
+    """A venue that serves the perpetual's funding-rate history (public, no account needed);
+    ``auto`` and ``funding-guard`` read their trailing funding from it.
+
+    Optional like :class:`ListsDeliveries`: without it those policies see no funding history
+    and act as ``managed`` (they never guess a rate).
+    """
+
+    async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
+        """Settlements of ``symbol`` from ``since_ms`` on: ``(time ms, rate per interval)``,
+        oldest first."""
+        ...
+
+
+@runtime_checkable
 class ListsDeliveries(Protocol):
     """A venue that lists delivery (quarterly) contracts; carry policies need it to roll.
 

@@ -171,6 +171,17 @@ class PaperVenue:
 
         return self._synced(read)
 
+    async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
+        """The ``ReadsFundingRates`` port: the replayed perpetual's settlements from
+        ``since_ms`` up to the replay clock, as the local exchange's ``/fapi/v1/fundingRate``
+        serves them."""
+        def read() -> list[tuple[int, Decimal]]:
+            self.exchange.instrument(symbol)
+            return [(e.ts_ms, e.rate) for e in self.exchange.market.settled(
+                symbol, self.exchange.last_sync_ms) if e.ts_ms >= since_ms]
+
+        return self._synced(read)
+
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]:
         def read() -> list[FundingPayment]:
             return [FundingPayment(e.symbol, e.ts_ms, e.amount_usdt)
