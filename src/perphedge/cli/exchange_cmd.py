@@ -94,7 +94,12 @@ def serve(
     """Serve Binance's USDⓈ-M (/fapi) and spot (/api, /sapi) REST API over the simulator."""
     from perphedge.exchange.auth import ApiKeys
     from perphedge.exchange.core import ExchangeConfig
-    from perphedge.exchange.market import ReplayClock, ReplayMarket, bundled_path
+    from perphedge.exchange.market import (
+        ReplayClock,
+        ReplayMarket,
+        bundled_delivery_paths,
+        bundled_path,
+    )
     from perphedge.exchange.server import start_server
     from perphedge.exchange.state import open_exchange
 
@@ -104,6 +109,9 @@ def serve(
     paths = {p.symbol: p for p in (bundled_path(a, _DATA[data]) for a in ("BTC", "ETH"))}
     end_ms = min(int(p.close_time_ms[-1]) for p in paths.values())
     start_ms = _start_ms(start, end_ms - 30 * 86_400_000)
+    # The bundled quarterlies (2025-09 .. 2026-04) are listed when the replay overlaps them.
+    for quarterly in bundled_delivery_paths(paths["BTCUSDT"], start_ms):
+        paths[quarterly.symbol] = quarterly
     clock = ReplayClock(start_ms, speed)
     config = ExchangeConfig(ApiKeys({api_key: api_secret}), weight_limit, state)
     exchange = open_exchange(ReplayMarket(paths, clock), config,

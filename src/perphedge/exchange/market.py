@@ -28,7 +28,8 @@ import numpy.typing as npt
 from perphedge.errors import InputError
 
 __all__ = [
-    "BarClose", "FundingEvent", "PricePath", "ReplayClock", "ReplayMarket", "bundled_path",
+    "BarClose", "FundingEvent", "PricePath", "ReplayClock", "ReplayMarket",
+    "bundled_delivery_paths", "bundled_path",
     "wall_ms",
 ]
 
@@ -92,6 +93,49 @@ class FundingEvent:
     symbol: str
     rate: Decimal
     mark: Decimal
+
+
+DAY_MS = 86_400_000
+
+
+def bundled_delivery_paths(perp: PricePath, from_ms: int) -> list[PricePath]:
+    """The bundled Binance quarterlies on ``perp``'s base as hourly paths, for a replay that
+    starts at ``from_ms`` (none when it does not overlap them).
+
+    As in the backtest (``perphedge.backtest.contracts``), a quarterly's daily close becomes
+    known when its day ends, and its premium over spot (``F / S``, with the source's spot
+    close) is carried onto every bar of ``perp`` until the next close: open, high, low and close
+    are that premium times the perpetual's. The path runs from the bar in which the first close
+    is known to the bar that ends at expiry, or to the end of ``perp`` (the local exchange
+    delivers at expiry at the contract's last price). A contract is listed only when the replay
+    starts inside its path (a listing that appears mid-replay is not modelled).
+    """
+    from perphedge.adapters.bundled_futures import bundled_delivery_instruments, bundled_quarterlies
+
+    base = perp.symbol.removesuffix("USDT")
+    closes = bundled_quarterlies(base)
+    out: list[PricePath] = []
+    bar_close = perp.close_time_ms
+    for inst in bundled_delivery_instruments(base):
+        mine = [c for c in closes if c.symbol == inst.symbol]
+        if not mine or inst.expiry_ms is None:
+            continue
+        known = np.array([c.open_time_ms + DAY_MS for c in mine], dtype=np.int64)
+        premium = np.array([float(c.close / c.spot_close) for c in mine], dtype=np.float64)
+        k = np.searchsorted(known, bar_close, side="right") - 1
+        keep = (k >= 0) & (bar_close <= inst.expiry_ms)
+        if not keep.any():
+            continue
+        first_ms = int(perp.open_time_ms[keep][0])
+        last_ms = min(inst.expiry_ms, int(bar_close[-1]))
+        if not first_ms <= from_ms < last_ms:
+            continue  # no price of this contract at the replay's start: not listed
+        f = premium[k[keep]]
+        out.append(PricePath(
+            inst.symbol, perp.interval_ms, perp.open_time_ms[keep], f * perp.open[keep],
+            f * perp.high[keep], f * perp.low[keep], f * perp.close[keep], decimals=1,
+        ))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
