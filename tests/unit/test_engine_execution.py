@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from perphedge.adapters.bundled import BundledMarketData
 from perphedge.adapters.store.repository import HedgeStore
+from perphedge.adapters.store.schema import OrderRow
 from perphedge.config.models import HedgeConfig
 from perphedge.domain.types import Side
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor, execution_style
-from perphedge.engine.loop import HedgeEngine
+from perphedge.engine.loop import HedgeEngine, ensure_hedge_row
 from perphedge.engine.venue import Market, OrderRequest, OrderState
 from perphedge.errors import InputError
 from perphedge.exchange.market import ReplayClock
@@ -238,4 +239,54 @@ def test_market_style_sends_the_pieces_back_to_back(tmp_path: Path) -> None:
     assert asyncio.run(venue.place_order(OrderRequest(
         "ph-btc-1", Market.FUTURES, BTC, Side.SHORT, Decimal(1)))).state is OrderState.FILLED
     assert position(venue) == Decimal("-1.000")  # the known client id was not sent again
+    store.close()
+
+
+# ---------------------------------------------------------------- the store on the send path
+
+def order_row(cid: str, side: str, state: str, filled: str) -> OrderRow:
+    return OrderRow(
+        hedge_id="btc", account="paper", client_order_id=cid, market="futures", symbol=BTC,
+        side=side, order_type="market", qty_base=Decimal(1), price_usdt=None,
+        reduce_only=False, state=state, filled_qty_base=Decimal(filled), avg_price_usdt=None,
+        created_ms=T0, updated_ms=T0, note="")
+
+
+def test_the_recorded_position_is_read_again_where_an_order_was_still_open(
+        tmp_path: Path) -> None:
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    ensure_hedge_row(store, hedge({}), T0)
+    for cid in ("ph-btc-1", "ph-btc-2", "ph-btc-3"):
+        store.record_order_intent(order_row(cid, "sell", "pending_submit", "0"))
+    store.update_order("ph-btc-1", "paper", state="filled", filled_qty_base=Decimal(1))
+    store.update_order("ph-btc-3", "paper", state="filled", filled_qty_base=Decimal(1))
+    assert store.futures_position("btc") == Decimal(-2)
+
+    # The order that was open when the sum was kept settles later: it must still count.
+    store.update_order("ph-btc-2", "paper", state="canceled", filled_qty_base=Decimal("0.4"))
+    store.record_order_intent(order_row("ph-btc-4", "buy", "pending_submit", "0"))
+    store.update_order("ph-btc-4", "paper", state="filled", filled_qty_base=Decimal("0.1"))
+
+    assert store.futures_position("btc") == Decimal("-2.3")
+    assert HedgeStore(store.url).futures_position("btc") == Decimal("-2.3")  # a fresh read
+    store.close()
+
+
+def test_a_client_id_taken_by_another_writer_is_skipped_not_reused(tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    engine, _ = engine_on(venue, replay, store, hedge({}))
+    asyncio.run(engine.cycle())  # opens with ph-btc-1
+    # Another writer (a second process, an adoption) records the next number first.
+    store.record_order_intent(order_row("ph-btc-2", "sell", "pending_submit", "0"))
+    store.update_order("ph-btc-2", "paper", state="rejected")
+    venue.exchange.account.deposit("BTC", Decimal("0.5"), T0 + HOUR)
+
+    grown = asyncio.run(engine.cycle())
+
+    assert grown.status == "acted", grown.lines
+    ids = [o.client_order_id for o in store.orders("btc")]
+    assert ids == [f"ph-btc-{n}" for n in range(1, len(ids) + 1)]  # 2 skipped, none reused
+    assert [o.state for o in store.orders("btc")][:3] == ["filled", "rejected", "filled"]
+    assert position(venue) < Decimal("-1.4")  # the grown hedge was sent
     store.close()

@@ -33,7 +33,7 @@ from perphedge.engine.reconcile import (
     resolve_order,
 )
 from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue, VenueOrder
-from perphedge.errors import ExchangeError, TerminalExchangeError
+from perphedge.errors import DataError, ExchangeError, TerminalExchangeError
 from perphedge.planning.execution import (
     ExecutionStyle,
     LimitChild,
@@ -150,6 +150,7 @@ class LiveExecutor:
         # Waits (slice intervals, a chase's patience) go through the injected clock.
         self._clock: Clock = clock or LiveClock()
         self._last_piece: tuple[str, Side] | None = None
+        self._next_number: dict[str, int] = {}  # hedge id → the client id number to use next
 
     async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int) -> list[str]:
         lines = []
@@ -272,17 +273,30 @@ class LiveExecutor:
 
     def _intent(self, call: OrderCall, qty: Decimal, hedge_id: str, ts_ms: int, note: str,
                 price: Decimal | None = None) -> str:
-        """Record the order (``pending_submit``) under a new client id before it is sent."""
-        cid = client_order_id(hedge_id, next_order_number(self._store, hedge_id))
-        self._store.record_order_intent(OrderRow(
-            hedge_id=hedge_id, account=self._account, client_order_id=cid, market=call.market.value,
-            symbol=call.symbol, side=call.side.order_side,
-            order_type="market" if price is None else "limit",
-            qty_base=qty, price_usdt=price, reduce_only=call.reduce_only,
-            state=OrderState.PENDING_SUBMIT.value, filled_qty_base=ZERO, avg_price_usdt=None,
-            created_ms=ts_ms, updated_ms=ts_ms, note=note,
-        ))
-        return cid
+        """Record the order (``pending_submit``) under a new client id before it is sent.
+
+        The next number is remembered from the last intent rather than read again; the store
+        refuses a client id twice, so when another writer took the number (an adoption, a
+        second process) the refusal makes it read the store and take the next free one.
+        """
+        def intent(number: int) -> str:
+            cid = client_order_id(hedge_id, number)
+            self._store.record_order_intent(OrderRow(
+                hedge_id=hedge_id, account=self._account, client_order_id=cid,
+                market=call.market.value, symbol=call.symbol, side=call.side.order_side,
+                order_type="market" if price is None else "limit",
+                qty_base=qty, price_usdt=price, reduce_only=call.reduce_only,
+                state=OrderState.PENDING_SUBMIT.value, filled_qty_base=ZERO,
+                avg_price_usdt=None, created_ms=ts_ms, updated_ms=ts_ms, note=note,
+            ))
+            self._next_number[hedge_id] = number + 1
+            return cid
+
+        number = self._next_number.get(hedge_id)
+        if number is not None:
+            with contextlib.suppress(DataError):
+                return intent(number)
+        return intent(next_order_number(self._store, hedge_id))
 
     async def _order(self, call: OrderCall, hedge_id: str, ts_ms: int, note: str = "",
                      *, cut: bool = False) -> str:

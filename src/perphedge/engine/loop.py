@@ -216,11 +216,11 @@ class HedgeEngine:
                          if isinstance(n, Note) and not n.alert]
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
-        row = self.store.hedge(self.hedge.name)
-        if honour_pause and calls and row is not None and row.state in (rc.PAUSED, rc.CLOSED):
+        now = self.store.hedge_state(self.hedge.name) if honour_pause and calls else None
+        if now in (rc.PAUSED, rc.CLOSED):
             # Paused while this cycle was observing: the kill switch wins over the plan.
-            report.status = row.state
-            report.lines.append(f"hedge was {row.state} during the cycle: nothing sent")
+            report.status = str(now)
+            report.lines.append(f"hedge was {now} during the cycle: nothing sent")
             self.store.flush()
             return report
         try:

@@ -65,6 +65,11 @@ class HedgeStore:
         with self.session() as s:
             return s.get(HedgeRow, hedge_id)
 
+    def hedge_state(self, hedge_id: str) -> str | None:
+        """The hedge's state alone (the kill switch read just before sending), None if unknown."""
+        with self.session() as s:
+            return s.scalar(select(HedgeRow.state).where(HedgeRow.id == hedge_id))
+
     def hedges(self) -> Sequence[HedgeRow]:
         with self.session() as s:
             return s.scalars(select(HedgeRow).order_by(HedgeRow.created_ms)).all()
