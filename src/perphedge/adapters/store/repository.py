@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,8 @@ from perphedge.errors import DataError
 
 #: Order states that may still change on the exchange (the engine reconciles them).
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
+#: The orders table's columns, for Core inserts of an ``OrderRow``.
+_ORDER_COLUMNS = tuple(OrderRow.__table__.columns)
 #: States an order row never leaves: its filled quantity is settled.
 FINAL_ORDER_STATES = ("filled", "canceled", "rejected")
 
@@ -67,8 +69,9 @@ class HedgeStore:
 
     def hedge_state(self, hedge_id: str) -> str | None:
         """The hedge's state alone (the kill switch read just before sending), None if unknown."""
-        with self.session() as s:
-            return s.scalar(select(HedgeRow.state).where(HedgeRow.id == hedge_id))
+        with self.engine.connect() as c:
+            state: str | None = c.scalar(select(HedgeRow.state).where(HedgeRow.id == hedge_id))
+        return state
 
     def hedges(self) -> Sequence[HedgeRow]:
         with self.session() as s:
@@ -90,10 +93,14 @@ class HedgeStore:
         Deferred audit rows are written in the same transaction: one commit before the send.
         """
         row.state = "pending_submit"
+        # Core on a bare connection: on the path to the send the ORM session costs 3-4x more.
+        values = {c.key: getattr(row, c.key) for c in _ORDER_COLUMNS
+                  if getattr(row, c.key) is not None}
         try:
-            with self.session() as s, s.begin():
-                self._write_pending(s)
-                s.add(row)
+            with self.engine.begin() as c:
+                self._write_pending(c)
+                row.id = c.execute(insert(OrderRow).values(values)
+                                   .returning(OrderRow.id)).scalar_one()
         except IntegrityError as err:
             raise DataError(
                 f"client order id {row.client_order_id!r} is already recorded for {row.account}"
@@ -186,8 +193,8 @@ class HedgeStore:
         history. (Ids grow with inserts; the engine is the one writer of a hedge's orders.)
         """
         upto, settled = self._settled.get(hedge_id, (0, Decimal(0)))
-        with self.session() as s:
-            rows = s.execute(
+        with self.engine.connect() as c:
+            rows = c.execute(
                 select(OrderRow.id, OrderRow.side, OrderRow.filled_qty_base, OrderRow.state)
                 .where(OrderRow.hedge_id == hedge_id, OrderRow.market == "futures",
                        OrderRow.id > upto)
@@ -286,7 +293,7 @@ class HedgeStore:
             with self.session() as s, s.begin():
                 self._write_pending(s)
 
-    def _write_pending(self, s: Session) -> None:
+    def _write_pending(self, s: Session | Connection) -> None:
         if self._pending:
             rows, self._pending = self._pending, []
             s.execute(insert(DecisionRow), rows)
