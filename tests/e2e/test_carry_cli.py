@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
@@ -15,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.conftest import run_cli
+from tests.loopback import serve_on_loopback
 
 
 def test_default_table_is_the_latest_bundled_day() -> None:
@@ -157,15 +157,8 @@ def loopback_binance(shared_data: Path) -> Iterator[tuple[str, str]]:
             for sym, price in (("BTCUSDT", "69990.1"), (quarterly, QUARTERLY_PRICE))
         ],
     }
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Binance)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", quarterly
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_on_loopback(_Binance, "carry-fixture") as url:
+        yield url, quarterly
 
 
 def test_live_reads_funding_and_quarterlies_through_ccxt(

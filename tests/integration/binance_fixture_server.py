@@ -18,10 +18,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.loopback import serve_on_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "data" / "api_fixtures" / "nautilus_binance_futures"
@@ -174,19 +176,6 @@ def serve_recorded_binance(
 ) -> Iterator[BinanceFixtureServer]:
     """Serve ``routes`` (default: the recorded replay) on 127.0.0.1 at a free port."""
     state = BinanceFixtureServer(routes=recorded_routes() if routes is None else routes)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    host, port = httpd.server_address[:2]
-    state.url = f"http://{host!s}:{port}"
-    # A short poll interval: ``shutdown()`` waits up to one interval, once per test.
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="binance-fixture",
-        daemon=True,
-    )
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(state), "binance-fixture") as url:
+        state.url = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

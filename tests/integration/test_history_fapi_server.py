@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from perphedge.adapters.history import load_history
+from tests.loopback import serve_on_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO.parent / "shared" / "data" / "api_fixtures" / "nautilus_binance_futures"
@@ -115,15 +116,8 @@ def _handler(state: HistoryServerState) -> type[BaseHTTPRequestHandler]:
 def serve_history() -> Iterator[tuple[str, HistoryServerState]]:
     """A running server on 127.0.0.1 (free port) and its state; shut down on exit."""
     state = HistoryServerState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_on_loopback(_handler(state), "history-fixture") as url:
+        yield url, state
 
 
 def _get(url: str) -> Any:

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -36,6 +36,7 @@ from tests.integration.binance_fixture_server import (
     recorded_leverage_brackets,
     recorded_routes,
 )
+from tests.loopback import serve_on_loopback
 
 CCXT_RECORDED = (
     Path(__file__).resolve().parents[3]
@@ -172,18 +173,6 @@ def serve_venue_fixtures(
 ) -> Iterator[VenueFixtureServer]:
     """Serve ``routes`` (default: the recorded account replay) on 127.0.0.1 at a free port."""
     state = VenueFixtureServer(routes=recorded_account_routes() if routes is None else routes)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    host, port = httpd.server_address[:2]
-    state.url = f"http://{host!s}:{port}"
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="venue-fixture",
-        daemon=True,
-    )
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(state), "venue-fixture") as url:
+        state.url = url
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -1,0 +1,26 @@
+"""Run a test HTTP handler on 127.0.0.1 at a free port, in a thread, for one ``with`` block."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextmanager
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler], name: str = "loopback"
+                      ) -> Iterator[str]:
+    """Yield the server's base URL (``http://127.0.0.1:PORT``); shut it down on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    # A short poll interval: ``shutdown()`` waits up to one interval, once per test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
