@@ -211,25 +211,24 @@ class HedgeStore:
         self._settled[hedge_id] = (upto, settled)
         return total
 
-    def record_fill(self, row: FillRow) -> bool:
-        """Store a fill once; returns False when this trade id was already recorded."""
+    def _add_once(self, row: FillRow | FundingRow) -> bool:
+        """Insert ``row``; False when its unique key says it was recorded already."""
         try:
             with self.session() as s, s.begin():
                 s.add(row)
         except IntegrityError:
             return False
         return True
+
+    def record_fill(self, row: FillRow) -> bool:
+        """Store a fill once; returns False when this trade id was already recorded."""
+        return self._add_once(row)
 
     # money movements --------------------------------------------------------------------------
 
     def record_funding(self, row: FundingRow) -> bool:
         """Store a funding settlement once per hedge, symbol and time."""
-        try:
-            with self.session() as s, s.begin():
-                s.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return self._add_once(row)
 
     def record_margin_move(self, row: MarginMoveRow) -> None:
         with self.session() as s, s.begin():
