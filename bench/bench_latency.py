@@ -15,7 +15,12 @@ keeps the venue reads in. Two venues:
 
 * ``paper``: :class:`perphedge.paper.venue.PaperVenue`, in process;
 * ``ccxt``: the real ccxt ``binanceusdm`` client (``BinanceUsdmVenue``) against the local
-  exchange on 127.0.0.1 in this process.
+  exchange on 127.0.0.1, served by a child process (as a real exchange is another machine:
+  in this process its threads would take the interpreter lock from the engine while it
+  works, and that would be counted as the engine's time).
+
+After the warm-up cycle the heap is frozen as ``perphedge run`` does it (``gc.freeze``; see
+``HedgeService.run``).
 
 Run: ``python bench/bench_latency.py [--events 1000] [--venue paper|ccxt|both]
 [--store-dir DIR]``.
@@ -26,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -74,9 +81,10 @@ class TimedVenue:
                 self.venue_ns += time.perf_counter_ns() - start
 
     async def balances(self) -> VenueBalances:
+        if self.observed_ns is not None:  # a read after the observation (before a transfer)
+            return await self._call(self.inner.balances)
         got: VenueBalances = await self.inner.balances()
-        if self.observed_ns is None:
-            self.observed_ns, self.venue_ns = time.perf_counter_ns(), 0
+        self.observed_ns, self.venue_ns = time.perf_counter_ns(), 0
         return got
 
     async def place_order(self, request: OrderRequest) -> VenueOrder:
@@ -145,23 +153,49 @@ def _exchange() -> LocalExchange:
     return paper_exchange(ReplayMarket({BTC: path}, clock), deposits, T0)
 
 
-def _ccxt_venue(exchange: LocalExchange) -> tuple[Any, Callable[[], None]]:
-    """The real ccxt venue against ``exchange`` served on a free loopback port."""
+def _serve(conn: Any) -> None:
+    """The child process: serve a fresh exchange on loopback; apply the balance changes the
+    parent asks for (``n``), answer each once applied; ``None`` stops."""
+    from perphedge.exchange.server import start_server
+
+    exchange = _exchange()
+    exchange.config.keys.secrets["bench-key"] = "bench-secret"
+    server = start_server(exchange, "127.0.0.1", 0)
+    conn.send(server.url)
+    try:
+        while (n := conn.recv()) is not None:
+            _change(exchange, n)
+            conn.send(n)
+    finally:
+        server.close()
+
+
+def _ccxt_venue() -> tuple[Any, Callable[[int], None], Callable[[], None]]:
+    """The real ccxt venue against an exchange served by a child process; returns the venue,
+    the balance change and the stop."""
     from pydantic import SecretStr
 
     from perphedge.adapters.ccxt_client import build_async_client
     from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
     from perphedge.config.loader import Credentials
-    from perphedge.demo.exchange import without_nagle
-    from perphedge.exchange.server import start_server
 
-    exchange.config.keys.secrets["bench-key"] = "bench-secret"
-    server = start_server(exchange, "127.0.0.1", 0)
-    without_nagle(server)
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,))
+    process.start()
+    url = parent.recv()
+
+    def change(n: int) -> None:
+        parent.send(n)
+        parent.recv()
+
+    def stop() -> None:
+        parent.send(None)
+        process.join(10)
+
     creds = Credentials(SecretStr("bench-key"), SecretStr("bench-secret"))
-    client = build_async_client("binanceusdm", server.url, creds)
+    client = build_async_client("binanceusdm", url, creds)
     client.enableRateLimit = False  # the exchange counts no weight here; see docs/demo.md
-    return BinanceUsdmVenue(client, secrets=("bench-key", "bench-secret")), server.close
+    return BinanceUsdmVenue(client, secrets=("bench-key", "bench-secret")), change, stop
 
 
 def _change(exchange: LocalExchange, n: int) -> None:
@@ -173,11 +207,13 @@ def _change(exchange: LocalExchange, n: int) -> None:
 
 
 async def _measure(kind: str, events: int, folder: Path) -> tuple[list[tuple[int, int]], int]:
-    exchange = _exchange()
     stop: Callable[[], None] = lambda: None  # noqa: E731
-    inner: Any = PaperVenue(exchange)
     if kind == "ccxt":
-        inner, stop = _ccxt_venue(exchange)
+        inner, change, stop = _ccxt_venue()
+    else:
+        exchange = _exchange()
+        inner = PaperVenue(exchange)
+        change = lambda n: _change(exchange, n)  # noqa: E731
     venue = TimedVenue(inner)
     store = HedgeStore(f"sqlite:///{folder / f'{kind}.db'}")
     port: Venue = venue  # type: ignore[assignment]  # a structural match of the port
@@ -185,9 +221,11 @@ async def _measure(kind: str, events: int, folder: Path) -> tuple[list[tuple[int
                          ManualClock(T0 + HOUR))
     try:
         await engine.cycle()  # open the hedge and load the specs: not a measured event
+        gc.collect()
+        gc.freeze()  # as `perphedge run` does after its first cycle
         venue.samples.clear()
         for n in range(events):
-            _change(exchange, n)
+            change(n)
             venue.new_cycle()
             report = await engine.cycle()
             if report.status != "acted":

@@ -5,6 +5,7 @@
     PerphedgeError                  root: entrypoints catch this once
     ├── InputError                  bad user input (option, config key, file column); CLI exit 2
     ├── DataError                   market data missing, malformed or out of range; CLI exit 1
+    ├── HedgeStopped                the kill switch: the hedge was paused or closed mid-cycle
     └── ExchangeError               an exchange call failed
         ├── RetryableExchangeError  temporary (network, rate limit, 5xx): a read may be retried
         │   └── AmbiguousOrderError an order send failed with no answer: resolve by client id
@@ -39,6 +40,19 @@ class InputError(PerphedgeError):
 
 class DataError(PerphedgeError):
     """Market data is missing, malformed or does not cover what was asked; entrypoints report it."""
+
+
+class HedgeStopped(PerphedgeError):
+    """The hedge was paused (or closed) while a cycle was acting: the next step is not sent.
+
+    Raised by the store when it records an order intent (the check shares the intent's
+    transaction) and by the executor before any other step; the engine ends the cycle.
+    """
+
+    def __init__(self, hedge_id: str, state: str) -> None:
+        self.hedge_id = hedge_id
+        self.state = state
+        super().__init__(f"hedge {hedge_id!r} is {state}: nothing more is sent")
 
 
 class ExchangeError(PerphedgeError):

@@ -17,7 +17,7 @@ from perphedge.adapters.store.schema import (
     OrderRow,
     SnapshotRow,
 )
-from perphedge.errors import DataError
+from perphedge.errors import DataError, HedgeStopped
 from tests.integration.postgres_server import postgres_url
 
 
@@ -145,3 +145,26 @@ def test_has_futures_fill_sees_fills_and_partially_filled_cancels(store: HedgeSt
     store.update_order("ph-btc-main-1", "main", state="canceled",
                        filled_qty_base=Decimal("0.2"))
     assert store.has_futures_fill("btc-main")
+
+
+def test_the_kill_switch_rolls_back_the_intent_and_keeps_the_deferred_audit_rows(
+        store: HedgeStore) -> None:
+    store.add_hedge(_hedge())
+    store.defer_decision("btc-main", 3, "decision", {"actions": ["short 5.001"]})
+    other = HedgeStore(store.url)  # `perphedge pause` in another process
+    try:
+        assert store.hedge_state("btc-main") == "open"  # the held connection reads it...
+        other.set_hedge_state("btc-main", "paused", 3)
+        assert store.hedge_state("btc-main") == "paused"  # ...and keeps no stale snapshot
+        with pytest.raises(HedgeStopped, match="'btc-main' is paused"):
+            store.record_order_intent(_order("ph-btc-main-1"), stop_states=("paused",))
+    finally:
+        other.close()
+    assert store.orders("btc-main") == []
+    assert store.decisions("btc-main") == []  # rolled back with the order, still queued
+    store.flush()
+    assert [d.kind for d in store.decisions("btc-main")] == ["decision"]
+    # Another state lets the order through, with the audit rows of the next write.
+    store.set_hedge_state("btc-main", "active", 4)
+    store.record_order_intent(_order("ph-btc-main-1"), stop_states=("paused",))
+    assert [o.state for o in store.orders("btc-main")] == ["pending_submit"]

@@ -59,6 +59,20 @@ def test_mistakes_are_one_line_naming_the_key(changes: dict[str, object], messag
     assert "\n" not in str(err.value)
 
 
+def test_two_hedges_on_one_contract_of_one_account_are_refused() -> None:
+    data = _example()
+    hedges = data["hedges"]
+    assert isinstance(hedges, list)
+    hedges.append({**hedges[0], "name": "btc-again"})
+    with pytest.raises(InputError) as err:
+        parse_config(data)
+    assert str(err.value).startswith(
+        "hedges[1].asset: expected one hedge per account and contract ('btc-holding' already "
+        "hedges BTC/USDT:USDT on account 'main';")
+    hedges[1]["asset"] = "ETH"  # another contract on the same account is fine
+    assert [h.symbol for h in parse_config(data).hedges] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+
+
 def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="perphedge init"):
         load_config(tmp_path / "nope.toml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,11 +44,14 @@ class ReplayingClock(ManualClock):
         self.replay = replay
         self.sleeps: list[float] = []
         self.crash_on_sleep: int | None = None  # raise on this (1-based) sleep
+        self.on_sleep: Callable[[], None] | None = None  # something else happens meanwhile
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         if self.crash_on_sleep == len(self.sleeps):
             raise KeyboardInterrupt("killed between two slices")
+        if self.on_sleep is not None:
+            self.on_sleep()
         self.replay.advance(int(seconds * 1000))
         await super().sleep(seconds)
 
@@ -202,6 +206,34 @@ def test_a_crash_between_slices_resumes_from_the_store_without_doubling(
     assert again.status == "idle", again.lines
     assert position(venue) == Decimal("-1.000")
     assert sum((o.filled_qty_base for o in store.orders("btc")), Decimal(0)) == Decimal("1.000")
+    store.close()
+
+
+def test_a_pause_between_slices_stops_the_rest_and_resume_finishes_the_order(
+        tmp_path: Path) -> None:
+    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    config = hedge({"style": "slices", "max_order_notional": "15000", "slice_interval": "30s"})
+    store = HedgeStore(url)
+    engine, clock = engine_on(venue, replay, store, config)
+    ensure_hedge_row(store, config, T0)
+
+    def pause_from_another_process() -> None:
+        other = HedgeStore(url)
+        other.set_hedge_state("btc", "paused", T0 + HOUR)
+        other.close()
+
+    clock.on_sleep = pause_from_another_process
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "paused", report.lines
+    assert position(venue) == Decimal("-0.375")  # the first slice only
+    assert [o.state for o in store.orders("btc")] == ["filled"]
+    clock.on_sleep = None
+    store.set_hedge_state("btc", "active", T0 + HOUR)  # `perphedge resume`
+    resumed = asyncio.run(engine.cycle())
+    assert resumed.status == "acted", resumed.lines
+    assert position(venue) == Decimal("-1.000")
     store.close()
 
 

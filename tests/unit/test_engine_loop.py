@@ -13,6 +13,7 @@ from perphedge.domain.types import MarginMode
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor
 from perphedge.engine.loop import CycleReport, HedgeEngine
+from perphedge.engine.venue import VenueBalances
 from tests.unit.test_engine_fake_venue import BTC, T0, FakeVenue
 
 
@@ -102,6 +103,38 @@ def test_a_paused_hedge_observes_nothing_and_sends_nothing(tmp_path: Path) -> No
     assert report.status == "paused"
     assert venue.calls == []
     assert venue.position_qty() == 0
+
+
+class PausedWhileObserving(FakeVenue):
+    """``perphedge pause`` from another process lands while the cycle reads the balances."""
+
+    store_url = ""
+
+    async def balances(self) -> VenueBalances:
+        other = HedgeStore(self.store_url)  # its own connection, as a second process has
+        other.set_hedge_state("btc", "paused", T0)
+        other.close()
+        return await super().balances()
+
+
+def test_a_pause_during_the_observation_wins_over_the_plan(tmp_path: Path) -> None:
+    venue = PausedWhileObserving.with_funds(btc="1", usdt="30000")
+    engine = make_engine(venue, tmp_path)
+    venue.store_url = engine.store.url
+    engine.hedge_row(T0)
+
+    report = cycle(engine)
+
+    assert report.status == "paused", report.lines
+    assert "hedge was paused during the cycle: nothing more sent" in report.lines
+    # Settings are a step like any other: nothing at all was sent.
+    assert not [c for c in venue.calls if c.startswith(("order", "margin_mode", "leverage"))]
+    assert venue.position_qty() == 0
+    assert engine.store.orders("btc") == []  # the intent was rolled back with the pause
+    # The decision (with what it would have sent) and the outcome are still in the audit log.
+    kinds = [d.kind for d in engine.store.decisions("btc")]
+    assert kinds == ["result", "decision"]
+    assert cycle(engine).status == "paused"  # and the next cycle does not even observe
 
 
 def test_hedge_mode_is_refused_with_the_reason(tmp_path: Path) -> None:

@@ -103,7 +103,8 @@ def run(hedges: Annotated[list[str] | None, typer.Argument(help="Hedges (default
             live.update(_status_table(service.status(hedges or []), f"perphedge run: cycle {n}"),
                         refresh=True)
 
-        reports = _run(service, lambda: service.run(hedges or [], cycles, on_cycle))
+        reports = _run(service, lambda: service.run(hedges or [], cycles, on_cycle,
+                                                    freeze_heap=True))
     if any(r.status in ("refused", "error") for r in reports):
         raise typer.Exit(1)  # scripts see that the last cycle could not act
 

@@ -167,6 +167,7 @@ class PerphedgeConfig(Model):
     @model_validator(mode="after")
     def _references(self) -> PerphedgeConfig:
         names = set()
+        contracts: dict[tuple[str, str], str] = {}
         for index, hedge in enumerate(self.hedges):
             if hedge.account not in self.accounts:
                 raise ConfigValueError(
@@ -175,6 +176,16 @@ class PerphedgeConfig(Model):
             if hedge.name in names:
                 raise ConfigValueError(f"hedges[{index}].name", "a name used once", hedge.name)
             names.add(hedge.name)
+            # One-way accounts hold one position per contract: two hedges on it would each see
+            # the other's orders as an unexplained change (and count its funding twice).
+            key = (hedge.account, hedge.symbol.upper())
+            if key in contracts:
+                raise ConfigValueError(
+                    f"hedges[{index}].asset",
+                    f"one hedge per account and contract ({contracts[key]!r} already hedges "
+                    f"{hedge.symbol} on account {hedge.account!r}; add the quantities to one "
+                    "hedge with a sum exposure)", hedge.asset)
+            contracts[key] = hedge.name
         return self
 
 

@@ -33,7 +33,7 @@ from perphedge.engine.reconcile import (
     resolve_order,
 )
 from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue, VenueOrder
-from perphedge.errors import DataError, ExchangeError, TerminalExchangeError
+from perphedge.errors import DataError, ExchangeError, HedgeStopped, TerminalExchangeError
 from perphedge.planning.execution import (
     ExecutionStyle,
     LimitChild,
@@ -105,8 +105,11 @@ class Executor(Protocol):
 
     sends: bool
 
-    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int) -> list[str]:
-        """Do ``calls`` in order; the lines say what was done. Raises ExchangeError on failure."""
+    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int, *,
+                      stop_states: tuple[str, ...] = ()) -> list[str]:
+        """Do ``calls`` in order; the lines say what was done. Raises ExchangeError on failure,
+        and :class:`HedgeStopped` before a step when the hedge's state is in ``stop_states``
+        (the kill switch)."""
         ...
 
 
@@ -118,7 +121,8 @@ class DryRunExecutor:
     def __init__(self, store: HedgeStore) -> None:
         self._store = store
 
-    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int) -> list[str]:
+    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int, *,
+                      stop_states: tuple[str, ...] = ()) -> list[str]:
         number = next_order_number(self._store, hedge_id)
         lines = []
         for call in calls:
@@ -151,10 +155,16 @@ class LiveExecutor:
         self._clock: Clock = clock or LiveClock()
         self._last_piece: tuple[str, Side] | None = None
         self._next_number: dict[str, int] = {}  # hedge id → the client id number to use next
+        self._stop_states: tuple[str, ...] = ()  # the kill switch of the running execute()
 
-    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int) -> list[str]:
+    async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int, *,
+                      stop_states: tuple[str, ...] = ()) -> list[str]:
+        """Perform ``calls``; the kill switch is read before every step (for an order, in the
+        transaction that records its intent), so a pause stops what is left of the plan —
+        the next slice, a roll's second leg — and never an order already sent."""
         lines = []
         self._last_piece = None
+        self._stop_states = stop_states
         for call in calls:
             # Stop at the first failure: later calls were planned on this one's result.
             if isinstance(call, OrderCall):
@@ -162,14 +172,23 @@ class LiveExecutor:
                 continue
             self._last_piece = None
             if isinstance(call, SettingsCall):
-                lines.append(await self._settings(call))
+                lines.append(await self._settings(call, hedge_id))
             elif isinstance(call, RollCall):
                 lines += await self._roll(call, hedge_id, ts_ms)
             elif isinstance(call, MoneyCall):
                 lines.append(await self._money(call, hedge_id, ts_ms))
         return lines
 
-    async def _settings(self, call: SettingsCall) -> str:
+    def _guard(self, hedge_id: str) -> None:
+        """The kill switch before a step that is not an order (orders check it in their
+        intent's transaction)."""
+        if self._stop_states:
+            state = self._store.hedge_state(hedge_id)
+            if state in self._stop_states:
+                raise HedgeStopped(hedge_id, str(state))
+
+    async def _settings(self, call: SettingsCall, hedge_id: str) -> str:
+        self._guard(hedge_id)
         await self._venue.set_margin_mode(call.symbol, call.margin_mode)
         await self._venue.set_leverage(call.symbol, call.leverage)
         return describe(call)
@@ -178,7 +197,7 @@ class LiveExecutor:
         lines = [describe(call)]
         for order in call.close:
             lines.append(await self._work(order, hedge_id, ts_ms, roll_note(call, 1)))
-        lines.append(await self._settings(call.settings))
+        lines.append(await self._settings(call.settings, hedge_id))
         lines += await self._fund_roll(call, hedge_id, ts_ms)
         for order in call.open:
             # A failure here leaves the hedge flat: the error ends the cycle and the next one
@@ -288,7 +307,7 @@ class LiveExecutor:
                 qty_base=qty, price_usdt=price, reduce_only=call.reduce_only,
                 state=OrderState.PENDING_SUBMIT.value, filled_qty_base=ZERO,
                 avg_price_usdt=None, created_ms=ts_ms, updated_ms=ts_ms, note=note,
-            ))
+            ), stop_states=self._stop_states)
             self._next_number[hedge_id] = number + 1
             return cid
 
@@ -339,6 +358,7 @@ class LiveExecutor:
         return shrink_for_margin(call, free, price, await self._venue.instrument(call.symbol))
 
     async def _money(self, call: MoneyCall, hedge_id: str, ts_ms: int) -> str:
+        self._guard(hedge_id)
         venue = self._venue
         amount = call.amount_usdt
         if call.kind in ("transfer_futures", "margin_add"):

@@ -38,7 +38,7 @@ from perphedge.engine.observe import (
     venue_symbol,
 )
 from perphedge.engine.venue import Venue
-from perphedge.errors import ExchangeError, PerphedgeError
+from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
 from perphedge.planning.translate import Note, Step, Target, translate, venue_calls
@@ -128,7 +128,13 @@ class HedgeEngine:
                                [f"exchange error, will retry next cycle: {err}"])
 
     async def _prepare(self, ts: int, hedge_state: str) -> tuple[CycleReport, Observation | None]:
-        """Mode check, order resolution, observation and position check."""
+        """Mode check, order resolution and the records' side first; then the observation
+        (the spot balance last: it is what usually changes) and the position check.
+
+        Everything that does not depend on what is observed is done before observing, so
+        the time from a new balance to the order leaving is the decision and the order's
+        intent alone (``bench/bench_latency.py``).
+        """
         lines: list[str] = []
         modes = await self.venue.account_modes()
         if modes.hedge_mode:
@@ -145,13 +151,16 @@ class HedgeEngine:
         if self._specs is None:
             self._specs = (await self.venue.instrument(self.symbol),
                            await self.venue.brackets(self.symbol))
+        lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
+        lines += await self._sync_funding(ts)
+        expected = rc.expected_position(self.store, self.hedge.name)
         obs = await observe(self.venue, self.hedge, ts, self._specs)
         if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
             return self._refuse(ts, [*lines, (
                 f"REFUSED: the position on {self.symbol} is {obs.signed_position_qty}, on the "
                 f"wrong side for a {self.hedge.kind} hedge")]), obs
         verdict = rc.check_position(self.store, self.hedge.name, self.hedge.account,
-                                    hedge_state, obs)
+                                    hedge_state, obs, expected)
         if verdict.refused:
             verdict = await self._delivered(obs) or verdict
         lines += verdict.lines
@@ -161,8 +170,6 @@ class HedgeEngine:
             # Adopted on resume, or the account was put back as the records say: act again.
             self.store.set_hedge_state(self.hedge.name, rc.ACTIVE, ts)
             lines.append(f"the exchange and the records agree: {self.hedge.name} is active again")
-        lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
-        lines += await self._sync_funding(ts)
         return CycleReport(self.hedge.name, ts, "idle", lines), obs
 
     async def _cycle(self, ts: int, hedge_state: str) -> CycleReport:
@@ -216,15 +223,15 @@ class HedgeEngine:
                          if isinstance(n, Note) and not n.alert]
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
-        now = self.store.hedge_state(self.hedge.name) if honour_pause and calls else None
-        if now in (rc.PAUSED, rc.CLOSED):
-            # Paused while this cycle was observing: the kill switch wins over the plan.
-            report.status = str(now)
-            report.lines.append(f"hedge was {now} during the cycle: nothing sent")
-            self.store.flush()
-            return report
         try:
-            report.lines += await self.executor.execute(steps, self.hedge.name, ts)
+            # The kill switch is read before every step: a pause while this cycle observed or
+            # acted wins over what is left of the plan.
+            report.lines += await self.executor.execute(
+                steps, self.hedge.name, ts,
+                stop_states=(rc.PAUSED, rc.CLOSED) if honour_pause else ())
+        except HedgeStopped as stop:
+            report.status = stop.state
+            report.lines.append(f"hedge was {stop.state} during the cycle: nothing more sent")
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"

@@ -135,17 +135,17 @@ class Observation:
 
 async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
                   specs: tuple[Instrument, BracketTable] | None = None) -> Observation:
-    """Read balances, the position, mark and funding; ``specs`` skips re-reading the contract.
+    """Read the position, mark, funding and balances; ``specs`` skips re-reading the contract.
 
-    With a carry policy on a venue that lists delivery contracts, those are read too: the
-    hedge may be held in any of them, and the policy chooses among them.
+    The balances come last: the spot balance is what usually changes (a deposit, a sale), and
+    the decision should start from the freshest one. With a carry policy on a venue that lists
+    delivery contracts, those are read too: the hedge may be held in any of them, and the
+    policy chooses among them.
     """
     symbol = venue_symbol(hedge)
     if specs is None:
         specs = (await venue.instrument(symbol), await venue.brackets(symbol))
-    balances = await venue.balances()
     mine = [p for p in await venue.positions() if hedge_symbols(symbol, p.symbol)]
-    target = exposure_qty(hedge, balances) * hedge.hedge_ratio
     listed: list[Instrument] = []
     if hedge.policy in CARRY and isinstance(venue, ListsDeliveries):
         listed = await venue.delivery_contracts(hedge.asset)
@@ -153,9 +153,11 @@ async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
     if not listed and not any(p.symbol != symbol for p in mine):
         position = next((p for p in mine if p.symbol == symbol), None)
         mark = await venue.mark_and_funding(symbol)
+        balances = await venue.balances()
+        target = exposure_qty(hedge, balances) * hedge.hedge_ratio
         return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target, symbol,
                            funding_settlements=settlements)
-    obs = await _observe_contracts(venue, hedge, ts_ms, specs, balances, mine, listed, target)
+    obs = await _observe_contracts(venue, hedge, ts_ms, specs, mine, listed)
     return replace(obs, funding_settlements=settlements)
 
 
@@ -171,9 +173,8 @@ async def funding_settlements(venue: Venue, hedge: HedgeConfig, symbol: str,
 
 
 async def _observe_contracts(venue: Venue, hedge: HedgeConfig, ts_ms: int,
-                             specs: tuple[Instrument, BracketTable], balances: VenueBalances,
-                             mine: list[VenuePosition], listed: list[Instrument],
-                             target: Decimal) -> Observation:
+                             specs: tuple[Instrument, BracketTable],
+                             mine: list[VenuePosition], listed: list[Instrument]) -> Observation:
     perp = specs[0]
     side = hedge_side(hedge)
     insts = {perp.symbol: perp, **{i.symbol: i for i in listed}}
@@ -189,6 +190,8 @@ async def _observe_contracts(venue: Venue, hedge: HedgeConfig, ts_ms: int,
         for s, i in insts.items() if marks[s].mark_price_usdt > 0
     )
     total = sum((p.qty_base for p in mine), ZERO)
+    balances = await venue.balances()
+    target = exposure_qty(hedge, balances) * hedge.hedge_ratio
     return Observation(ts_ms, insts[held_symbol], specs[1], balances, held, marks[held_symbol],
                        target, held_symbol, quotes, insts,
                        marks[perp.symbol].mark_price_usdt, total)

@@ -198,11 +198,15 @@ def _liquidated(store: HedgeStore, hedge_id: str, expected: Decimal, mark: Decim
 
 
 def check_position(store: HedgeStore, hedge_id: str, account: str, state: str,
-                   obs: Observation) -> Verdict:
-    """Compare the venue's position with the records; adopt what is explained."""
+                   obs: Observation, expected: Decimal | None = None) -> Verdict:
+    """Compare the venue's position with the records; adopt what is explained.
+
+    ``expected``: the records' position when the caller read it already (before observing).
+    """
     symbol = obs.instrument.symbol
     actual = obs.signed_position_qty
-    expected = expected_position(store, hedge_id)
+    if expected is None:
+        expected = expected_position(store, hedge_id)
     delta = actual - expected
     if abs(delta) < obs.instrument.lot_step / 2:
         return Verdict(True)
