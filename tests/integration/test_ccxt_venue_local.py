@@ -47,6 +47,7 @@ class RoundTrip:
     modes: AccountModes
     instrument: Instrument
     mark: MarkAndFunding
+    spot: Decimal
     funded: VenueBalances
     opened: VenueOrder
     open_by_id: VenueOrder | None
@@ -63,6 +64,7 @@ async def _round_trip(venue: BinanceUsdmVenue) -> RoundTrip:
     modes = await venue.account_modes()
     instrument = await venue.instrument(BTC)
     mark = await venue.mark_and_funding(BTC)
+    spot = await venue.spot_price(BTC)
 
     await venue.transfer(Decimal("10000"), to=Market.FUTURES)
     funded = await venue.balances()
@@ -88,7 +90,7 @@ async def _round_trip(venue: BinanceUsdmVenue) -> RoundTrip:
     unknown = await venue.fetch_order(BTC, "ph-never-sent")
     await venue.transfer(Decimal("1000"), to=Market.SPOT)
     return RoundTrip(
-        modes, instrument, mark, funded, opened, open_by_id, short, topped_up, reduced,
+        modes, instrument, mark, spot, funded, opened, open_by_id, short, topped_up, reduced,
         close_by_id, flat, unknown, await venue.balances(),
     )
 
@@ -105,6 +107,7 @@ def test_a_short_opened_by_client_id_is_read_back_topped_up_and_closed_reduce_on
     seen = asyncio.run(main())
     assert (seen.modes.hedge_mode, seen.modes.multi_assets_margin) == (False, False)
     assert seen.mark.mark_price_usdt == Decimal("40000")
+    assert seen.spot == Decimal("40000")  # GET /api/v3/ticker/price: spot trades at the path
     assert seen.instrument.symbol == BTC
 
     assert seen.funded.futures_wallet_usdt == Decimal("10000")

@@ -137,6 +137,31 @@ def test_a_pause_during_the_observation_wins_over_the_plan(tmp_path: Path) -> No
     assert cycle(engine).status == "paused"  # and the next cycle does not even observe
 
 
+class QuotesSpot(FakeVenue):
+    """A venue with a spot ticker (``ReadsSpotPrice``): spot 0.5 % under the perpetual."""
+
+    async def spot_price(self, symbol: str) -> Decimal:
+        self.calls.append(f"spot_price {symbol}")
+        return Decimal("39800")
+
+
+def test_the_spot_price_is_the_spot_quote_where_the_venue_has_one(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    quoting = QuotesSpot.with_funds(btc="1", usdt="30000")
+    quoted = make_engine(quoting, tmp_path / "a")
+    plain = make_engine(FakeVenue.with_funds(btc="1", usdt="30000"), tmp_path / "b")
+
+    with_quote, without = cycle(quoted), cycle(plain)
+
+    assert with_quote.state is not None
+    assert without.state is not None
+    assert with_quote.state.mark_price == without.state.mark_price == Decimal("40000")
+    assert with_quote.state.spot_price == Decimal("39800")
+    assert without.state.spot_price == Decimal("40000")  # the perpetual's mark stands in
+    assert "spot_price BTCUSDT" in quoting.calls
+
+
 def test_hedge_mode_is_refused_with_the_reason(tmp_path: Path) -> None:
     venue = FakeVenue.with_funds(btc="1", usdt="30000")
     venue.hedge_mode = True

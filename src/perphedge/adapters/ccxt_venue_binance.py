@@ -129,6 +129,14 @@ class BinanceUsdmVenue(CcxtVenueBase):
         )
         return parse.mark_and_funding(row)
 
+    async def spot_price(self, symbol: str) -> Decimal:
+        """The ``ReadsSpotPrice`` port: ``GET /api/v3/ticker/price?symbol=`` (weight 2)."""
+        row = await self._read(
+            f"fetch spot price of {symbol}",
+            lambda: self._client.publicGetTickerPrice({"symbol": symbol}),
+        )
+        return self._dec(row.get("price"), f"{symbol} spot price")
+
     async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
         """``GET /fapi/v1/fundingRate?symbol=&startTime=`` (public), 1,000 rows a page."""
         out: list[tuple[int, Decimal]] = []

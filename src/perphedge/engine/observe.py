@@ -27,6 +27,7 @@ from perphedge.engine.venue import (
     ListsDeliveries,
     MarkAndFunding,
     ReadsFundingRates,
+    ReadsSpotPrice,
     Venue,
     VenueBalances,
     VenuePosition,
@@ -150,15 +151,18 @@ async def observe(venue: Venue, hedge: HedgeConfig, ts_ms: int,
     if hedge.policy in CARRY and isinstance(venue, ListsDeliveries):
         listed = await venue.delivery_contracts(hedge.asset)
     settlements = await funding_settlements(venue, hedge, symbol, ts_ms)
+    spot = (await venue.spot_price(spot_symbol(hedge))
+            if isinstance(venue, ReadsSpotPrice) else None)
     if not listed and not any(p.symbol != symbol for p in mine):
         position = next((p for p in mine if p.symbol == symbol), None)
         mark = await venue.mark_and_funding(symbol)
         balances = await venue.balances()
         target = exposure_qty(hedge, balances) * hedge.hedge_ratio
         return Observation(ts_ms, specs[0], specs[1], balances, position, mark, target, symbol,
-                           funding_settlements=settlements)
+                           spot_price_usdt=spot, funding_settlements=settlements)
     obs = await _observe_contracts(venue, hedge, ts_ms, specs, mine, listed)
-    return replace(obs, funding_settlements=settlements)
+    return replace(obs, funding_settlements=settlements,
+                   spot_price_usdt=spot or obs.spot_price_usdt)
 
 
 async def funding_settlements(venue: Venue, hedge: HedgeConfig, symbol: str,
@@ -216,7 +220,8 @@ def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) ->
         entry_price=ZERO if pos is None else pos.entry_price_usdt,
         isolated_margin_usdt=ZERO if pos is None else pos.isolated_margin_usdt,
         mark_price=obs.mark.mark_price_usdt,
-        # The perp mark stands in for the spot price (the venue port has no spot ticker).
+        # The spot quote where the venue serves one (ReadsSpotPrice), else the perpetual's
+        # mark (for a delivery contract, the perpetual's: the nearest thing to spot).
         spot_price=obs.spot_price_usdt or obs.mark.mark_price_usdt,
         spot_usdt=spot_usdt,
         futures_wallet_usdt=wallet,

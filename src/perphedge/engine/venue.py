@@ -191,6 +191,20 @@ class ReadsFundingRates(Protocol):
 
 
 @runtime_checkable
+class ReadsSpotPrice(Protocol):
+    """A venue that quotes its spot market (public, no account needed).
+
+    Optional: without it the engine takes the perpetual's mark for the spot price (the basis,
+    perpetual over spot, is then invisible to the policies: spot sale sizes and a delivery
+    contract's basis are priced off the perpetual).
+    """
+
+    async def spot_price(self, symbol: str) -> Decimal:
+        """The last traded price of the spot market ``symbol`` (``BTCUSDT``)."""
+        ...
+
+
+@runtime_checkable
 class ListsDeliveries(Protocol):
     """A venue that lists delivery (quarterly) contracts; carry policies need it to roll.
 

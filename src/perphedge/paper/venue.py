@@ -171,6 +171,14 @@ class PaperVenue:
 
         return self._synced(read)
 
+    async def spot_price(self, symbol: str) -> Decimal:
+        """The ``ReadsSpotPrice`` port: the price a spot order on ``symbol`` fills at now (the
+        local exchange trades spot at the replayed price of the asset's perpetual)."""
+        def read() -> Decimal:
+            return self._mark(self.exchange.instrument(symbol).symbol)
+
+        return self._synced(read)
+
     async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
         """The ``ReadsFundingRates`` port: the replayed perpetual's settlements from
         ``since_ms`` up to the replay clock, as the local exchange's ``/fapi/v1/fundingRate``
