@@ -14,6 +14,7 @@ from perphedge.adapters.store.schema import (
     FillRow,
     FundingRow,
     HedgeRow,
+    MarginMoveRow,
     OrderRow,
     SnapshotRow,
 )
@@ -168,3 +169,35 @@ def test_the_kill_switch_rolls_back_the_intent_and_keeps_the_deferred_audit_rows
     store.set_hedge_state("btc-main", "active", 4)
     store.record_order_intent(_order("ph-btc-main-1"), stop_states=("paused",))
     assert [o.state for o in store.orders("btc-main")] == ["pending_submit"]
+
+
+def test_a_store_from_before_the_reserve_column_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from perphedge.adapters.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    config = alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "INSERT INTO hedges VALUES ('btc-main', 'main', 'BTC', 'BTCUSDT', 'holding', "
+            "'reserve', 'active', 1, 1, '{}')"))
+        connection.execute(text(
+            "INSERT INTO margin_moves (hedge_id, ts_ms, kind, amount_usdt, note) "
+            "VALUES ('btc-main', 2, 'transfer_futures', '250.5', 'BTCUSDT')"))
+    engine.dispose()
+
+    store = HedgeStore(url)  # opening upgrades to head
+    try:
+        assert store.reserve_spent("btc-main") == 0  # old moves did not come from the reserve
+        store.record_margin_move(MarginMoveRow(hedge_id="btc-main", ts_ms=3,
+                                               kind="transfer_futures",
+                                               amount_usdt=Decimal("99.25"), note="BTCUSDT",
+                                               from_reserve=True))
+        assert store.reserve_spent("btc-main") == Decimal("99.25")
+    finally:
+        store.close()

@@ -162,6 +162,27 @@ def test_the_spot_price_is_the_spot_quote_where_the_venue_has_one(tmp_path: Path
     assert "spot_price BTCUSDT" in quoting.calls
 
 
+def test_the_reserve_is_counted_down_by_what_it_gave_across_restarts(tmp_path: Path) -> None:
+    # Far more spot USDT than the 5,000 reserve: only the count in the store can stop it.
+    venue = FakeVenue.with_funds(btc="1", usdt="100000")
+    engine = make_engine(venue, tmp_path, policy="reserve", reserve_usdt="5000")
+    assert cycle(engine).status == "acted"
+    venue.set_mark("52000")  # the short's leverage passes the band: top up from the reserve
+
+    topped = cycle(engine)
+
+    assert any("transfer futures 5000 USDT from the reserve" in line
+               for line in topped.lines), topped.lines
+    assert any("reserve_exhausted" in line for line in topped.lines), topped.lines
+    assert engine.store.reserve_spent("btc") == Decimal("5000")
+    again = cycle(engine)
+    assert not [line for line in again.lines if "reserve" in line], again.lines
+    restarted = make_engine(venue, tmp_path, policy="reserve", reserve_usdt="5000")
+    after_restart = cycle(restarted)
+    assert not [line for line in after_restart.lines if "reserve" in line], after_restart.lines
+    assert restarted.store.reserve_spent("btc") == Decimal("5000")
+
+
 def test_hedge_mode_is_refused_with_the_reason(tmp_path: Path) -> None:
     venue = FakeVenue.with_funds(btc="1", usdt="30000")
     venue.hedge_mode = True

@@ -87,7 +87,8 @@ def describe(call: Step, client_order_id: str | None = None) -> str:
                 "(close reduce-only, then open, in this cycle)")
     if isinstance(call, Note):
         return f"note {call.code}: {call.message}"
-    return f"{call.kind.replace('_', ' ')} {plain(call.amount_usdt)} USDT"
+    source = " from the reserve" if call.from_reserve else ""
+    return f"{call.kind.replace('_', ' ')} {plain(call.amount_usdt)} USDT{source}"
 
 
 def roll_note(call: RollCall, leg: int) -> str:
@@ -377,5 +378,6 @@ class LiveExecutor:
             to = Market.FUTURES if call.kind == "transfer_futures" else Market.SPOT
             await venue.transfer(amount, to=to)
         self._store.record_margin_move(MarginMoveRow(
-            hedge_id=hedge_id, ts_ms=ts_ms, kind=call.kind, amount_usdt=amount, note=call.symbol))
-        return describe(MoneyCall(call.kind, call.symbol, amount))
+            hedge_id=hedge_id, ts_ms=ts_ms, kind=call.kind, amount_usdt=amount, note=call.symbol,
+            from_reserve=call.from_reserve))
+        return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve))

@@ -97,6 +97,7 @@ class HedgeEngine:
         # funding is read from the last settlement recorded (duplicates are refused anyway).
         self._filled_once = False
         self._funding_since: int | None = None
+        self._reserve_spent = ZERO
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
@@ -154,6 +155,7 @@ class HedgeEngine:
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
         expected = rc.expected_position(self.store, self.hedge.name)
+        self._reserve_spent = self._read_reserve_spent()
         obs = await observe(self.venue, self.hedge, ts, self._specs)
         if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
             return self._refuse(ts, [*lines, (
@@ -176,7 +178,8 @@ class HedgeEngine:
         report, obs = await self._prepare(ts, hedge_state)
         if obs is None or report.status != "idle":
             return report
-        state = build_state(self.hedge, obs, opened_before=self._opened_before())
+        state = build_state(self.hedge, obs, opened_before=self._opened_before(),
+                            reserve_spent=self._reserve_spent)
         params = policy_params(self.hedge)
         actions = get_policy(self.hedge.policy).decide(state, params)
         return await self._act(report, obs, state, actions, params_name=self.hedge.policy)
@@ -189,7 +192,8 @@ class HedgeEngine:
             report, obs = await self._prepare(ts, row.state)
             if obs is None or report.status != "idle":
                 return report
-            state = build_state(self.hedge, obs, opened_before=True)
+            state = build_state(self.hedge, obs, opened_before=True,
+                                reserve_spent=self._reserve_spent)
             actions: tuple[Action, ...] = (AdjustHedge(-state.hedge_qty),)
             if sell_spot and state.spot_qty > 0:
                 actions += (SellSpot(min(state.spot_qty, obs.exposure_qty)),)
@@ -240,7 +244,8 @@ class HedgeEngine:
             report.status = "acted" if calls else "idle"
         if calls and self.executor.sends:
             obs = await observe(self.venue, self.hedge, ts, self._specs)
-            state = build_state(self.hedge, obs, opened_before=True)
+            state = build_state(self.hedge, obs, opened_before=True,
+                                reserve_spent=self._read_reserve_spent())
             report.state, report.figures = state, risk_figures(state, obs.brackets)
         self._snapshot(ts, state)
         # The outcome, after the decision row: status reads its state and risk figures.
@@ -281,6 +286,12 @@ class HedgeEngine:
         if self.executor.sends:
             self.store.set_hedge_state(self.hedge.name, rc.HALTED, ts)
         return CycleReport(self.hedge.name, ts, "refused", lines)
+
+    def _read_reserve_spent(self) -> Decimal:
+        """What the reserve has given so far (read only for a hedge that has a reserve)."""
+        if self.hedge.reserve_usdt is None:
+            return ZERO
+        return self.store.reserve_spent(self.hedge.name)
 
     def _opened_before(self) -> bool:
         if not self._filled_once:

@@ -201,8 +201,13 @@ async def _observe_contracts(venue: Venue, hedge: HedgeConfig, ts_ms: int,
                        marks[perp.symbol].mark_price_usdt, total)
 
 
-def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) -> HedgeState:
-    """The planner's view of ``obs``. A position on the wrong side counts as no hedge."""
+def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool,
+                reserve_spent: Decimal = ZERO) -> HedgeState:
+    """The planner's view of ``obs``. A position on the wrong side counts as no hedge.
+
+    ``reserve_spent``: USDT already moved out of the reserve (the store's count); what is left
+    of ``reserve_usdt``, within the spot USDT there is, is the reserve the policy sees.
+    """
     side = hedge_side(hedge)
     pos = obs.position
     held = ZERO if pos is None or pos.qty_base * side.sign <= 0 else abs(pos.qty_base)
@@ -225,7 +230,7 @@ def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool) ->
         spot_price=obs.spot_price_usdt or obs.mark.mark_price_usdt,
         spot_usdt=spot_usdt,
         futures_wallet_usdt=wallet,
-        reserve_usdt=min(hedge.reserve_usdt or ZERO, spot_usdt),
+        reserve_usdt=min(max(ZERO, (hedge.reserve_usdt or ZERO) - reserve_spent), spot_usdt),
         liquidation_price=None if pos is None else pos.liquidation_price_usdt,
         opened_before=opened_before,
         hedge_symbol=obs.held_symbol,

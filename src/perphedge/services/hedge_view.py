@@ -91,8 +91,8 @@ def history_dict(hedge: str, decisions: Sequence[DecisionRow], orders: Sequence[
         "orders": [order_dict(o) for o in orders],
         "funding": [{"time": iso(f.ts_ms), "symbol": f.symbol, "amount": text(f.amount_usdt)}
                     for f in funding],
-        "margin_moves": [{"time": iso(m.ts_ms), "kind": m.kind, "amount": text(m.amount_usdt)}
-                         for m in moves],
+        "margin_moves": [{"time": iso(m.ts_ms), "kind": m.kind, "amount": text(m.amount_usdt),
+                          "from_reserve": m.from_reserve} for m in moves],
     }
 
 

@@ -282,10 +282,20 @@ class HedgeStore:
         """Store a margin move or transfer (Core: it may sit between a decision and its order)."""
         values = {key: getattr(row, key) for key in _MOVE_COLUMNS}
         values["note"] = values["note"] or ""
+        values["from_reserve"] = bool(values["from_reserve"])
         with self._tx() as c:
             self._write_pending(c)
             row.id = c.execute(_INSERT_MOVE, values).scalar_one()
         self._pending = []
+
+    def reserve_spent(self, hedge_id: str) -> Decimal:
+        """USDT the hedge has moved out of its reserve so far (Decimal sum in Python)."""
+        with self.session() as s:
+            amounts = s.scalars(
+                select(MarginMoveRow.amount_usdt).where(MarginMoveRow.hedge_id == hedge_id,
+                                                        MarginMoveRow.from_reserve)
+            ).all()
+        return sum(amounts, Decimal(0))
 
     def funding_total(self, hedge_id: str) -> Decimal:
         """Net funding received (Decimal sum in Python: the column is exact text)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -119,6 +119,8 @@ class MarginMoveRow(Base):
     kind: Mapped[str] = mapped_column(String(24))  # margin_add | margin_remove | transfer_*
     amount_usdt: Mapped[Decimal] = mapped_column(DecimalText)
     note: Mapped[str] = mapped_column(Text, default="")
+    # USDT taken from the reserve policy's reserve (counted down by these, across restarts).
+    from_reserve: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class SnapshotRow(Base):
