@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -183,14 +184,35 @@ def test_slices_are_sent_the_interval_apart_each_with_its_client_id(tmp_path: Pa
     store.close()
 
 
+@dataclass
+class Sliced:
+    """A 1 BTC holding hedged in three slices 30 s apart, on a store file a restart reopens."""
+
+    venue: PaperVenue
+    replay: ReplayClock
+    url: str
+    config: HedgeConfig
+    store: HedgeStore
+    engine: HedgeEngine
+    clock: ReplayingClock
+
+    @classmethod
+    def on(cls, tmp_path: Path) -> Sliced:
+        venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
+        url = f"sqlite:///{tmp_path / 's.db'}"
+        config = hedge({"style": "slices", "max_order_notional": "15000",
+                        "slice_interval": "30s"})
+        store = HedgeStore(url)
+        engine, clock = engine_on(venue, replay, store, config)
+        return cls(venue, replay, url, config, store, engine, clock)
+
+
 def test_a_crash_between_slices_resumes_from_the_store_without_doubling(
         tmp_path: Path) -> None:
-    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    config = hedge({"style": "slices", "max_order_notional": "15000", "slice_interval": "30s"})
-    store = HedgeStore(url)
-    engine, clock = engine_on(venue, replay, store, config)
-    clock.crash_on_sleep = 1
+    sliced = Sliced.on(tmp_path)
+    venue, replay, url, config = sliced.venue, sliced.replay, sliced.url, sliced.config
+    store, engine = sliced.store, sliced.engine
+    sliced.clock.crash_on_sleep = 1
 
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(engine.cycle())
@@ -198,7 +220,7 @@ def test_a_crash_between_slices_resumes_from_the_store_without_doubling(
     store.close()
 
     store = HedgeStore(url)  # the restarted process
-    engine, clock = engine_on(venue, replay, store, config)
+    engine, _ = engine_on(venue, replay, store, config)
     resumed = asyncio.run(engine.cycle())
     again = asyncio.run(engine.cycle())
 
@@ -211,12 +233,10 @@ def test_a_crash_between_slices_resumes_from_the_store_without_doubling(
 
 def test_a_pause_between_slices_stops_the_rest_and_resume_finishes_the_order(
         tmp_path: Path) -> None:
-    venue, replay = venue_on(["40000"] * 6, usdt="30000", btc="1")
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    config = hedge({"style": "slices", "max_order_notional": "15000", "slice_interval": "30s"})
-    store = HedgeStore(url)
-    engine, clock = engine_on(venue, replay, store, config)
-    ensure_hedge_row(store, config, T0)
+    sliced = Sliced.on(tmp_path)
+    venue, url, store, engine, clock = (sliced.venue, sliced.url, sliced.store, sliced.engine,
+                                        sliced.clock)
+    ensure_hedge_row(store, sliced.config, T0)
 
     def pause_from_another_process() -> None:
         other = HedgeStore(url)
