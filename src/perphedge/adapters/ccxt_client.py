@@ -20,6 +20,7 @@ from perphedge.errors import InputError
 
 __all__ = [
     "API_KEY_ENV",
+    "API_PASSPHRASE_ENV",
     "API_SECRET_ENV",
     "EXCHANGE_URL_ENV",
     "Credentials",
@@ -34,6 +35,7 @@ __all__ = [
 
 API_KEY_ENV = "PERPHEDGE_API_KEY"
 API_SECRET_ENV = "PERPHEDGE_API_SECRET"  # noqa: S105 (the variable's name, not a secret)
+API_PASSPHRASE_ENV = "PERPHEDGE_API_PASSPHRASE"  # noqa: S105 (OKX's third key part)
 EXCHANGE_URL_ENV = "PERPHEDGE_EXCHANGE_URL"
 
 #: perphedge hedges with linear perpetuals, so "binance" means its USDⓈ-M futures API.
@@ -41,13 +43,16 @@ _ALIASES = {"binance": "binanceusdm"}
 DEFAULT_TIMEOUT_MS = 10_000
 
 
-def secret_values(credentials: Credentials) -> tuple[str, str]:
-    """The plain key and secret, for the ccxt client and for scrubbing error messages."""
-    return credentials.api_key.get_secret_value(), credentials.api_secret.get_secret_value()
+def secret_values(credentials: Credentials) -> tuple[str, ...]:
+    """The plain key, secret (and passphrase, if any): every value to scrub from messages."""
+    phrase = credentials.passphrase
+    return (credentials.api_key.get_secret_value(), credentials.api_secret.get_secret_value(),
+            *(() if phrase is None else (phrase.get_secret_value(),)))
 
 
 def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials | None:
-    """Key and secret from ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET``, or None if unset."""
+    """Key and secret from ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET``, or None if unset;
+    OKX's passphrase from ``PERPHEDGE_API_PASSPHRASE`` when it is set."""
     source = os.environ if env is None else env
     key = source.get(API_KEY_ENV, "").strip()
     secret = source.get(API_SECRET_ENV, "").strip()
@@ -57,7 +62,8 @@ def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials | 
         missing = API_KEY_ENV if not key else API_SECRET_ENV
         # The value is never echoed back: only whether it is there.
         raise InputError(missing, "both PERPHEDGE_API_KEY and PERPHEDGE_API_SECRET set", "unset")
-    return Credentials(SecretStr(key), SecretStr(secret))
+    phrase = source.get(API_PASSPHRASE_ENV, "").strip()
+    return Credentials(SecretStr(key), SecretStr(secret), SecretStr(phrase) if phrase else None)
 
 
 def check_base_url(url: str) -> str:
@@ -116,7 +122,10 @@ def _client_config(credentials: Credentials | None, timeout_ms: int) -> dict[str
         "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchCurrencies": False},
     }
     if credentials is not None:
-        config["apiKey"], config["secret"] = secret_values(credentials)
+        config["apiKey"] = credentials.api_key.get_secret_value()
+        config["secret"] = credentials.api_secret.get_secret_value()
+        if credentials.passphrase is not None:
+            config["password"] = credentials.passphrase.get_secret_value()  # ccxt's name
     return config
 
 
@@ -136,6 +145,9 @@ def _keep_market_error_classes(client: Any) -> None:
 
 def _finish(client: Any, base_url: str | None) -> Any:
     _restrict_to_linear(client.options)
+    # OKX's (and Bybit's) ccxt classes ignore options['fetchCurrencies'] and would call a
+    # signed currency list on every market load; ccxt then derives currencies from markets.
+    client.has["fetchCurrencies"] = False
     if base_url:  # an empty PERPHEDGE_EXCHANGE_URL means "not set"
         client.urls["api"] = override_urls(client.urls["api"], check_base_url(base_url))
         _keep_market_error_classes(client)

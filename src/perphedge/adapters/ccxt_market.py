@@ -98,8 +98,11 @@ def _binance_instrument(
 
 
 def _unified_instrument(market: Mapping[str, Any], interval: int) -> Instrument:
+    """ccxt's amounts (precision and limits) count contracts: the lot step stays in contracts
+    (``Instrument.round_qty`` works in them), the minimum and maximum become base units."""
     precision, limits = market.get("precision") or {}, market.get("limits") or {}
     amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
+    size = _dec(market.get("contractSize") or 1, "contract size")
     return Instrument(
         symbol=str(market["id"]),
         base=str(market["base"]),
@@ -107,10 +110,10 @@ def _unified_instrument(market: Mapping[str, Any], interval: int) -> Instrument:
         kind=ContractKind.PERPETUAL,
         tick_size=_dec(precision.get("price"), "price precision"),
         lot_step=_dec(precision.get("amount"), "amount precision"),
-        min_qty=_dec(amount.get("min") or 0, "minimum amount"),
+        min_qty=_dec(amount.get("min") or 0, "minimum amount") * size,
         min_notional=_dec(cost.get("min") or 0, "minimum cost"),
-        contract_size=_dec(market.get("contractSize") or 1, "contract size"),
-        max_qty=_dec(amount["max"], "maximum amount") if amount.get("max") else None,
+        contract_size=size,
+        max_qty=_dec(amount["max"], "maximum amount") * size if amount.get("max") else None,
         funding_interval_hours=interval,
     )
 

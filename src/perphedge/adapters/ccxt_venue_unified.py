@@ -2,19 +2,31 @@
 
 ccxt's unified structures carry floats, so amounts go through ``Decimal(str(x))`` here (the
 Binance venue reads raw strings instead). Quantities are converted between base units and
-contracts with the market's ``contractSize``. Not exercised against a server in this
-repository (there is no local OKX or Bybit): see ``docs/exchanges.md`` for what is known.
+contracts with the market's ``contractSize``. Symbols are the engine's exchange-neutral ids
+(``BTCUSDT`` for a linear perpetual, as ``engine.observe.venue_symbol`` makes them): the venue
+maps them to the exchange's market (OKX ``BTC-USDT-SWAP``) and reports positions and orders
+under them. OKX runs against a loopback OKX v5 server in the tests (its differences are in
+:mod:`perphedge.adapters.ccxt_venue_okx`); see ``docs/exchanges.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 
 from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
+from perphedge.adapters.ccxt_venue_base import CcxtVenueBase, RetryPolicy
+from perphedge.adapters.ccxt_venue_okx import (
+    OKX_ACCOUNTS,
+    engine_client_id,
+    okx_brackets,
+    okx_client_id,
+    okx_wallet_usdt,
+)
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
@@ -49,20 +61,49 @@ _ACCOUNTS = {Market.SPOT: "spot", Market.FUTURES: "swap"}
 class CcxtVenue(CcxtVenueBase):
     """A ccxt exchange account as a ``Venue``, through ccxt's unified methods."""
 
+    def __init__(self, client: Any, *, secrets: Sequence[str] = (),
+                 retry: RetryPolicy | None = None) -> None:
+        super().__init__(client, secrets=secrets, retry=retry)
+        #: OKX: the margin mode per market id (OKX has no such setting; orders carry it).
+        self._okx_modes: dict[str, str] = {}
+
+    @property
+    def _okx(self) -> bool:
+        return self.name == "okx"
+
+    async def _market(self, symbol: str) -> dict[str, Any]:
+        """The market whose exchange id is ``symbol``, else the linear perpetual whose
+        neutral id (base + quote: ``BTCUSDT``) it is."""
+        try:
+            return await super()._market(symbol)
+        except InputError:
+            for market in self._client.markets.values():
+                if market.get("swap") and market.get("linear") and _neutral(market) == symbol:
+                    return dict(market)
+            raise
+
+    def _symbol(self, market: dict[str, Any]) -> str:
+        """The id the engine knows the market by: neutral for a linear perpetual."""
+        return _neutral(market) if market.get("swap") and market.get("linear") else market["id"]
+
     async def instrument(self, symbol: str) -> Instrument:
         """Contract specs; unified markets carry no funding interval, so 8 h is assumed."""
-        return instrument_from_market(await self._market(symbol), DEFAULT_FUNDING_INTERVAL_HOURS)
+        market = await self._market(symbol)
+        spec = instrument_from_market(market, DEFAULT_FUNDING_INTERVAL_HOURS)
+        return replace(spec, symbol=self._symbol(market))
 
     async def brackets(self, symbol: str) -> BracketTable:
-        """Maintenance tiers from ``fetch_market_leverage_tiers`` (bounds in USDT notional)."""
-        if self.name == "okx":
-            # ccxt passes OKX's tier bounds in contracts (minSz/maxSz), not in USDT notional.
-            raise TerminalExchangeError("brackets on okx: tiers are in contracts; not supported")
+        """Maintenance tiers from ``fetch_market_leverage_tiers`` (bounds in USDT notional;
+        OKX's are in contracts and become notional at the current mark price)."""
         market = await self._market(symbol)
         tiers = await self._read(
             f"fetch leverage tiers of {symbol}",
             lambda: self._client.fetch_market_leverage_tiers(market["symbol"]),
         )
+        if self._okx:
+            mark = await self._mark_price(market)
+            size = self._dec(market.get("contractSize") or 1, "contract size")
+            return okx_brackets(symbol, tiers, size, mark)
         return BracketTable.from_rates(symbol, [
             (
                 self._dec(t.get("minNotional"), "tier minNotional"),
@@ -82,21 +123,25 @@ class CcxtVenue(CcxtVenueBase):
         return AccountModes(hedge_mode=hedged, multi_assets_margin=False)
 
     async def balances(self) -> VenueBalances:
-        """Free spot balances and the swap wallet's USDT (one wallet on unified accounts)."""
+        """Free spot balances and the swap wallet's USDT (one wallet on unified accounts).
+
+        OKX: spot is the funding account; the wallet is ``eq − upl`` (no unrealised PnL)."""
         swap = await self._read(
             "fetch swap balance", lambda: self._client.fetch_balance({"type": "swap"})
         )
+        spot_type = "funding" if self._okx else "spot"
         spot = await self._read(
-            "fetch spot balance", lambda: self._client.fetch_balance({"type": "spot"})
+            "fetch spot balance", lambda: self._client.fetch_balance({"type": spot_type})
         )
         usdt = swap.get("USDT") or {}
+        wallet = okx_wallet_usdt(swap) if self._okx else usdt.get("total") or 0
         return VenueBalances(
             spot={
                 asset: self._dec(free, f"{asset} free balance")
                 for asset, free in (spot.get("free") or {}).items()
                 if free
             },
-            futures_wallet_usdt=self._dec(usdt.get("total") or 0, "USDT wallet balance"),
+            futures_wallet_usdt=self._dec(wallet, "USDT wallet balance"),
             futures_available_usdt=self._dec(usdt.get("free") or 0, "USDT available balance"),
         )
 
@@ -104,7 +149,11 @@ class CcxtVenue(CcxtVenueBase):
         """Open positions from ``fetch_positions`` (base quantity, signed by side)."""
         await self._markets()
         rows = await self._read("fetch positions", self._client.fetch_positions)
-        return [self._position(p) for p in rows if p.get("contracts")]
+        out = [self._position(p) for p in rows if p.get("contracts")]
+        for p in rows:
+            if p.get("contracts") and self._okx:
+                self._okx_modes[self._client.market(p["symbol"])["id"]] = p["marginMode"]
+        return out
 
     def _position(self, p: dict[str, Any]) -> VenuePosition:
         market = self._client.market(p["symbol"])
@@ -113,14 +162,17 @@ class CcxtVenue(CcxtVenueBase):
         mode = MarginMode.ISOLATED if p.get("marginMode") == "isolated" else MarginMode.CROSS
         liq = p.get("liquidationPrice")
         return VenuePosition(
-            symbol=str(market["id"]),
+            symbol=self._symbol(market),
             qty_base=-qty if p.get("side") == "short" else qty,
             entry_price_usdt=self._dec(p.get("entryPrice") or 0, "entry price"),
             mark_price_usdt=self._dec(p.get("markPrice") or 0, "mark price"),
             margin_mode=mode,
             leverage=int(p.get("leverage") or 1),
             isolated_margin_usdt=(
-                self._dec(p.get("collateral") or 0, "collateral")
+                # OKX: the raw ``margin`` (ccxt's collateral adds the uPnL to it, which the
+                # port's isolated margin, Binance's isolatedWallet, does not hold).
+                self._dec((p.get("info") or {}).get("margin") or 0, "okx margin") if self._okx
+                else self._dec(p.get("collateral") or 0, "collateral")
                 if mode is MarginMode.ISOLATED else ZERO
             ),
             unrealized_pnl_usdt=self._dec(p.get("unrealizedPnl") or 0, "unrealized PnL"),
@@ -128,24 +180,39 @@ class CcxtVenue(CcxtVenueBase):
         )
 
     async def mark_and_funding(self, symbol: str) -> MarkAndFunding:
-        """Mark price and funding rate from ``fetch_funding_rate``."""
+        """Funding rate from ``fetch_funding_rate``; the mark price from it too, or from
+        ``fetch_mark_price`` where the funding reply has none (OKX)."""
         market = await self._market(symbol)
         rate = await self._read(
             f"fetch funding rate of {symbol}",
             lambda: self._client.fetch_funding_rate(market["symbol"]),
         )
         raw_rate, next_ms = rate.get("fundingRate"), rate.get("fundingTimestamp")
+        mark = rate.get("markPrice")
         return MarkAndFunding(
             symbol=symbol,
-            mark_price_usdt=self._dec(rate.get("markPrice"), "mark price"),
+            mark_price_usdt=(self._dec(mark, "mark price") if mark is not None
+                             else await self._mark_price(market)),
             funding_rate=None if raw_rate is None else self._dec(raw_rate, "funding rate"),
             next_funding_ms=None if next_ms is None else int(next_ms),
             ts_ms=int(rate.get("timestamp") or self._client.milliseconds()),
         )
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
-        """``set_margin_mode``; "already set" is success (ccxt's ``MarginModeAlreadySet``)."""
+        """``set_margin_mode``; "already set" is success (ccxt's ``MarginModeAlreadySet``).
+
+        OKX has no margin-mode setting: every order carries its ``tdMode`` and leverage is set
+        per mode. The mode is remembered for the market's orders and leverage, after checking
+        that no open position holds the other mode (Binance's -4048 refusal)."""
         market = await self._market(symbol)
+        if self._okx:
+            held = await self._okx_position_mode(market)
+            if held not in (None, mode.value):
+                raise TerminalExchangeError(
+                    f"set margin mode of {symbol} to {mode.value} on okx: an open {held} "
+                    "position exists")
+            self._okx_modes[market["id"]] = mode.value
+            return
 
         async def call() -> None:
             try:
@@ -160,9 +227,11 @@ class CcxtVenue(CcxtVenueBase):
         if leverage < 1:
             raise InputError("leverage", "an integer of at least 1", leverage)
         market = await self._market(symbol)
+        # OKX sets leverage per margin mode (ccxt's default is cross).
+        params = {"mgnMode": await self._okx_mode(market)} if self._okx else {}
         await self._read(
             f"set leverage of {symbol} to {leverage}",
-            lambda: self._client.set_leverage(leverage, market["symbol"]),
+            lambda: self._client.set_leverage(leverage, market["symbol"], params),
         )
 
     async def place_order(self, request: OrderRequest) -> VenueOrder:
@@ -173,7 +242,12 @@ class CcxtVenue(CcxtVenueBase):
         size = self._dec(market.get("contractSize") or 1, "contract size")
         amount = str(request.qty_base / size)
         price = None if request.price_usdt is None else str(request.price_usdt)
-        params = {"clientOrderId": request.client_order_id, "reduceOnly": request.reduce_only}
+        params: dict[str, Any] = {
+            "clientOrderId": self._sent_id(request.client_order_id),
+            "reduceOnly": request.reduce_only,
+        }
+        if self._okx:  # the order's tdMode decides the position's margin mode on OKX
+            params["marginMode"] = await self._okx_mode(market)
         order = await self._send_order(request, lambda: self._client.create_order(
             market["symbol"], request.order_type, request.side.order_side, amount, price, params
         ))
@@ -186,7 +260,7 @@ class CcxtVenue(CcxtVenueBase):
         async def call() -> dict[str, Any] | None:
             try:
                 order: dict[str, Any] = await self._client.fetch_order(
-                    None, market["symbol"], {"clientOrderId": client_order_id}
+                    None, market["symbol"], {"clientOrderId": self._sent_id(client_order_id)}
                 )
             except ccxt.OrderNotFound:
                 return None
@@ -199,7 +273,7 @@ class CcxtVenue(CcxtVenueBase):
         """Cancel by client id, then read the order back (cancel replies are sparse)."""
         market = await self._market(symbol)
         await self._read(f"cancel order {client_order_id}", lambda: self._client.cancel_order(
-            None, market["symbol"], {"clientOrderId": client_order_id}
+            None, market["symbol"], {"clientOrderId": self._sent_id(client_order_id)}
         ))
         order = await self.fetch_order(symbol, client_order_id)
         if order is None:
@@ -217,30 +291,42 @@ class CcxtVenue(CcxtVenueBase):
 
     async def add_margin(self, symbol: str, amount_usdt: Decimal) -> None:
         """Move USDT into the isolated position (sent once: a resend would move it twice)."""
-        market = await self._market(symbol)
-        await self._once(f"add {amount_usdt} USDT margin to {symbol}", lambda: (
-            self._client.add_margin(market["symbol"], str(amount_usdt))
-        ))
+        await self._move_margin(symbol, amount_usdt, "add")
 
     async def reduce_margin(self, symbol: str, amount_usdt: Decimal) -> None:
         """Take USDT out of the isolated position (sent once)."""
+        await self._move_margin(symbol, amount_usdt, "reduce")
+
+    async def _move_margin(self, symbol: str, amount_usdt: Decimal, kind: str) -> None:
         market = await self._market(symbol)
-        await self._once(f"reduce {amount_usdt} USDT margin of {symbol}", lambda: (
-            self._client.reduce_margin(market["symbol"], str(amount_usdt))
-        ))
+        action = f"{kind} {amount_usdt} USDT margin of {symbol}"
+        if self._okx:
+            # ccxt's okx add_margin/reduce_margin raise TypeError parsing OKX's reply after
+            # the margin has moved (ccxt 4.5.90); the endpoint itself is called instead.
+            request = {"instId": market["id"], "posSide": "net", "type": kind,
+                       "amt": str(amount_usdt)}
+            await self._once(action, lambda: (
+                self._client.privatePostAccountPositionMarginBalance(request)))
+            return
+        move = self._client.add_margin if kind == "add" else self._client.reduce_margin
+        await self._once(action, lambda: move(market["symbol"], str(amount_usdt)))
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """Move USDT between the spot and swap wallets with ccxt's ``transfer`` (sent once)."""
         source = Market.SPOT if to is Market.FUTURES else Market.FUTURES
+        names = OKX_ACCOUNTS if self._okx else _ACCOUNTS
         await self._once(f"transfer {amount_usdt} USDT to {to.value}", lambda: (
-            self._client.transfer("USDT", str(amount_usdt), _ACCOUNTS[source], _ACCOUNTS[to])
+            self._client.transfer("USDT", str(amount_usdt), names[source], names[to])
         ))
 
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]:
         """Settled funding from ``fetch_funding_history`` (positive: received)."""
         market = await self._market(symbol)
+        # ccxt's okx filters ``since`` only after reading OKX's newest 100 bills; ``begin``
+        # asks OKX for the bills from then on.
+        params = {"begin": str(since_ms)} if self._okx else {}
         rows = await self._read(f"fetch funding history of {symbol}", lambda: (
-            self._client.fetch_funding_history(market["symbol"], since_ms)
+            self._client.fetch_funding_history(market["symbol"], since_ms, None, params)
         ))
         return [
             FundingPayment(symbol, int(r["timestamp"]), self._dec(r["amount"], "funding amount"))
@@ -261,10 +347,12 @@ class CcxtVenue(CcxtVenueBase):
         fee = (order.get("fee") or {}).get("cost")
         side = order.get("side") or (request.side.order_side if request else None)
         client_id = order.get("clientOrderId") or (request.client_order_id if request else "")
+        if self._okx:
+            client_id = engine_client_id(str(client_id))
         return VenueOrder(
             client_order_id=str(client_id),
             exchange_order_id=str(order.get("id") or ""),
-            symbol=str(market["id"]),
+            symbol=self._symbol(market),
             side=Side.LONG if side == "buy" else Side.SHORT,
             qty_base=(
                 self._dec(amount, "order amount") * size if amount is not None
@@ -277,3 +365,30 @@ class CcxtVenue(CcxtVenueBase):
             reduce_only=bool(order.get("reduceOnly")),
             ts_ms=int(order.get("lastUpdateTimestamp") or order.get("timestamp") or 0),
         )
+
+    def _sent_id(self, client_order_id: str) -> str:
+        """The client id as the exchange takes it (OKX: 32 letters and digits)."""
+        return okx_client_id(client_order_id) if self._okx else client_order_id
+
+    async def _mark_price(self, market: dict[str, Any]) -> Decimal:
+        ticker = await self._read(f"fetch mark price of {market['id']}", lambda: (
+            self._client.fetch_mark_price(market["symbol"])))
+        return self._dec(ticker.get("markPrice"), "mark price")
+
+    async def _okx_position_mode(self, market: dict[str, Any]) -> str | None:
+        """The margin mode of the open OKX position on ``market``, or None when flat."""
+        rows = await self._read(f"fetch position of {market['id']}", lambda: (
+            self._client.fetch_positions([market["symbol"]])))
+        return next((str(p["marginMode"]) for p in rows if p.get("contracts")), None)
+
+    async def _okx_mode(self, market: dict[str, Any]) -> str:
+        """The margin mode OKX orders and leverage on ``market`` use: the one set (or seen
+        on the open position), else the open position's, else cross (OKX's default)."""
+        mode = self._okx_modes.get(market["id"]) or await self._okx_position_mode(market)
+        self._okx_modes[market["id"]] = mode or "cross"
+        return self._okx_modes[market["id"]]
+
+
+def _neutral(market: dict[str, Any]) -> str:
+    """``BTC/USDT:USDT`` → ``BTCUSDT``: the engine's id for a linear perpetual."""
+    return f"{market['base']}{market['quote']}"

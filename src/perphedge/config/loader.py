@@ -17,10 +17,11 @@ from perphedge.errors import InputError
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """An API key pair; ``repr`` and ``str`` never show the values."""
+    """An API key pair (and OKX's passphrase); ``repr`` and ``str`` never show the values."""
 
     api_key: SecretStr
     api_secret: SecretStr
+    passphrase: SecretStr | None = None  # OKX signs every private request with one
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -100,8 +101,14 @@ def resolve_credentials(
         if missing:
             raise InputError(f"accounts.{name}.api_key_env",
                              "environment variables that are set", ", ".join(missing))
+        phrase = None
+        if account.api_passphrase_env is not None:
+            if not env.get(account.api_passphrase_env):
+                raise InputError(f"accounts.{name}.api_passphrase_env",
+                                 "an environment variable that is set", account.api_passphrase_env)
+            phrase = SecretStr(env[account.api_passphrase_env])
         return Credentials(SecretStr(env[account.api_key_env]),
-                           SecretStr(env[account.api_secret_env]))
+                           SecretStr(env[account.api_secret_env]), phrase)
     if account.keyring_service is not None:
         import keyring  # imported here: only keyring users need a keyring backend
 
@@ -111,5 +118,6 @@ def resolve_credentials(
             raise InputError(f"accounts.{name}.keyring_service",
                              "a keyring entry with api_key and api_secret",
                              account.keyring_service)
-        return Credentials(SecretStr(key), SecretStr(secret))
+        stored = keyring.get_password(account.keyring_service, "api_passphrase")  # OKX
+        return Credentials(SecretStr(key), SecretStr(secret), SecretStr(stored) if stored else None)
     return None

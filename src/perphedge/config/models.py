@@ -35,6 +35,9 @@ class AccountConfig(Model):
     exchange: str = Field(description="ccxt exchange id, e.g. binanceusdm, okx, bybit")
     api_key_env: str | None = None
     api_secret_env: str | None = None
+    api_passphrase_env: str | None = Field(
+        default=None, description="variable holding the API passphrase (OKX needs one)"
+    )
     keyring_service: str | None = Field(
         default=None, description="OS keyring service holding 'api_key' and 'api_secret'"
     )

@@ -1,0 +1,1 @@
+"""Faithful loopback fakes of exchange APIs, backed by perphedge's own simulator."""
