@@ -11,6 +11,7 @@ under them. OKX runs against a loopback OKX v5 server in the tests (its differen
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -18,6 +19,7 @@ from typing import Any
 
 import ccxt
 
+from perphedge.adapters import ccxt_venue_bybit as bybit
 from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase, RetryPolicy
 from perphedge.adapters.ccxt_venue_okx import (
@@ -42,7 +44,7 @@ from perphedge.engine.venue import (
     VenueOrder,
     VenuePosition,
 )
-from perphedge.errors import InputError, TerminalExchangeError
+from perphedge.errors import ExchangeError, InputError, TerminalExchangeError
 
 __all__ = ["CcxtVenue"]
 
@@ -87,9 +89,13 @@ class CcxtVenue(CcxtVenueBase):
         return _neutral(market) if market.get("swap") and market.get("linear") else market["id"]
 
     async def instrument(self, symbol: str) -> Instrument:
-        """Contract specs; unified markets carry no funding interval, so 8 h is assumed."""
+        """Contract specs; unified markets carry no funding interval, so 8 h is assumed
+        (Bybit's instruments-info has one: ``fundingInterval``, in minutes)."""
         market = await self._market(symbol)
-        spec = instrument_from_market(market, DEFAULT_FUNDING_INTERVAL_HOURS)
+        hours = DEFAULT_FUNDING_INTERVAL_HOURS
+        if self.name == "bybit":
+            hours = bybit.funding_interval_hours(market, hours)
+        spec = instrument_from_market(market, hours)
         return replace(spec, symbol=self._symbol(market))
 
     async def brackets(self, symbol: str) -> BracketTable:
@@ -129,6 +135,9 @@ class CcxtVenue(CcxtVenueBase):
         swap = await self._read(
             "fetch swap balance", lambda: self._client.fetch_balance({"type": "swap"})
         )
+        if self.name == "bybit" and await self._bybit_unified():
+            # spot and swap are the same UNIFIED wallet: read once, count USDT once.
+            return bybit.unified_balances(swap, self._dec)
         spot_type = "funding" if self._okx else "spot"
         spot = await self._read(
             "fetch spot balance", lambda: self._client.fetch_balance({"type": spot_type})
@@ -149,6 +158,8 @@ class CcxtVenue(CcxtVenueBase):
         """Open positions from ``fetch_positions`` (base quantity, signed by side)."""
         await self._markets()
         rows = await self._read("fetch positions", self._client.fetch_positions)
+        if self.name == "bybit":
+            rows = await self._bybit_margin_modes(rows)
         out = [self._position(p) for p in rows if p.get("contracts")]
         for p in rows:
             if p.get("contracts") and self._okx:
@@ -229,10 +240,15 @@ class CcxtVenue(CcxtVenueBase):
         market = await self._market(symbol)
         # OKX sets leverage per margin mode (ccxt's default is cross).
         params = {"mgnMode": await self._okx_mode(market)} if self._okx else {}
-        await self._read(
-            f"set leverage of {symbol} to {leverage}",
-            lambda: self._client.set_leverage(leverage, market["symbol"], params),
-        )
+
+        async def call() -> None:
+            try:
+                await self._client.set_leverage(leverage, market["symbol"], params)
+            except ccxt.BadRequest as err:
+                if not (self.name == "bybit" and bybit.leverage_not_modified(err)):
+                    raise
+
+        await self._read(f"set leverage of {symbol} to {leverage}", call)
 
     async def place_order(self, request: OrderRequest) -> VenueOrder:
         """``create_order`` with the request's client id; never retried."""
@@ -251,6 +267,12 @@ class CcxtVenue(CcxtVenueBase):
         order = await self._send_order(request, lambda: self._client.create_order(
             market["symbol"], request.order_type, request.side.order_side, amount, price, params
         ))
+        if self.name == "bybit":
+            # Bybit acknowledges with {orderId, orderLinkId} only: read the fill back (a read;
+            # if it fails the order stands as acknowledged and the engine resolves it by id).
+            with contextlib.suppress(ExchangeError):
+                return await self.fetch_order(request.symbol, request.client_order_id) or \
+                    self._order(order, market, request)
         return self._order(order, market, request)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
@@ -258,6 +280,9 @@ class CcxtVenue(CcxtVenueBase):
         market = await self._market(symbol)
 
         async def call() -> dict[str, Any] | None:
+            if self.name == "bybit":
+                return await bybit.order_by_link_id(self._client, market["symbol"],
+                                                    client_order_id)
             try:
                 order: dict[str, Any] = await self._client.fetch_order(
                     None, market["symbol"], {"clientOrderId": self._sent_id(client_order_id)}
@@ -272,8 +297,10 @@ class CcxtVenue(CcxtVenueBase):
     async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         """Cancel by client id, then read the order back (cancel replies are sparse)."""
         market = await self._market(symbol)
+        # Bybit names the client id orderLinkId (ccxt's cancel passes params through as is).
+        key = "orderLinkId" if self.name == "bybit" else "clientOrderId"
         await self._read(f"cancel order {client_order_id}", lambda: self._client.cancel_order(
-            None, market["symbol"], {"clientOrderId": self._sent_id(client_order_id)}
+            None, market["symbol"], {key: self._sent_id(client_order_id)}
         ))
         order = await self.fetch_order(symbol, client_order_id)
         if order is None:
@@ -308,11 +335,21 @@ class CcxtVenue(CcxtVenueBase):
             await self._once(action, lambda: (
                 self._client.privatePostAccountPositionMarginBalance(request)))
             return
+        if self.name == "bybit":  # ccxt has no add/reduce_margin for Bybit: a signed add
+            signed = amount_usdt if kind == "add" else -amount_usdt
+            await self._once(action, lambda: bybit.move_margin(self._client, market["id"], signed))
+            return
         move = self._client.add_margin if kind == "add" else self._client.reduce_margin
         await self._once(action, lambda: move(market["symbol"], str(amount_usdt)))
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
-        """Move USDT between the spot and swap wallets with ccxt's ``transfer`` (sent once)."""
+        """Move USDT between the spot and swap wallets with ccxt's ``transfer`` (sent once).
+
+        A Bybit Unified Trading Account has one wallet for both: the USDT already is where it
+        is wanted (``balances`` counts it as margin), so nothing is sent.
+        """
+        if self.name == "bybit" and await self._bybit_unified():
+            return
         source = Market.SPOT if to is Market.FUTURES else Market.FUTURES
         names = OKX_ACCOUNTS if self._okx else _ACCOUNTS
         await self._once(f"transfer {amount_usdt} USDT to {to.value}", lambda: (
@@ -328,8 +365,11 @@ class CcxtVenue(CcxtVenueBase):
         rows = await self._read(f"fetch funding history of {symbol}", lambda: (
             self._client.fetch_funding_history(market["symbol"], since_ms, None, params)
         ))
+        # Bybit's amount is the execFee of a funding execution: > 0 is paid, so it is negated.
+        sign = -1 if self.name == "bybit" else 1
         return [
-            FundingPayment(symbol, int(r["timestamp"]), self._dec(r["amount"], "funding amount"))
+            FundingPayment(symbol, int(r["timestamp"]),
+                           sign * self._dec(r["amount"], "funding amount"))
             for r in rows
         ]
 
@@ -344,7 +384,11 @@ class CcxtVenue(CcxtVenueBase):
         if state is OrderState.SUBMITTED and filled > 0:
             state = OrderState.PARTIALLY_FILLED
         average = order.get("average")
-        fee = (order.get("fee") or {}).get("cost")
+        fee_info = order.get("fee") or {}
+        # A fee in another coin (a BNB/MNT discount) is not USDT: not counted as such.
+        fee = fee_info.get("cost") if fee_info.get("currency") in (None, "USDT") else None
+        if self.name == "bybit":
+            fee = bybit.order_fee(order)
         side = order.get("side") or (request.side.order_side if request else None)
         client_id = order.get("clientOrderId") or (request.client_order_id if request else "")
         if self._okx:
@@ -365,6 +409,20 @@ class CcxtVenue(CcxtVenueBase):
             reduce_only=bool(order.get("reduceOnly")),
             ts_ms=int(order.get("lastUpdateTimestamp") or order.get("timestamp") or 0),
         )
+
+    async def _bybit_unified(self) -> bool:
+        return await self._read("read the account type", lambda: bybit.is_unified(self._client))
+
+    async def _bybit_margin_modes(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A UTA 2.0 position row has no margin mode: it is the account's (account/info);
+        an isolated position's margin is ``positionBalance`` (ccxt's positionMargin)."""
+        held = [p for p in rows if p.get("contracts")]
+        if not held:
+            return held
+        mode = await self._read("fetch margin mode", lambda: (
+            self._client.fetch_margin_mode(held[0]["symbol"])))
+        return [{**p, "marginMode": mode.get("marginMode"), "collateral": p.get("positionMargin")}
+                for p in held]
 
     def _sent_id(self, client_order_id: str) -> str:
         """The client id as the exchange takes it (OKX: 32 letters and digits)."""
