@@ -365,13 +365,19 @@ class CcxtVenue(CcxtVenueBase):
         rows = await self._read(f"fetch funding history of {symbol}", lambda: (
             self._client.fetch_funding_history(market["symbol"], since_ms, None, params)
         ))
-        # Bybit's amount is the execFee of a funding execution: > 0 is paid, so it is negated.
-        sign = -1 if self.name == "bybit" else 1
-        return [
-            FundingPayment(symbol, int(r["timestamp"]),
-                           sign * self._dec(r["amount"], "funding amount"))
-            for r in rows
-        ]
+        return [FundingPayment(symbol, int(r["timestamp"]), self._funding_amount(r))
+                for r in rows]
+
+    def _funding_amount(self, row: dict[str, Any]) -> Decimal:
+        """A funding row's payment, positive when received.
+
+        Bybit's is the raw ``execFee`` of the funding execution, negated: a fee, > 0 when
+        paid. ccxt 4.5 passes it on as ``amount`` unchanged (ccxt issue #26404; PR #26455
+        proposes negating it there), so the raw field is read and ccxt's sign never matters.
+        """
+        if self.name == "bybit":
+            return -self._dec((row.get("info") or {}).get("execFee"), "funding execFee")
+        return self._dec(row["amount"], "funding amount")
 
     def _order(
         self, order: dict[str, Any], market: dict[str, Any], request: OrderRequest | None = None
