@@ -15,6 +15,7 @@ EXAMPLE_CONFIG = """\
 exchange = "binanceusdm"              # a ccxt exchange id (binanceusdm, okx, bybit)
 api_key_env = "PERPHEDGE_MAIN_API_KEY"       # the variable holding the key
 api_secret_env = "PERPHEDGE_MAIN_API_SECRET" # the variable holding the secret
+# api_passphrase_env = "PERPHEDGE_MAIN_API_PASSPHRASE"  # OKX only: its API passphrase
 # keyring_service = "perphedge-main"  # or: keys in the OS keyring (entries api_key, api_secret)
 # url = "http://127.0.0.1:8900"       # point at the local exchange (`perphedge exchange serve`)
 
