@@ -1,7 +1,8 @@
 """The Venue port over ``ccxt.async_support``: one exchange account for the live engine.
 
-:class:`CcxtVenue` speaks ccxt's unified methods (OKX, Bybit and other exchanges that have
-them); :class:`BinanceUsdmVenue` uses Binance USDⓈ-M's own endpoints so that every amount is
+:class:`CcxtVenue` speaks ccxt's unified methods (exchanges that have them), with
+:class:`OkxVenue` and :class:`BybitVenue` for OKX's and Bybit's differences;
+:class:`BinanceUsdmVenue` uses Binance USDⓈ-M's own endpoints so that every amount is
 read from, and sent as, an exact string. :func:`open_ccxt_venue` picks the right one for an
 exchange id. Retries and the never-resend rule for orders live in
 :mod:`perphedge.adapters.ccxt_venue_base`; ``docs/exchanges.md`` lists what each supports.
@@ -19,10 +20,16 @@ from perphedge.adapters.ccxt_client import (
 )
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase, RetryPolicy
 from perphedge.adapters.ccxt_venue_binance import BinanceUsdmVenue
+from perphedge.adapters.ccxt_venue_bybit import BybitVenue
+from perphedge.adapters.ccxt_venue_okx import OkxVenue
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.errors import InputError
 
-__all__ = ["BinanceUsdmVenue", "CcxtVenue", "CcxtVenueBase", "RetryPolicy", "open_ccxt_venue"]
+__all__ = ["BinanceUsdmVenue", "BybitVenue", "CcxtVenue", "CcxtVenueBase", "OkxVenue",
+           "RetryPolicy", "open_ccxt_venue", "unified_venue_class"]
+
+#: The unified venues with an exchange's own overrides, by ccxt exchange id.
+_UNIFIED_VENUES: dict[str, type[CcxtVenue]] = {"okx": OkxVenue, "bybit": BybitVenue}
 
 
 def open_ccxt_venue(
@@ -33,7 +40,8 @@ def open_ccxt_venue(
     retry: RetryPolicy | None = None,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
 ) -> CcxtVenueBase:
-    """The venue for ``exchange`` (``binance`` → Binance USDⓈ-M's own endpoints).
+    """The venue for ``exchange`` (``binance`` → Binance USDⓈ-M's own endpoints, ``okx`` →
+    ``OkxVenue``, ``bybit`` → ``BybitVenue``, others → ``CcxtVenue``).
 
     ``credentials`` default to ``PERPHEDGE_API_KEY``/``PERPHEDGE_API_SECRET``; a venue is an
     account, so without keys this is an ``InputError``. Close it: ``await venue.close()``.
@@ -45,4 +53,9 @@ def open_ccxt_venue(
     secrets = secret_values(creds)
     if ccxt_class_name(exchange) == "binanceusdm":
         return BinanceUsdmVenue(client, secrets=secrets, retry=retry)
-    return CcxtVenue(client, secrets=secrets, retry=retry)
+    return unified_venue_class(str(client.id))(client, secrets=secrets, retry=retry)
+
+
+def unified_venue_class(exchange_id: str) -> type[CcxtVenue]:
+    """The unified venue class for a ccxt exchange id: OKX's, Bybit's, else ``CcxtVenue``."""
+    return _UNIFIED_VENUES.get(exchange_id, CcxtVenue)

@@ -1,7 +1,9 @@
-"""Bybit v5 specifics of the unified ccxt venue (``CcxtVenue`` with ``client.id == "bybit"``).
+"""Bybit's venue: :class:`BybitVenue`, the unified ccxt venue with Bybit v5's differences.
 
-What ccxt's ``bybit`` class leaves to the caller, as found against the loopback Bybit v5
-server in ``tests/fakes/bybit_v5.py`` (see ``docs/exchanges.md``):
+:class:`BybitVenue` overrides the hooks of
+:class:`perphedge.adapters.ccxt_venue_unified.CcxtVenue` for what ccxt's ``bybit`` class leaves
+to the caller, as found against the loopback Bybit v5 server in ``tests/fakes/bybit_v5.py``
+(see ``docs/exchanges.md``):
 
 * a Unified Trading Account has *one* wallet: ``fetch_balance`` answers the same UNIFIED
   wallet for ``spot`` and ``swap``, so USDT must be counted once (as futures margin) and
@@ -18,21 +20,28 @@ server in ``tests/fakes/bybit_v5.py`` (see ``docs/exchanges.md``):
 * a funding row of ``/v5/execution/list`` carries the payment as ``execFee`` (a fee: > 0 is
   paid), which ccxt passes on unchanged as the funding ``amount``;
 * the contract fee of an order is ``cumExecFee`` in the settle coin (ccxt reads only
-  ``cumFeeDetail``, which may be absent).
+  ``cumFeeDetail``, which may be absent);
+* ``create_order`` acknowledges with ``{orderId, orderLinkId}`` only: the order is read back;
+  the client id is ``orderLinkId`` when cancelling;
+* the funding interval is instruments-info ``fundingInterval`` (minutes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import ccxt
 
-from perphedge.engine.venue import VenueBalances
+from perphedge.adapters.ccxt_venue_unified import CcxtVenue
+from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
+from perphedge.errors import ExchangeError
 
 __all__ = [
+    "BybitVenue",
     "funding_interval_hours",
     "is_unified",
     "leverage_not_modified",
@@ -103,3 +112,73 @@ def funding_interval_hours(market: dict[str, Any], default: int) -> int:
     if minutes in (None, "", 0, "0"):
         return default
     return max(1, int(minutes) // 60)
+
+
+class BybitVenue(CcxtVenue):
+    """A Bybit account as a ``Venue``: ccxt's unified bybit with Bybit's differences
+    (module doc)."""
+
+    _CLIENT_ID_PARAM: ClassVar[str] = "orderLinkId"
+
+    def _funding_interval_hours(self, market: dict[str, Any]) -> int:
+        return funding_interval_hours(market, super()._funding_interval_hours(market))
+
+    async def _one_wallet_balances(self, swap: dict[str, Any]) -> VenueBalances | None:
+        if not await self._unified():
+            return None
+        # spot and swap are the same UNIFIED wallet: read once, count USDT once.
+        return unified_balances(swap, self._dec)
+
+    async def _position_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A UTA 2.0 position row has no margin mode: it is the account's (account/info);
+        an isolated position's margin is ``positionBalance`` (ccxt's positionMargin)."""
+        held = [p for p in rows if p.get("contracts")]
+        if not held:
+            return held
+        mode = await self._read("fetch margin mode", lambda: (
+            self._client.fetch_margin_mode(held[0]["symbol"])))
+        return [{**p, "marginMode": mode.get("marginMode"), "collateral": p.get("positionMargin")}
+                for p in held]
+
+    def _leverage_unchanged(self, err: ccxt.BadRequest) -> bool:
+        return leverage_not_modified(err)
+
+    async def _placed(self, order: dict[str, Any], market: dict[str, Any],
+                      request: OrderRequest) -> VenueOrder:
+        # Bybit acknowledges with {orderId, orderLinkId} only: read the fill back (a read;
+        # if it fails the order stands as acknowledged and the engine resolves it by id).
+        with contextlib.suppress(ExchangeError):
+            return await self.fetch_order(request.symbol, request.client_order_id) or \
+                self._order(order, market, request)
+        return self._order(order, market, request)
+
+    async def _order_by_client_id(self, market: dict[str, Any], client_order_id: str
+                                  ) -> dict[str, Any] | None:
+        return await order_by_link_id(self._client, market["symbol"], client_order_id)
+
+    async def _send_margin_move(self, market: dict[str, Any], amount_usdt: Decimal, kind: str,
+                                action: str) -> None:
+        # ccxt has no add/reduce_margin for Bybit: a signed add.
+        signed = amount_usdt if kind == "add" else -amount_usdt
+        await self._once(action, lambda: move_margin(self._client, market["id"], signed))
+
+    async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
+        """A Unified Trading Account has one wallet for spot and swap: the USDT already is
+        where it is wanted (``balances`` counts it as margin), so nothing is sent."""
+        if await self._unified():
+            return
+        await super().transfer(amount_usdt, to=to)
+
+    def _funding_amount(self, row: dict[str, Any]) -> Decimal:
+        """The raw ``execFee`` of the funding execution, negated: a fee, > 0 when paid.
+
+        ccxt 4.5 passes it on as ``amount`` unchanged (ccxt issue #26404; PR #26455 proposes
+        negating it there), so the raw field is read and ccxt's sign never matters.
+        """
+        return -self._dec((row.get("info") or {}).get("execFee"), "funding execFee")
+
+    def _order_fee(self, order: dict[str, Any]) -> object:
+        return order_fee(order)
+
+    async def _unified(self) -> bool:
+        return await self._read("read the account type", lambda: is_unified(self._client))

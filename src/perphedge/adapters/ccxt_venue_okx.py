@@ -1,7 +1,8 @@
-"""What OKX does differently from ccxt's unified picture, read from OKX's own v5 fields.
+"""OKX's venue: what OKX does differently from ccxt's unified picture, read from OKX's v5 fields.
 
-Used by :class:`perphedge.adapters.ccxt_venue_unified.CcxtVenue` in its OKX branches (tested
-against a loopback OKX v5 server, ``tests/fakes/okx_v5.py``):
+:class:`OkxVenue` overrides the hooks of
+:class:`perphedge.adapters.ccxt_venue_unified.CcxtVenue` where OKX differs (tested against a
+loopback OKX v5 server, ``tests/fakes/okx_v5.py``):
 
 * wallets: the port's spot wallet is OKX's *funding* account (``6``, where deposits arrive),
   its futures wallet the *trading* account (``18``); ccxt maps both ``spot`` and ``swap`` to
@@ -12,23 +13,31 @@ against a loopback OKX v5 server, ``tests/fakes/okx_v5.py``):
   become notional bounds at a price, ``contracts × ctVal × mark``;
 * ``clOrdId`` is 1 to 32 letters and digits: the engine's ids (``ph-btc-7``: lower case,
   digits, ``-`` and ``_``) are sent with ``-`` as ``Z`` and ``_`` as ``Y`` and read back the
-  same way; a longer id cannot be sent.
+  same way; a longer id cannot be sent;
+* OKX has no margin-mode setting: every order carries its ``tdMode`` and leverage is set per
+  mode (``mgnMode``), so the venue remembers the mode per market;
+* the isolated margin of a position is OKX's raw ``margin`` (ccxt's ``collateral`` adds uPnL);
+* funding history asks from ``begin`` (ccxt filters ``since`` after reading the newest 100
+  bills); margin moves call ``/api/v5/account/position/margin-balance`` itself.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from perphedge.adapters.ccxt_market import exchange_decimal
+from perphedge.adapters.ccxt_venue_base import RetryPolicy
+from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.money import ZERO
+from perphedge.domain.types import MarginMode
 from perphedge.engine.venue import Market
 from perphedge.errors import TerminalExchangeError
 
-__all__ = ["OKX_ACCOUNTS", "engine_client_id", "okx_brackets", "okx_client_id",
+__all__ = ["OKX_ACCOUNTS", "OkxVenue", "engine_client_id", "okx_brackets", "okx_client_id",
            "okx_wallet_usdt"]
 
 _ENGINE_ID = re.compile(r"[a-z0-9_-]{1,32}")
@@ -96,3 +105,90 @@ def engine_client_id(cl_ord_id: str) -> str:
     if not _SENT_ID.fullmatch(cl_ord_id):
         return cl_ord_id
     return cl_ord_id.replace("Z", "-").replace("Y", "_")
+
+
+class OkxVenue(CcxtVenue):
+    """An OKX account as a ``Venue``: ccxt's unified okx with OKX's differences (module doc)."""
+
+    _SPOT_BALANCE_TYPE: ClassVar[str] = "funding"
+    _TRANSFER_ACCOUNTS: ClassVar[Mapping[Market, str]] = OKX_ACCOUNTS
+
+    def __init__(self, client: Any, *, secrets: Sequence[str] = (),
+                 retry: RetryPolicy | None = None) -> None:
+        super().__init__(client, secrets=secrets, retry=retry)
+        #: The margin mode per market id (OKX has no such setting; orders carry it).
+        self._okx_modes: dict[str, str] = {}
+
+    async def _brackets_from_tiers(self, symbol: str, market: dict[str, Any],
+                                   tiers: list[dict[str, Any]]) -> BracketTable:
+        """OKX's tiers are in contracts: notional brackets at the current mark price."""
+        mark = await self._mark_price(market)
+        size = self._dec(market.get("contractSize") or 1, "contract size")
+        return okx_brackets(symbol, tiers, size, mark)
+
+    def _wallet_usdt(self, swap: dict[str, Any]) -> object:
+        return okx_wallet_usdt(swap)
+
+    def _positions_seen(self, rows: list[dict[str, Any]]) -> None:
+        for p in rows:
+            if p.get("contracts"):
+                self._okx_modes[self._client.market(p["symbol"])["id"]] = p["marginMode"]
+
+    def _isolated_margin(self, p: dict[str, Any], mode: MarginMode) -> Decimal:
+        # The raw ``margin`` (ccxt's collateral adds the uPnL to it, which the port's
+        # isolated margin, Binance's isolatedWallet, does not hold).
+        return self._dec((p.get("info") or {}).get("margin") or 0, "okx margin")
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """OKX has no margin-mode setting: every order carries its ``tdMode`` and leverage is
+        set per mode. The mode is remembered for the market's orders and leverage, after
+        checking that no open position holds the other mode (Binance's -4048 refusal)."""
+        market = await self._market(symbol)
+        held = await self._okx_position_mode(market)
+        if held not in (None, mode.value):
+            raise TerminalExchangeError(
+                f"set margin mode of {symbol} to {mode.value} on okx: an open {held} "
+                "position exists")
+        self._okx_modes[market["id"]] = mode.value
+
+    async def _leverage_params(self, market: dict[str, Any]) -> dict[str, Any]:
+        # OKX sets leverage per margin mode (ccxt's default is cross).
+        return {"mgnMode": await self._okx_mode(market)}
+
+    async def _order_params(self, market: dict[str, Any]) -> dict[str, Any]:
+        # The order's tdMode decides the position's margin mode on OKX.
+        return {"marginMode": await self._okx_mode(market)}
+
+    async def _send_margin_move(self, market: dict[str, Any], amount_usdt: Decimal, kind: str,
+                                action: str) -> None:
+        # ccxt's okx add_margin/reduce_margin raise TypeError parsing OKX's reply after the
+        # margin has moved (ccxt 4.5.90); the endpoint itself is called instead.
+        request = {"instId": market["id"], "posSide": "net", "type": kind,
+                   "amt": str(amount_usdt)}
+        await self._once(action, lambda: (
+            self._client.privatePostAccountPositionMarginBalance(request)))
+
+    def _funding_params(self, since_ms: int) -> dict[str, Any]:
+        # ccxt's okx filters ``since`` only after reading OKX's newest 100 bills; ``begin``
+        # asks OKX for the bills from then on.
+        return {"begin": str(since_ms)}
+
+    def _engine_client_id(self, client_id: str) -> str:
+        return engine_client_id(client_id)
+
+    def _sent_id(self, client_order_id: str) -> str:
+        """The client id as OKX takes it: 32 letters and digits."""
+        return okx_client_id(client_order_id)
+
+    async def _okx_position_mode(self, market: dict[str, Any]) -> str | None:
+        """The margin mode of the open OKX position on ``market``, or None when flat."""
+        rows = await self._read(f"fetch position of {market['id']}", lambda: (
+            self._client.fetch_positions([market["symbol"]])))
+        return next((str(p["marginMode"]) for p in rows if p.get("contracts")), None)
+
+    async def _okx_mode(self, market: dict[str, Any]) -> str:
+        """The margin mode OKX orders and leverage on ``market`` use: the one set (or seen
+        on the open position), else the open position's, else cross (OKX's default)."""
+        mode = self._okx_modes.get(market["id"]) or await self._okx_position_mode(market)
+        self._okx_modes[market["id"]] = mode or "cross"
+        return self._okx_modes[market["id"]]
