@@ -327,3 +327,26 @@ def test_open_ccxt_venue_needs_keys_and_picks_the_binance_venue(
     assert asyncio.run(build("binance")) == "BinanceUsdmVenue binanceusdm"
     assert asyncio.run(build("okx")) == "OkxVenue okx"
     assert asyncio.run(build("bybit")) == "BybitVenue bybit"
+
+
+def test_a_configured_account_gets_its_exchange_s_venue(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perphedge.config.loader import parse_config
+    from perphedge.services.compose import ccxt_venue
+
+    monkeypatch.setenv("K", "key")
+    monkeypatch.setenv("S", "secret")
+    monkeypatch.setenv("P", "passphrase")
+    config = parse_config({"accounts": {
+        name: {"exchange": name, "api_key_env": "K", "api_secret_env": "S",
+               "api_passphrase_env": "P", "url": "http://127.0.0.1:9"}
+        for name in ("binance", "okx", "bybit", "gate")}})
+
+    async def built(name: str) -> str:
+        venue = ccxt_venue(name, config)
+        try:
+            return type(venue).__name__
+        finally:
+            await venue.close()
+
+    assert [asyncio.run(built(n)) for n in ("binance", "okx", "bybit", "gate")] == [
+        "BinanceUsdmVenue", "OkxVenue", "BybitVenue", "CcxtVenue"]

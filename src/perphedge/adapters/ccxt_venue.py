@@ -10,6 +10,9 @@ exchange id. Retries and the never-resend rule for orders live in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from perphedge.adapters.ccxt_client import (
     DEFAULT_TIMEOUT_MS,
     Credentials,
@@ -26,7 +29,7 @@ from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.errors import InputError
 
 __all__ = ["BinanceUsdmVenue", "BybitVenue", "CcxtVenue", "CcxtVenueBase", "OkxVenue",
-           "RetryPolicy", "open_ccxt_venue", "unified_venue_class"]
+           "RetryPolicy", "open_ccxt_venue", "unified_venue_class", "venue_for_client"]
 
 #: The unified venues with an exchange's own overrides, by ccxt exchange id.
 _UNIFIED_VENUES: dict[str, type[CcxtVenue]] = {"okx": OkxVenue, "bybit": BybitVenue}
@@ -50,8 +53,13 @@ def open_ccxt_venue(
     if creds is None:
         raise InputError("PERPHEDGE_API_KEY", "API keys for a live venue", "unset")
     client = build_async_client(exchange, base_url, creds, timeout_ms)
-    secrets = secret_values(creds)
-    if ccxt_class_name(exchange) == "binanceusdm":
+    return venue_for_client(client, secret_values(creds), retry=retry)
+
+
+def venue_for_client(client: Any, secrets: Sequence[str], *,
+                     retry: RetryPolicy | None = None) -> CcxtVenueBase:
+    """The venue class for a built ccxt client (the one place that dispatches on the id)."""
+    if ccxt_class_name(str(client.id)) == "binanceusdm":
         return BinanceUsdmVenue(client, secrets=secrets, retry=retry)
     return unified_venue_class(str(client.id))(client, secrets=secrets, retry=retry)
 

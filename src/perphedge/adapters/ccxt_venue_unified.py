@@ -11,7 +11,7 @@ under them. Where OKX and Bybit differ, a hook method here is overridden by ``Ok
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase, RetryPolicy
+from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
@@ -59,14 +59,6 @@ class CcxtVenue(CcxtVenueBase):
         Market.SPOT: "spot", Market.FUTURES: "swap"}
     #: The ``cancel_order`` param that carries the client id.
     _CLIENT_ID_PARAM: ClassVar[str] = "clientOrderId"
-
-    def __new__(cls, client: Any, *, secrets: Sequence[str] = (),
-                retry: RetryPolicy | None = None) -> CcxtVenue:
-        # Imported here: ccxt_venue imports the subclasses, which import this module.
-        from perphedge.adapters.ccxt_venue import unified_venue_class
-
-        venue_class = unified_venue_class(str(client.id)) if cls is CcxtVenue else cls
-        return object.__new__(venue_class)
 
     async def _market(self, symbol: str) -> dict[str, Any]:
         """The market whose exchange id is ``symbol``, else the linear perpetual whose

@@ -50,8 +50,8 @@ def default_store_url() -> str:
 def ccxt_venue(account_name: str, config: PerphedgeConfig) -> Venue:
     """The account's ccxt venue; its keys come from the env or keyring, never the file."""
     # ccxt loads only when a live venue is needed.
-    from perphedge.adapters.ccxt_client import build_async_client, ccxt_class_name, secret_values
-    from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, CcxtVenue
+    from perphedge.adapters.ccxt_client import build_async_client, secret_values
+    from perphedge.adapters.ccxt_venue import venue_for_client
 
     account = config.accounts[account_name]
     credentials = resolve_credentials(account_name, account)
@@ -63,11 +63,9 @@ def ccxt_venue(account_name: str, config: PerphedgeConfig) -> Venue:
         # A local exchange on this machine keeps its own weight budget; ccxt's client-side
         # throttle (sized for Binance) was measured adding ~1.5 s to single calls here.
         client.enableRateLimit = False
-    secrets = secret_values(credentials)
-    if ccxt_class_name(account.exchange) == "binanceusdm":
-        return BinanceUsdmVenue(client, secrets=secrets)
-    # The unified venue's declared base type lacks nothing the engine calls.
-    return cast("Venue", CcxtVenue(client, secrets=secrets))
+    # Binance's own venue, or ccxt's unified one (with OKX's and Bybit's overrides): both
+    # implement every method of the port.
+    return cast("Venue", venue_for_client(client, secret_values(credentials)))
 
 
 @dataclass
