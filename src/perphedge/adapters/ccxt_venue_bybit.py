@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
+from perphedge.domain.money import plain
 from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
 from perphedge.errors import ExchangeError
 
@@ -91,7 +92,7 @@ async def order_by_link_id(client: Any, symbol: str, client_order_id: str
 async def move_margin(client: Any, market_id: str, amount_usdt: Decimal) -> None:
     """``/v5/position/add-margin``: ``margin`` > 0 adds, < 0 takes out (one-way position)."""
     await client.privatePostV5PositionAddMargin({
-        "category": "linear", "symbol": market_id, "margin": str(amount_usdt), "positionIdx": 0,
+        "category": "linear", "symbol": market_id, "margin": plain(amount_usdt), "positionIdx": 0,
     })
 
 

@@ -32,7 +32,7 @@ from perphedge.adapters.ccxt_market import exchange_decimal
 from perphedge.adapters.ccxt_venue_base import RetryPolicy
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.brackets import BracketTable
-from perphedge.domain.money import ZERO
+from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import MarginMode
 from perphedge.engine.venue import Market
 from perphedge.errors import TerminalExchangeError
@@ -164,7 +164,7 @@ class OkxVenue(CcxtVenue):
         # ccxt's okx add_margin/reduce_margin raise TypeError parsing OKX's reply after the
         # margin has moved (ccxt 4.5.90); the endpoint itself is called instead.
         request = {"instId": market["id"], "posSide": "net", "type": kind,
-                   "amt": str(amount_usdt)}
+                   "amt": plain(amount_usdt)}
         await self._once(action, lambda: (
             self._client.privatePostAccountPositionMarginBalance(request)))
 

@@ -22,7 +22,7 @@ from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instr
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
-from perphedge.domain.money import ZERO
+from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import (
     AccountModes,
@@ -48,8 +48,9 @@ _STATES = {"closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
 class CcxtVenue(CcxtVenueBase):
     """A ccxt exchange account as a ``Venue``, through ccxt's unified methods.
 
-    The ``_``-prefixed hooks below are where an exchange differs. ``CcxtVenue(client)`` on an
-    OKX or Bybit client builds that exchange's subclass, as ``open_ccxt_venue`` does.
+    The ``_``-prefixed hooks below are where an exchange differs; ``venue_for_client`` (in
+    :mod:`.ccxt_venue`) picks ``OkxVenue`` or ``BybitVenue`` for those exchanges' clients.
+    Amounts leave as plain decimal strings (:func:`plain`: never ``5E+1``).
     """
 
     #: The ``fetch_balance`` type of the port's spot wallet.
@@ -234,8 +235,8 @@ class CcxtVenue(CcxtVenueBase):
             raise TerminalExchangeError(f"spot orders on {self.name}: not supported yet")
         market = await self._market(request.symbol)
         size = self._dec(market.get("contractSize") or 1, "contract size")
-        amount = str(request.qty_base / size)
-        price = None if request.price_usdt is None else str(request.price_usdt)
+        amount = contracts_text(request.qty_base, size)
+        price = None if request.price_usdt is None else plain(request.price_usdt)
         params: dict[str, Any] = {"clientOrderId": self._sent_id(request.client_order_id),
                                   "reduceOnly": request.reduce_only,
                                   **await self._order_params(market)}
@@ -307,14 +308,14 @@ class CcxtVenue(CcxtVenueBase):
                                 action: str) -> None:
         """Send the margin move once (``kind``: "add" or "reduce")."""
         move = self._client.add_margin if kind == "add" else self._client.reduce_margin
-        await self._once(action, lambda: move(market["symbol"], str(amount_usdt)))
+        await self._once(action, lambda: move(market["symbol"], plain(amount_usdt)))
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """Move USDT between the spot and swap wallets with ccxt's ``transfer`` (sent once)."""
         source = Market.SPOT if to is Market.FUTURES else Market.FUTURES
         names = self._TRANSFER_ACCOUNTS
         await self._once(f"transfer {amount_usdt} USDT to {to.value}", lambda: (
-            self._client.transfer("USDT", str(amount_usdt), names[source], names[to])
+            self._client.transfer("USDT", plain(amount_usdt), names[source], names[to])
         ))
 
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]:
@@ -381,6 +382,17 @@ class CcxtVenue(CcxtVenueBase):
         ticker = await self._read(f"fetch mark price of {market['id']}", lambda: (
             self._client.fetch_mark_price(market["symbol"])))
         return self._dec(ticker.get("markPrice"), "mark price")
+
+
+def contracts_text(qty_base: Decimal, contract_size: Decimal) -> str:
+    """A base quantity as the number of contracts the exchange takes, written plainly.
+
+    >>> contracts_text(Decimal("0.5"), Decimal("0.01"))   # str() of the quotient: '5E+1'
+    '50'
+    >>> contracts_text(Decimal("0.125"), Decimal("1"))
+    '0.125'
+    """
+    return plain(qty_base / contract_size)
 
 
 def _neutral(market: dict[str, Any]) -> str:
