@@ -112,7 +112,7 @@ class DaskCluster:
         from distributed import Client, as_completed
 
         try:
-            client = Client(self.address, timeout=self.timeout_s, set_as_default=False)
+            client = Client(self.address, timeout=self.timeout_s)
         except (OSError, TimeoutError) as err:
             raise ClusterError(f"no Dask scheduler answered at {self.address}: {err}") from None
         try:
@@ -121,7 +121,8 @@ class DaskCluster:
             for done, _ in enumerate(as_completed(futures), start=1):
                 if progress is not None:
                     progress(done, len(futures))
-            return [f.result() for f in futures]
+            results: list[R] = client.gather(futures)
+            return results
         finally:
             client.close()
 
