@@ -140,3 +140,25 @@ def test_every_series_has_one_value_per_bar_and_values_start_equal() -> None:
                  "spot_qty", "hedge_qty"):
         assert getattr(s, name).shape == s.ts_ms.shape, name
     assert abs(result.value_start - result.unhedged_start) <= result.fees_total
+
+
+def test_a_remembered_touch_scan_finds_what_a_fresh_scan_finds() -> None:
+    """TouchScan over contiguous segments, with levels that change and come back, is
+    first_touch of each segment."""
+    import numpy as np
+
+    from perphedge.backtest.segments import TouchScan, first_touch
+
+    rng = np.random.default_rng(7)
+    for rising in (True, False):
+        series = rng.normal(100.0, 3.0, 2_000).cumsum() / 30 + 100.0
+        scan = TouchScan(series, rising=rising)
+        start = 1
+        levels = [float(np.quantile(series, q)) for q in (0.2, 0.5, 0.8, 0.95)]
+        while start < series.shape[0]:
+            stop = min(series.shape[0], start + int(rng.integers(1, 40)))
+            level = levels[int(rng.integers(0, len(levels)))] if rng.random() < 0.1 else (
+                scan.level if scan.level == scan.level else levels[0])
+            assert scan.first(start, stop, level) == first_touch(series, start, stop, level,
+                                                                 rising=rising)
+            start = stop

@@ -12,6 +12,7 @@ from importlib import resources
 
 import numpy as np
 
+from perphedge.adapters.history import bundled_file
 from perphedge.domain.brackets import Bracket, BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import ContractKind
@@ -81,16 +82,21 @@ def bundled_brackets(symbol: str) -> BracketTable:
 
 @cache
 def bundled_funding(symbol: str) -> tuple[tuple[int, Decimal, Decimal | None], ...]:
-    """Every bundled funding settlement of ``symbol``: (time ms on the hour, rate, mark or None)."""
-    out = tuple(
-        (int(r["funding_time_ms"]), Decimal(r["funding_rate"]),
-         Decimal(r["mark_price"]) if r["mark_price"] else None)
-        for r in _open_text("funding_binance_8h.csv.gz")
-        if r["symbol"] == symbol
+    """Every bundled funding settlement of ``symbol``: (time ms on the hour, rate, mark or None).
+
+    Read from the same ``funding_binance_<symbol>.npz`` the backtest replays (the rates kept as
+    their verbatim text; marks have at most 8 decimals, so ``repr`` of the float is exact).
+    """
+    try:
+        data = bundled_file(f"funding_binance_{symbol}.npz")
+    except DataError:
+        raise DataError(f"no bundled funding history for {symbol}") from None
+    marks = data["funding_mark"].tolist()
+    return tuple(
+        (int(ts), Decimal(str(rate)), None if mark != mark else Decimal(repr(mark)))  # NaN: none
+        for ts, rate, mark in zip(data["funding_time_ms"].tolist(),
+                                  data["funding_rate_text"].tolist(), marks, strict=True)
     )
-    if not out:
-        raise DataError(f"no bundled funding history for {symbol}")
-    return out
 
 
 class BundledMarketData:

@@ -153,7 +153,8 @@ class _Bundled:
         return (*out, self.funding_note)
 
 
-def _npz(name: str) -> dict[str, npt.NDArray[Any]]:
+def bundled_file(name: str) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of one bundled ``.npz`` file of ``perphedge/data``."""
     path = resources.files("perphedge.data").joinpath(name)
     try:
         with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
@@ -164,8 +165,8 @@ def _npz(name: str) -> dict[str, npt.NDArray[Any]]:
 
 @cache
 def _bundled(asset: str, interval: str) -> _Bundled:
-    bars = _npz(f"history_{asset}_{interval}.npz")
-    funding = _npz(f"funding_binance_{asset}USDT.npz")
+    bars = bundled_file(f"history_{asset}_{interval}.npz")
+    funding = bundled_file(f"funding_binance_{asset}USDT.npz")
     times = np.cumsum(bars["open_time_delta_ms"], dtype=np.int64)
     spot = {k: bars[f"spot_{k}_cents"] / _PRICE_SCALE for k in ("open", "high", "low", "close")}
     real = bars["perp_is_real"].astype(np.bool_)

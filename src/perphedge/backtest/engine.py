@@ -33,10 +33,10 @@ from perphedge.backtest.exposure import ExposureChange, expand_changes
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
+    TouchScan,
     bars_closing_at_or_after,
     close_times,
     decision_bars,
-    first_touch,
 )
 from perphedge.backtest.series_build import build_result
 from perphedge.domain.brackets import BracketTable
@@ -229,6 +229,7 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     replay = Replay.start(spec, h, instrument, brackets, book)
     n = h.open_time_ms.shape[0]
     rising = not spec.purchase
+    scans: dict[str, TouchScan] = {}
     events = plan.events
     for idx, e in enumerate(events):
         process_events(replay, plan, e)
@@ -237,8 +238,10 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
         lp = replay.account.liquidation_price(symbol)
         if lp is None:
             continue
-        adverse = book.adverse(symbol, rising=rising)
-        hit = first_touch(adverse, e + 1, stop, float(lp), rising=rising)
+        scan = scans.get(symbol)
+        if scan is None:
+            scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising), rising=rising)
+        hit = scan.first(e + 1, stop, float(lp))
         if hit is not None:
             replay.liquidate(hit, lp)
             replay.snapshot(hit)

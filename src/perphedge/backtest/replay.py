@@ -237,20 +237,23 @@ class Replay:
             times, (now_ms - FUNDING_LOOKBACK_MS, now_ms), side="right"))
         return tuple(zip(times[lo:hi].tolist(), self.funding_rates[lo:hi], strict=True))
 
-    def state(self, i: int) -> HedgeState:
+    def state(self, i: int, mark: Decimal | None = None) -> HedgeState:
+        """What the policy sees at bar ``i``'s close (``mark``: the hedge contract's, if known)."""
         acct = self.account
         pos = acct.position(self.hedge_symbol)
-        spot_qty = acct.spot.get(self.instrument.base, ZERO)
+        spot = acct.spot
+        spot_qty = spot.get(self.instrument.base, ZERO)
+        spot_usdt = spot.get(USDT, ZERO)
         now = self._ts(i)
         return HedgeState(
             hedge_side=self.side, margin_mode=pos.margin_mode, spot_qty=spot_qty,
             target_exposure_qty=self.target_qty if self.spec.purchase else spot_qty,
             hedge_qty=pos.size_base if pos.side is self.side else ZERO,
             entry_price=pos.entry_price, isolated_margin_usdt=pos.isolated_margin_usdt,
-            mark_price=self.mark_of(self.hedge_symbol, i),
+            mark_price=self.mark_of(self.hedge_symbol, i) if mark is None else mark,
             spot_price=dec(self.history.spot_close[i]),
-            spot_usdt=acct.spot.get(USDT, ZERO), futures_wallet_usdt=acct.futures_wallet_usdt,
-            reserve_usdt=min(self.reserve_left, acct.spot.get(USDT, ZERO)),
+            spot_usdt=spot_usdt, futures_wallet_usdt=acct.futures_wallet_usdt,
+            reserve_usdt=min(self.reserve_left, spot_usdt),
             liquidation_price=acct.liquidation_price(self.hedge_symbol),
             opened_before=self.opened_before, hedge_symbol=self.hedge_symbol, now_ms=now,
             contracts=self.book.quotes(i, now) if self.funding_rates or len(
@@ -261,11 +264,15 @@ class Replay:
 
     def decide(self, i: int) -> None:
         """Run the policy at bar ``i``'s close and execute its actions in order."""
+        hedge_mark = None
         for r, inst in enumerate(self.book.instruments):
             price = float(self.book.marks[r, i])
             if price == price:  # not NaN: the contract has a price at this bar
-                self.account.mark(inst.symbol, dec(price))
-        state = self.state(i)
+                mark = dec(price)
+                self.account.mark(inst.symbol, mark)
+                if inst.symbol == self.hedge_symbol:
+                    hedge_mark = mark
+        state = self.state(i, hedge_mark)
         for step in self.steps(state, get_policy(self.spec.policy).decide(state, self.params)):
             perform(self, step, i)
 

@@ -1,12 +1,83 @@
-"""The ``perphedge`` command: one Typer app; each command lives in its own module."""
+"""The ``perphedge`` command: one Typer app; each command lives in its own module.
+
+The command modules are imported only when their command runs (or its ``--help`` is asked):
+``perphedge --help`` lists the commands from :data:`COMMANDS` and imports none of them, so it
+does not pay for SQLAlchemy, ccxt, NumPy or plotly. pip keeps its command summaries in a table
+the same way; ``tests/unit/test_cli_lazy.py`` checks the table against the commands themselves.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from perphedge.errors import PerphedgeError
+
+#: command name -> (module that registers it on ``app``, the summary ``--help`` shows).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("perphedge.cli.plan_cmd",
+             "Plan a hedge: the order, margin, liquidation price, runway, funding and fees."),
+    "backtest": ("perphedge.cli.backtest_cmd",
+                 "Replay a hedge on real history: value locked, funding, fees, liquidations."),
+    "carry": ("perphedge.cli.carry_cmd",
+              "Compare the carry of the perpetual and each quarterly, for a short and a long "
+              "hedge."),
+    "demo": ("perphedge.cli.demo_cmd",
+             "Run the live engine on a local exchange replaying the 2023-10 → 2024-03 BTC "
+             "rally."),
+    "init": ("perphedge.cli.init_cmd",
+             "Write a commented example configuration to edit (API keys stay out of it)."),
+    "open": ("perphedge.cli.hedge_cmds",
+             "Open a hedge: set margin mode and leverage, then place the orders the policy "
+             "asks for."),
+    "run": ("perphedge.cli.hedge_cmds",
+            "Keep hedges aligned: observe → plan → execute → record, every decision interval."),
+    "status": ("perphedge.cli.hedge_cmds",
+               "Each hedge as of its last cycle: quantities, drift, liquidation, runway, PnL, "
+               "totals."),
+    "close": ("perphedge.cli.hedge_cmds",
+              "Unwind a hedge with reduce-only orders (and sell its spot with --sell-spot)."),
+    "history": ("perphedge.cli.hedge_cmds",
+                "The hedge's decisions (newest first), orders, funding payments and margin "
+                "moves."),
+    "pause": ("perphedge.cli.hedge_cmds",
+              "Kill switch: the loop will not act on this hedge until `perphedge resume`."),
+    "resume": ("perphedge.cli.hedge_cmds",
+               "Act on the hedge again (a halted hedge adopts the position the exchange "
+               "shows)."),
+    "exchange": ("perphedge.cli.exchange_cmd",
+                 "A local Binance-compatible USDⓈ-M and spot exchange."),
+    "data": ("perphedge.cli.data_cmd",
+             "Market history: download it through ccxt, see where it is kept."),
+}
+
+
+class LazyCommands(TyperGroup):
+    """A command group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(COMMANDS[cmd_name][0])
+            self.commands.update(_click_commands(names={cmd_name}))
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(_summaries().items()))
+
+
+def _summaries() -> dict[str, str]:
+    return {name: summary for name, (_, summary) in COMMANDS.items()}
+
 
 app = typer.Typer(
     name="perphedge",
@@ -14,6 +85,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=LazyCommands,
 )
 
 
@@ -22,18 +95,28 @@ def _root() -> None:
     """Lock the value of crypto holdings with USDT-margined perpetuals, and keep the hedge alive."""
 
 
-def _register_commands() -> None:
-    # Imported for their side effect of adding commands to ``app``.
-    import perphedge.cli.carry_cmd  # noqa: F401
-    from perphedge.cli import (  # noqa: F401
-        backtest_cmd,
-        data_cmd,
-        demo_cmd,
-        exchange_cmd,
-        hedge_cmds,
-        init_cmd,
-        plan_cmd,
-    )
+def _click_commands(names: set[str] | None = None) -> dict[str, Any]:
+    """The click commands registered on ``app`` so far (those named in ``names``, or all)."""
+    from typer.main import get_command_from_info, get_group_from_info
+
+    out: dict[str, Any] = {}
+    for info in app.registered_commands:
+        command = get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                        rich_markup_mode=app.rich_markup_mode)
+        if command.name is not None and (names is None or command.name in names):
+            out[command.name] = command
+    for group in app.registered_groups:
+        if names is None or group.name in names:
+            out[str(group.name)] = get_group_from_info(
+                group, pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands)
+    return out
+
+
+def register_all_commands() -> None:
+    """Import every command module (for tests and tools that inspect every command)."""
+    for module, _ in COMMANDS.values():
+        importlib.import_module(module)
 
 
 def fail(message: str, code: int) -> None:
@@ -49,7 +132,9 @@ def _usage_message(err: Exception) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: perphedge errors and usage errors become one line and a non-zero exit."""
-    _register_commands()
+    # perphedge does no linear algebra (its array passes are element-wise), so OpenBLAS's thread
+    # pool only costs start-up: 40-80 ms of every command that loads NumPy on this machine.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app(args=argv, standalone_mode=False)
     except PerphedgeError as err:
@@ -58,6 +143,6 @@ def main(argv: list[str] | None = None) -> None:
         fail("aborted", 130)
     except typer.Exit as err:
         raise SystemExit(err.exit_code) from None
-    except typer.TyperException as err:
+    except click.ClickException as err:
         # Usage errors (unknown option, missing value): one line, exit 2 like other bad input.
         fail(" ".join(_usage_message(err).split()), int(getattr(err, "exit_code", 2)))

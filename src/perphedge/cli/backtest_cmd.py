@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from perphedge.adapters.compute import runner_for
 from perphedge.cli.app import app
+from perphedge.errors import InputError
 from perphedge.services.backtest_service import (
     BacktestOptions,
     BacktestRun,
@@ -50,16 +52,21 @@ _ROWS = (
 
 @contextmanager
 def _progress_bar(label: str) -> Iterator[ProgressCallback]:
-    """A rich bar on stderr (stdout stays clean for --json), drawn only on a terminal."""
+    """A rich bar on stderr (stdout stays clean for --json), drawn only on a terminal.
+
+    Redrawn on each update rather than by rich's refresh thread: a sweep forks its worker
+    processes while the bar is up, and a fork should not copy a thread holding a lock.
+    """
     console = Console(stderr=True)
     with Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total, refresh=True)
 
         yield update
 
@@ -139,6 +146,14 @@ def backtest(
         str, typer.Option(help="funding-guard: trailing 7-day funding cost that triggers, "
                                "%/yr.")
     ] = "10",
+    workers: Annotated[
+        int | None, typer.Option(help="Sweep: worker processes on this machine (default: one "
+                                      "per core).")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="Sweep: run on this Dask cluster instead, e.g. "
+                                      "tcp://10.0.0.5:8786 (see docs/performance.md).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     report: Annotated[
         Path | None, typer.Option(help="Write an offline HTML report here (and a .png beside).")
@@ -156,14 +171,19 @@ def backtest(
         delivery_data=delivery_data,
     )
     if starts is not None:
+        runner = runner_for(workers, cluster)
         with _progress_bar("sweep") as progress:
-            sweep = run_sweep(options, progress)
+            sweep = run_sweep(options, progress, runner)
         data = sweep_to_dict(sweep)
         if as_json:
             typer.echo(json.dumps(data, indent=2))
         else:
             render_sweep(data, Console())
         return
+    if workers is not None or cluster is not None:
+        raise InputError("--workers" if workers is not None else "--cluster",
+                         "--starts monthly (only a sweep has independent runs to spread)",
+                         workers if workers is not None else cluster)
     with _progress_bar("backtest") as progress:
         run = run_backtests(options, progress)
     written = _write_report(report, run) if report is not None else None

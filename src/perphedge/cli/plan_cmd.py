@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from perphedge.adapters.bundled import BundledMarketData, BundledPriceHistory
 from perphedge.cli.app import app
 from perphedge.services.plan_service import PlanOptions, make_plan
 from perphedge.services.plan_view import plan_to_dict
 from perphedge.services.ports import MarketData
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 
 def _market(exchange: str, live: bool, exchange_url: str | None = None) -> MarketData:
@@ -85,6 +87,8 @@ def plan(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
+        from rich.console import Console  # only for the table: --json does without rich
+
         render_plan(data, Console())
 
 
@@ -94,6 +98,8 @@ def _row(table: Table, label: str, value: Any, note: str = "") -> None:
 
 def render_plan(d: dict[str, Any], console: Console) -> None:
     """A plan as a table a person reads top to bottom."""
+    from rich.table import Table
+
     table = Table(
         title=f"Hedge plan: {d['exposure_quantity']} {d['asset']} {d['exposure']} "
         f"on {d['exchange']}",

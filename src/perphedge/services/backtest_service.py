@@ -25,6 +25,7 @@ from perphedge.adapters.bundled_futures import (
     bundled_quarterlies,
     cme_instrument,
 )
+from perphedge.adapters.compute import InProcess, JobRunner
 from perphedge.adapters.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import BacktestSpec, run_backtest
@@ -458,8 +459,35 @@ def summarise(rows: Sequence[SweepRow], policies: Sequence[str]) -> tuple[SweepS
     return tuple(out)
 
 
-def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None) -> Sweep:
-    """Run every policy asked for from each monthly start date (``--starts monthly``)."""
+@dataclass(frozen=True, slots=True)
+class _SweepInputs:
+    """What every run of a sweep reads (sent to each worker once)."""
+
+    checked: _Checked
+    history: MarketHistory
+    instrument: Instrument
+    brackets: BracketTable
+    deliveries: tuple[DeliveryCurve, ...]
+    purchase: bool
+
+
+def _sweep_run(inputs: _SweepInputs, job: tuple[int, int, str]) -> SweepRow:
+    """One run of a sweep: ``policy`` from ``start_ms`` to ``end_ms`` (a top-level function, so
+    that worker processes and cluster workers can be handed it)."""
+    start_ms, end_ms, policy = job
+    spec = _spec(inputs.checked, policy, start_ms, end_ms, inputs.purchase)
+    part = inputs.history.slice(start_ms, end_ms)
+    return _row(policy, start_ms, end_ms,
+                run_backtest(spec, part, inputs.instrument, inputs.brackets, inputs.deliveries))
+
+
+def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None,
+              runner: JobRunner | None = None) -> Sweep:
+    """Run every policy asked for from each monthly start date (``--starts monthly``).
+
+    The runs are independent: ``runner`` spreads them over processes or a cluster (default: in
+    this process) and hands the rows back in order, so the sweep is the same either way.
+    """
     if options.starts != "monthly":
         raise InputError("--starts", "monthly", options.starts)
     if options.horizon_days is not None and options.horizon_days < 1:
@@ -473,17 +501,9 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
                          f"{options.horizon_days or DEFAULT_HORIZON_DAYS} days before the end "
                          "of the data (or give --end)", options.start)
     instrument, brackets = _market(c.asset)
-    deliveries = _deliveries(c)
-    total = len(windows) * len(c.policies)
-    rows: list[SweepRow] = []
-    for start_ms, end_ms in windows:
-        part: MarketHistory = history.slice(start_ms, end_ms)
-        for policy in c.policies:
-            spec = _spec(c, policy, start_ms, end_ms, options.purchase)
-            rows.append(_row(policy, start_ms, end_ms,
-                             run_backtest(spec, part, instrument, brackets, deliveries)))
-            if progress is not None:
-                progress(len(rows), total)
+    shared = _SweepInputs(c, history, instrument, brackets, _deliveries(c), options.purchase)
+    jobs = [(start_ms, end_ms, policy) for start_ms, end_ms in windows for policy in c.policies]
+    rows = (runner or InProcess()).map(_sweep_run, shared, jobs, progress)
     horizon = None if options.horizon_days is None and c.end_ms is not None else (
         options.horizon_days or DEFAULT_HORIZON_DAYS)
     return Sweep(c.asset, c.quantity, c.leverage, horizon, tuple(rows),
