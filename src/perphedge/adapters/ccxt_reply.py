@@ -100,6 +100,14 @@ class ReplyObject:
         path = f"{self.where}.{key}" if self.where else key
         return MalformedReplyError(self.endpoint, f"{path}: {problem}")
 
+    def mapping(self) -> dict[str, Any]:
+        """The object as a plain dict (for code that hands it on to ccxt's structures)."""
+        return dict(self._raw)
+
+    def names(self) -> list[str]:
+        """The object's keys (a balance's assets)."""
+        return [str(k) for k in self._raw]
+
     def has(self, key: str) -> bool:
         """True when ``key`` is present and not null."""
         return self._raw.get(key) is not None

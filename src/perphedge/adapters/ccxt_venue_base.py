@@ -170,14 +170,21 @@ class CcxtVenueBase:
 
     async def _send_cancel(self, symbol: str, client_order_id: str,
                            call: Callable[[], Awaitable[Any]],
-                           decode: Callable[[Any], VenueOrder]) -> VenueOrder:
-        """Cancel once; an uncertain outcome is read back by client id (the order as the
-        exchange now has it: cancelled, filled, or still resting if the cancel never came)."""
+                           decode: Callable[[Any], VenueOrder | None]) -> VenueOrder:
+        """Cancel once and return the order as the exchange now has it.
+
+        ``decode`` reads the reply (None: the reply is too sparse, read the order back). An
+        uncertain outcome is read back by client id too: cancelled, filled, or still resting
+        if the cancel never arrived. A documented refusal raises ``OrderRefusedError``.
+        """
         action = f"cancel order {client_order_id}"
+        uncertain: ExchangeError | None = None
         try:
-            return decode(await self._ccxt(action, call))
+            got = decode(await self._ccxt(action, call))
+            if got is not None:
+                return got
         except MalformedReplyError as err:
-            uncertain: ExchangeError = err
+            uncertain = err
         except ccxt.BaseError as err:
             uncertain = self._send_error(err, action, client_order_id)
             if not isinstance(uncertain, AmbiguousOrderError):
@@ -185,10 +192,10 @@ class CcxtVenueBase:
         try:
             found = await self.fetch_order(symbol, client_order_id)
         except ExchangeError as err:
-            raise AmbiguousOrderError(f"{uncertain}; reading it back failed too: {err}",
+            raise AmbiguousOrderError(f"{uncertain or action}; reading it back failed: {err}",
                                       client_order_id) from err
         if found is None:
-            raise OrderRefusedError(f"{uncertain}; the exchange knows no order "
+            raise OrderRefusedError(f"{uncertain or action}: the exchange knows no order "
                                     f"{client_order_id}", "order not found by client id")
         return found
 
