@@ -93,10 +93,10 @@ class MalformedReplyError(RetryableExchangeError):
     venue turns it into :class:`AmbiguousOrderError` and the order is resolved by client id.
     """
 
-    def __init__(self, endpoint: str, problem: str) -> None:
+    def __init__(self, endpoint: str, problem: str, message: str | None = None) -> None:
         self.endpoint = endpoint
         self.problem = problem
-        super().__init__(f"malformed reply from {endpoint}: {problem}")
+        super().__init__(message or f"malformed reply from {endpoint}: {problem}")
 
 
 class OrderRefusedError(TerminalExchangeError):

@@ -10,6 +10,10 @@ ccxt's tree and ours::
     └── ccxt.ExchangeError              the exchange said no
         └── AuthenticationError, PermissionDenied, InsufficientFunds, InvalidOrder,
             BadRequest, BadSymbol, NotSupported, ...            → TerminalExchangeError
+            (but a plain ExchangeError caused by an aiohttp failure, a reply cut
+            mid-body, is a transport failure                   → RetryableExchangeError)
+
+Whether an *order* was refused is not decided here: see :mod:`.ccxt_refusals`.
 
 Every message is one line, has URL query strings removed (Binance puts the request signature
 there) and has any secret the caller names replaced by ``***``: messages end up in terminals,
@@ -22,6 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import aiohttp
 import ccxt
 
 from perphedge.errors import ExchangeError, RetryableExchangeError, TerminalExchangeError
@@ -63,9 +68,15 @@ def exchange_error(err: ccxt.BaseError, action: str, secrets: Iterable[str] = ()
     anything else ccxt invents later (an unknown failure is not assumed to be temporary).
     """
     message = f"{action}: {type(err).__name__}: {one_line(str(err), secrets)}"
-    if isinstance(err, ccxt.OperationFailed):
+    if isinstance(err, ccxt.OperationFailed) or _transport_failure(err):
         return RetryableExchangeError(message)
     return TerminalExchangeError(message)
+
+
+def _transport_failure(err: ccxt.BaseError) -> bool:
+    """A reply cut mid-body (or another aiohttp failure): ccxt raises a plain
+    ``ExchangeError`` for it, but the exchange said nothing, so it is temporary."""
+    return isinstance(err.__cause__, aiohttp.ClientError)
 
 
 @contextmanager

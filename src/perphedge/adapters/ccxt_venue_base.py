@@ -212,30 +212,29 @@ class CcxtVenueBase:
             return AmbiguousOrderError(message, client_order_id)
         return OrderRefusedError(message, why)
 
-    async def _markets(self) -> dict[str, Any]:
+    async def _markets(self, wanted: str = "") -> dict[str, Any]:
+        """The loaded markets; a listing with no linear market at all is the exchange's
+        fault (an empty or garbled ``exchangeInfo``), reported as a malformed reply."""
         # ccxt caches the markets after the first load; later calls make no request.
         markets = await self._read("load markets", self._client.load_markets)
         if not isinstance(markets, dict):
             raise MalformedReplyError(self._MARKETS_ENDPOINT,
                                       f"ccxt loaded {described(markets)} as the markets")
+        if not any(isinstance(m, dict) and m.get("linear") for m in markets.values()):
+            listed = f"market {wanted}" if wanted else "linear market"
+            raise MalformedReplyError(
+                self._MARKETS_ENDPOINT, f"no linear market among {len(markets)}",
+                f"exchange listed no {listed}: {self._MARKETS_ENDPOINT} returned "
+                f"{len(markets)} symbols")
         return dict(markets)
 
     async def _market(self, symbol: str) -> dict[str, Any]:
-        """The loaded linear swap (or delivery future) market whose exchange id is ``symbol``.
-
-        An exchange that lists no linear market at all is at fault (an empty or garbled
-        listing), not the user's symbol: that is an ``ExchangeError``, retried next cycle.
-        """
-        markets = await self._markets()
+        """The loaded linear swap (or delivery future) market whose exchange id is ``symbol``."""
+        await self._markets(symbol)
         candidates = (self._client.markets_by_id or {}).get(symbol) or []
         for market in candidates:
             if (market.get("swap") or market.get("future")) and market.get("linear"):
                 return dict(market)
-        linear = sum(1 for m in markets.values() if isinstance(m, dict) and m.get("linear"))
-        if linear == 0:
-            raise RetryableExchangeError(
-                f"exchange listed no market {symbol}: {self._MARKETS_ENDPOINT} returned "
-                f"{len(markets)} symbols ({linear} linear)")
         raise InputError("symbol", f"a linear perpetual market id on {self.name}", symbol)
 
     def _dec(self, value: object, what: str) -> Decimal:

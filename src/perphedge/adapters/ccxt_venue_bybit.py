@@ -120,6 +120,7 @@ class BybitVenue(CcxtVenue):
     (module doc)."""
 
     _CLIENT_ID_PARAM: ClassVar[str] = "orderLinkId"
+    _MARKETS_ENDPOINT: ClassVar[str] = "GET /v5/market/instruments-info"
 
     def _funding_interval_hours(self, market: dict[str, Any]) -> int:
         return funding_interval_hours(market, super()._funding_interval_hours(market))

@@ -109,6 +109,7 @@ class OkxVenue(CcxtVenue):
     """An OKX account as a ``Venue``: ccxt's unified okx with OKX's differences (module doc)."""
 
     _SPOT_BALANCE_TYPE: ClassVar[str] = "funding"
+    _MARKETS_ENDPOINT: ClassVar[str] = "GET /api/v5/public/instruments"
     _TRANSFER_ACCOUNTS: ClassVar[Mapping[Market, str]] = OKX_ACCOUNTS
 
     def __init__(self, client: Any, *, secrets: Sequence[str] = (),
