@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
+from perphedge.adapters.ccxt_envelope import MalformedBody, check_replies
 from perphedge.adapters.ccxt_errors import exchange_error, one_line
 from perphedge.adapters.ccxt_market import exchange_decimal
 from perphedge.adapters.ccxt_refusals import refusal
@@ -92,6 +93,7 @@ class CcxtVenueBase:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.name = str(client.id)
+        check_replies(client)  # a 2xx answer out of the exchange's envelope is malformed
         self._client = client
         self._secrets = tuple(s for s in secrets if s)
         self._retry = retry if retry is not None else RetryPolicy()
@@ -133,6 +135,8 @@ class CcxtVenueBase:
         """Run ``call`` once, translating ccxt errors (keys scrubbed from the message)."""
         try:
             return await self._ccxt(action, call)
+        except MalformedBody as err:
+            raise MalformedReplyError(err.endpoint, err.problem) from err
         except ccxt.BaseError as err:
             raise exchange_error(err, f"{action} on {self.name}", self._secrets) from err
 
