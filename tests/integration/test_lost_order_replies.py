@@ -133,3 +133,22 @@ def test_a_documented_refusal_is_rejected_and_anything_else_is_read_back(rig: Ri
     assert reason == "binance -2019: margin is insufficient"
     assert "ph-x-2" not in reason
     assert "place order ph-x-2 on binanceusdm" in lost
+
+
+def test_a_cancel_whose_reply_is_lost_is_read_back_by_client_id(rig: Rig) -> None:
+    async def body() -> list[tuple[str, OrderState, OrderState]]:
+        venue, out = rig.venue, []
+        await venue.transfer(Decimal("10000"), to=Market.FUTURES)
+        for mode in MODES:
+            cid = f"ph-x-{mode}"
+            resting = await venue.place_order(OrderRequest(
+                cid, Market.FUTURES, "BTCUSDT", Side.SHORT, Decimal("0.1"),
+                order_type="limit", price_usdt=Decimal("50000")))
+            rig.proxy.spoil("DELETE", "/fapi/v1/order", mode)
+            cancelled = await venue.cancel_order("BTCUSDT", cid)
+            out.append((mode, resting.state, cancelled.state))
+        return out
+
+    states = rig.runner.run(body())
+    assert states == [(m, OrderState.SUBMITTED, OrderState.CANCELED) for m in MODES]
+    assert rig.proxy.count("DELETE", "/fapi/v1/order") == len(MODES)  # each cancel sent once
