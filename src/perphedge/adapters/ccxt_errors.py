@@ -29,7 +29,14 @@ from contextlib import contextmanager
 import aiohttp
 import ccxt
 
-from perphedge.errors import ExchangeError, RetryableExchangeError, TerminalExchangeError
+from perphedge.adapters.ccxt_envelope import MalformedBody
+from perphedge.adapters.ccxt_reply import raised_inside_ccxt
+from perphedge.errors import (
+    ExchangeError,
+    MalformedReplyError,
+    RetryableExchangeError,
+    TerminalExchangeError,
+)
 
 __all__ = ["exchange_error", "one_line", "translate_ccxt_errors"]
 
@@ -81,7 +88,9 @@ def _transport_failure(err: ccxt.BaseError) -> bool:
 
 @contextmanager
 def translate_ccxt_errors(action: str, secrets: Iterable[str] = ()) -> Iterator[None]:
-    """Run the body, re-raising any ccxt error as a perphedge ``ExchangeError``.
+    """Run the body, re-raising any ccxt error as a perphedge ``ExchangeError``; an error
+    that is not ccxt's but was raised inside ccxt (its parse of garbage) is a
+    ``MalformedReplyError``, one raised by perphedge's own code passes as the bug it is.
 
     ``action`` says what was being done ("load binance markets"); ``secrets`` are strings that
     must never appear in the message (API key and secret).
@@ -89,5 +98,12 @@ def translate_ccxt_errors(action: str, secrets: Iterable[str] = ()) -> Iterator[
     hidden = tuple(s for s in secrets if s)
     try:
         yield
+    except MalformedBody as err:
+        raise MalformedReplyError(err.endpoint, err.problem) from err
     except ccxt.BaseError as err:
         raise exchange_error(err, action, hidden) from err
+    except Exception as err:
+        if not raised_inside_ccxt(err):
+            raise  # a bug in perphedge itself
+        raise MalformedReplyError(action, f"ccxt could not read it ({type(err).__name__}: "
+                                  f"{one_line(str(err), hidden)})") from err

@@ -21,6 +21,7 @@ from perphedge.adapters.ccxt_client import (
     credentials_from_env,
     secret_values,
 )
+from perphedge.adapters.ccxt_envelope import check_replies
 from perphedge.adapters.ccxt_errors import translate_ccxt_errors
 from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
 from perphedge.domain.brackets import Bracket, BracketTable
@@ -194,6 +195,7 @@ class CcxtMarketData:
             exchange, base_url, self._credentials
         )
         self._secrets = secret_values(self._credentials) if self._credentials is not None else ()
+        check_replies(self._client)  # a 2xx answer out of the exchange's envelope is malformed
         self._markets: dict[str, Any] | None = None
         self._interval_hours: dict[str, int] | None = None
         self._sources: dict[str, str] = {
