@@ -21,7 +21,13 @@ from perphedge.adapters.ccxt_envelope import MalformedBody, check_replies
 from perphedge.adapters.ccxt_errors import exchange_error, one_line
 from perphedge.adapters.ccxt_market import exchange_decimal
 from perphedge.adapters.ccxt_refusals import refusal
-from perphedge.adapters.ccxt_reply import described, raised_inside_ccxt
+from perphedge.adapters.ccxt_reply import (
+    ReplyObject,
+    described,
+    raised_inside_ccxt,
+    reply_list,
+    reply_object,
+)
 from perphedge.engine.venue import OrderRequest, VenueOrder
 from perphedge.errors import (
     AmbiguousOrderError,
@@ -215,6 +221,14 @@ class CcxtVenueBase:
         if why is None:
             return AmbiguousOrderError(message, client_order_id)
         return OrderRefusedError(message, why)
+
+    def _reply(self, body: object, action: str) -> ReplyObject:
+        """A reply ccxt read, checked to be an object."""
+        return reply_object(body, self._endpoint(action))
+
+    def _replies(self, body: object, action: str) -> list[ReplyObject]:
+        """A reply ccxt read, checked to be a list of objects."""
+        return reply_list(body, self._endpoint(action))
 
     async def _markets(self, wanted: str = "") -> dict[str, Any]:
         """The loaded markets; a listing with no linear market at all is the exchange's

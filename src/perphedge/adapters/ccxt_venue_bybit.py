@@ -36,7 +36,8 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters.ccxt_reply import ReplyObject, reply_list
-from perphedge.adapters.ccxt_venue_unified import CcxtVenue, free_balances
+from perphedge.adapters.ccxt_unified_parse import free_balances
+from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.money import plain
 from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
 from perphedge.errors import ExchangeError

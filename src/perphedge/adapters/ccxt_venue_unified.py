@@ -19,7 +19,13 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
-from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
+from perphedge.adapters.ccxt_reply import ReplyObject, reply_object
+from perphedge.adapters.ccxt_unified_parse import (
+    UNIFIED_STATES,
+    contracts_text,
+    free_balances,
+    neutral_symbol,
+)
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
@@ -38,13 +44,7 @@ from perphedge.engine.venue import (
 )
 from perphedge.errors import DataError, InputError, MalformedReplyError, TerminalExchangeError
 
-__all__ = ["CcxtVenue", "contracts_text", "free_balances"]
-
-#: ccxt's unified order status → ours; "open" is refined by the filled amount.
-_STATES = {"closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
-           "cancelled": OrderState.CANCELED, "expired": OrderState.CANCELED,
-           "rejected": OrderState.REJECTED}
-
+__all__ = ["CcxtVenue"]
 
 class CcxtVenue(CcxtVenueBase):
     """A ccxt exchange account as a ``Venue``, through ccxt's unified methods.
@@ -69,13 +69,14 @@ class CcxtVenue(CcxtVenueBase):
             return await super()._market(symbol)
         except InputError:
             for market in self._client.markets.values():
-                if market.get("swap") and market.get("linear") and _neutral(market) == symbol:
+                if market.get("swap") and market.get("linear") and neutral_symbol(market) == symbol:
                     return dict(market)
             raise
 
     def _symbol(self, market: dict[str, Any]) -> str:
         """The id the engine knows the market by: neutral for a linear perpetual."""
-        return _neutral(market) if market.get("swap") and market.get("linear") else market["id"]
+        linear_swap = market.get("swap") and market.get("linear")
+        return neutral_symbol(market) if linear_swap else str(market["id"])
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract specs, with the market's funding interval."""
@@ -156,14 +157,6 @@ class CcxtVenue(CcxtVenueBase):
         """A list of objects as plain dicts (checked: a list, each an object)."""
         self._replies(body, action)
         return [dict(row) for row in body]  # type: ignore[attr-defined]
-
-    def _reply(self, body: object, action: str) -> ReplyObject:
-        """A reply ccxt read, checked to be an object."""
-        return reply_object(body, self._endpoint(action))
-
-    def _replies(self, body: object, action: str) -> list[ReplyObject]:
-        """A reply ccxt read, checked to be a list of objects."""
-        return reply_list(body, self._endpoint(action))
 
     def _listed(self, row: ReplyObject) -> dict[str, Any]:
         """The loaded market of a row's unified ``symbol`` (an unlisted one is malformed)."""
@@ -379,7 +372,7 @@ class CcxtVenue(CcxtVenueBase):
         """A unified ccxt order as a VenueOrder (amounts in contracts → base units)."""
         size = self._dec(market.get("contractSize") or 1, "contract size")
         filled = order.dec("filled", 0) * size
-        state = _STATES.get(order.text("status", ""), OrderState.SUBMITTED)
+        state = UNIFIED_STATES.get(order.text("status", ""), OrderState.SUBMITTED)
         if state is OrderState.SUBMITTED and filled > 0:
             state = OrderState.PARTIALLY_FILLED
         average, fee = order.opt_dec("average"), self._order_fee(order)
@@ -426,26 +419,3 @@ class CcxtVenue(CcxtVenueBase):
             raise MalformedReplyError(self._endpoint(action),
                                       f"markPrice: expected a price above 0, got {price}")
         return price
-
-
-def free_balances(balance: ReplyObject) -> dict[str, Decimal]:
-    """The non-zero free amounts of a ccxt balance, by asset."""
-    free = balance.obj("free", {})
-    out = {asset: free.dec(asset) for asset in free.names() if free.raw(asset)}
-    return {asset: amount for asset, amount in out.items() if amount}
-
-
-def contracts_text(qty_base: Decimal, contract_size: Decimal) -> str:
-    """A base quantity as the number of contracts the exchange takes, written plainly.
-
-    >>> contracts_text(Decimal("0.5"), Decimal("0.01"))   # str() of the quotient: '5E+1'
-    '50'
-    >>> contracts_text(Decimal("0.125"), Decimal("1"))
-    '0.125'
-    """
-    return plain(qty_base / contract_size)
-
-
-def _neutral(market: dict[str, Any]) -> str:
-    """``BTC/USDT:USDT`` → ``BTCUSDT``: the engine's id for a linear perpetual."""
-    return f"{market['base']}{market['quote']}"
