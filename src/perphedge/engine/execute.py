@@ -273,10 +273,14 @@ class LiveExecutor:
                                      note=str(err)[:500], updated_ms=ts_ms)
             raise
         except ExchangeError as err:
-            # Ambiguous: the next cycle finds it by client id (and cancels it if it rests).
+            # Ambiguous: asked for by client id now, else the next cycle finds it (and
+            # cancels it if it rests).
             self._store.update_order(cid, self._account, state=OrderState.UNKNOWN.value,
                                      note=str(err)[:500], updated_ms=ts_ms)
-            raise
+            found = await self._resolve_now(cid, ts_ms)
+            if found is None:
+                raise
+            got = found
         record_venue_order(self._store, self._account, got, ts_ms)
         if got.state.is_final:
             return got
