@@ -1,9 +1,14 @@
 """Shared plumbing of the ccxt venues: error translation, read retries, one-shot orders.
 
-Retries: reads (and the idempotent writes: margin mode, leverage, cancel) are retried on
-``RetryableExchangeError`` with bounded exponential backoff. ``place_order``, margin moves and
-transfers are sent exactly once: a second send could double them. An order whose send failed
-without an answer raises ``AmbiguousOrderError``; the engine resolves it by client order id.
+Retries: reads (and the idempotent writes: margin mode, leverage) are retried on
+``RetryableExchangeError`` — a malformed reply among them — with bounded exponential backoff.
+``place_order``, ``cancel_order``, margin moves and transfers are sent exactly once: a second
+send could double them. Whether an order send failed is decided by the exchange's reply, not
+the exception class: only a documented refusal (:mod:`.ccxt_refusals`) is
+``OrderRefusedError``; any other failure is ``AmbiguousOrderError`` and the engine resolves
+it by client order id (a cancel is read back here). Every reply is checked at the edge: its
+envelope before ccxt parses it (:mod:`.ccxt_envelope`), ccxt's own parse (an exception raised
+inside ccxt is a ``MalformedReplyError``), then each value (:mod:`.ccxt_reply`).
 """
 
 from __future__ import annotations
