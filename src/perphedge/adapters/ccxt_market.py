@@ -249,17 +249,17 @@ class CcxtMarketData:
         rate = self._call(
             "fetch funding rate", lambda: self._client.fetch_funding_rate(market["symbol"])
         )
-        info = rate.get("info") or {}
+        reply = reply_object(rate, f"fetch funding rate of {market['symbol']}")
+        info = reply.obj("info", {})
         funding: Decimal | None
-        if self._is_binance and "markPrice" in info:
-            mark = _dec(info["markPrice"], "mark price")
-            funding = _dec(info["lastFundingRate"], "funding rate")
-            ts_ms = int(info.get("time") or rate.get("timestamp") or self._client.milliseconds())
+        if self._is_binance and info.has("markPrice"):
+            mark, funding = info.dec("markPrice"), info.dec("lastFundingRate")
+            source = info if info.raw("time") else reply
         else:
-            mark = _dec(rate.get("markPrice"), "mark price")
-            raw_rate = rate.get("fundingRate")
-            funding = None if raw_rate is None else _dec(raw_rate, "funding rate")
-            ts_ms = int(rate.get("timestamp") or self._client.milliseconds())
+            mark, funding = reply.dec("markPrice"), reply.opt_dec("fundingRate")
+            source = reply
+        key = "time" if source is info else "timestamp"
+        ts_ms = source.integer(key) if source.raw(key) else int(self._client.milliseconds())
         if mark <= 0:
             raise DataError(f"{instrument.symbol}: exchange sent a mark price of {mark}")
         return MarketSnapshot(instrument.symbol, mark, funding, ts_ms, f"live {self.exchange}")
