@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+#: ``send_spoiled``'s instruction to send the real body cut halfway.
+CUT = "cut"
+
 
 @contextmanager
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler], name: str = "loopback"
@@ -24,3 +27,21 @@ def serve_on_loopback(handler: type[BaseHTTPRequestHandler], name: str = "loopba
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def send_spoiled(handler: BaseHTTPRequestHandler, status: int, body: bytes,
+                 spoil: bytes | str | None = None) -> None:
+    """Answer ``body`` as JSON; or, spoiled, ``spoil``'s bytes with status 200 (an HTML
+    page, garbled JSON), or with ``CUT`` the full length announced and half the body sent."""
+    if isinstance(spoil, bytes):
+        status, body = 200, spoil
+    handler.send_response(status)
+    is_html = body.lstrip()[:1] == b"<"
+    handler.send_header("Content-Type", "text/html" if is_html else "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if spoil == CUT:
+        handler.wfile.write(body[: len(body) // 2])
+        handler.close_connection = True
+        return
+    handler.wfile.write(body)

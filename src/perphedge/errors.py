@@ -8,8 +8,10 @@
     ├── HedgeStopped                the kill switch: the hedge was paused or closed mid-cycle
     └── ExchangeError               an exchange call failed
         ├── RetryableExchangeError  temporary (network, rate limit, 5xx): a read may be retried
-        │   └── AmbiguousOrderError an order send failed with no answer: resolve by client id
+        │   ├── AmbiguousOrderError an order send failed with no answer: resolve by client id
+        │   └── MalformedReplyError the exchange answered a body of the wrong shape
         └── TerminalExchangeError   the exchange said no (auth, insufficient margin, bad order)
+            └── OrderRefusedError   an order or cancel refused by a code the exchange documents
 
 Anything that is not a ``PerphedgeError`` is a bug and should crash loudly with a traceback.
 """
@@ -79,4 +81,32 @@ class AmbiguousOrderError(RetryableExchangeError):
 
     def __init__(self, message: str, client_order_id: str) -> None:
         self.client_order_id = client_order_id
+        super().__init__(message)
+
+
+class MalformedReplyError(RetryableExchangeError):
+    """The exchange answered, but not in the shape its API documents (``[]`` for an object, an
+    HTML page, a cut or garbled JSON body, a price of ``null``, a missing key).
+
+    Raised at the adapter boundary, naming the endpoint and what was wrong; retryable, since
+    exchanges send such bodies under load. For an order send it never proves a refusal: the
+    venue turns it into :class:`AmbiguousOrderError` and the order is resolved by client id.
+    """
+
+    def __init__(self, endpoint: str, problem: str, message: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.problem = problem
+        super().__init__(message or f"malformed reply from {endpoint}: {problem}")
+
+
+class OrderRefusedError(TerminalExchangeError):
+    """The exchange refused an order (or a cancel) with a reply it documents as a refusal
+    (Binance -2019 margin insufficient, OKX sCode 51008, Bybit retCode 110007, ...).
+
+    Only this proves an order was not placed: the executor records it rejected. ``reason`` is
+    the table's entry (``binance -2019: margin is insufficient``).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
         super().__init__(message)

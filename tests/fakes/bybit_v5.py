@@ -38,7 +38,7 @@ from tests.fakes.bybit_v5_account import (
     bybit_exchange,
     order_uuid,
 )
-from tests.loopback import serve_on_loopback
+from tests.loopback import send_spoiled, serve_on_loopback
 
 Params = dict[str, Any]
 _FINAL = ("Filled", "Cancelled", "Rejected", "Deactivated")
@@ -55,6 +55,9 @@ class BybitV5:
     url: str = ""
     requests: list[tuple[str, str, Params]] = field(default_factory=list)
     drop_after_accept: set[str] = field(default_factory=set)
+    #: Paths whose next request is carried out, then answered with these bytes instead
+    #: (status 200), or with the real answer cut halfway through its body (``"cut"``).
+    spoil_after_handling: dict[str, bytes | str] = field(default_factory=dict)
 
     def paths(self) -> list[str]:
         return [f"{method} {path}" for method, path, _ in self.requests]
@@ -342,7 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
             state.drop_after_accept.discard(link_id)
             self.close_connection = True  # accepted, then no answer at all
             return
-        self._reply(_envelope(0, "OK", result))
+        send_spoiled(self, 200, _envelope(0, "OK", result),
+                     state.spoil_after_handling.pop(path, None))
 
     def _reply(self, body: bytes) -> None:
         self.send_response(200)

@@ -39,7 +39,7 @@ from perphedge.exchange.orders import OrderRecord
 from perphedge.paper.venue import paper_exchange
 from tests.fakes import okx_v5_rows as rows
 from tests.fakes.okx_v5_rows import CT_VAL, INST_ID, SIM_SYMBOL, OrderExtras, s
-from tests.loopback import serve_on_loopback
+from tests.loopback import send_spoiled, serve_on_loopback
 
 EIGHT_HOURS_MS = 8 * 3_600_000
 _CL_ORD_ID = re.compile(r"[A-Za-z0-9]{1,32}")  # OKX: case-sensitive alphanumerics, 1-32
@@ -78,6 +78,9 @@ class OkxV5Fake:
     seen: list[Seen] = field(default_factory=list)
     #: Paths whose next request is carried out and then answered by closing the connection.
     drop_after_handling: set[str] = field(default_factory=set)
+    #: Paths whose next request is carried out, then answered with these bytes instead
+    #: (status 200), or with the real answer cut halfway through its body (``"cut"``).
+    spoil_after_handling: dict[str, bytes | str] = field(default_factory=dict)
     extras: dict[int, OrderExtras] = field(default_factory=dict)
     levers: dict[str, int] = field(default_factory=dict)  # mgnMode → lever (one instrument)
     transfers: int = 0
@@ -390,12 +393,8 @@ def _handler(fake: OkxV5Fake) -> type[BaseHTTPRequestHandler]:
                 fake.drop_after_handling.discard(path)
                 self.close_connection = True  # carried out, never answered
                 return
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_spoiled(self, status, json.dumps(reply).encode(),
+                         fake.spoil_after_handling.pop(path, None))
 
         do_GET = do_POST = _serve
 

@@ -46,6 +46,22 @@ CCXT_RECORDED = (
 #: Close the connection without an answer.
 DROP = Reply(0, None)
 
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """An answer sent byte for byte (an HTML page, cut JSON); ``cut`` announces the whole
+    length but closes the connection halfway through the body, as a cut link does."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    cut: bool = False
+
+
+HTML_502 = RawReply(200, b"<html><head><title>502 Bad Gateway</title></head><body>"
+                         b"<center><h1>502 Bad Gateway</h1></center></body></html>",
+                    "text/html")
+
 SPOT_ACCOUNT: dict[str, Any] = {
     "makerCommission": 10, "takerCommission": 10, "canTrade": True, "accountType": "SPOT",
     "balances": [
@@ -79,12 +95,12 @@ class Seen:
 class VenueFixtureServer:
     """Reply queues by ``(method, path)``; ``seen`` logs every request in order."""
 
-    routes: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+    routes: dict[tuple[str, str], list[Reply | RawReply]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def route(self, method: str, path: str, *replies: Reply) -> None:
+    def route(self, method: str, path: str, *replies: Reply | RawReply) -> None:
         """Answer ``method path`` with ``replies`` in turn, repeating the last one."""
         with self._lock:
             self.routes[(method, path)] = list(replies)
@@ -97,7 +113,7 @@ class VenueFixtureServer:
         with self._lock:
             return [s for s in self.seen if (s.method, s.path) == (method, path)][-1]
 
-    def _next(self, request: Seen) -> Reply:
+    def _next(self, request: Seen) -> Reply | RawReply:
         with self._lock:
             self.seen.append(request)
             queue = self.routes.get((request.method, request.path))
@@ -107,9 +123,10 @@ class VenueFixtureServer:
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
 
-def recorded_account_routes() -> dict[tuple[str, str], list[Reply]]:
+def recorded_account_routes() -> dict[tuple[str, str], list[Reply | RawReply]]:
     """The default replay: markets, account, positions, orders, funding, brackets."""
-    routes = {("GET", path): [reply] for path, reply in recorded_routes().items()}
+    routes: dict[tuple[str, str], list[Reply | RawReply]] = {
+        ("GET", path): [reply] for path, reply in recorded_routes().items()}
     positions = load_fixture("rs_http_json__position_risk.json") + load_fixture(
         "py_http_futures_account_positions_one_way.json"
     )
@@ -139,6 +156,9 @@ def recorded_account_routes() -> dict[tuple[str, str], list[Reply]]:
 def _handler(state: VenueFixtureServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive like Binance, so a drop is a real cut
+        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every request on loopback.
+        disable_nagle_algorithm = True
 
         def _answer(self) -> None:
             parts = urlsplit(self.path)
@@ -149,12 +169,17 @@ def _handler(state: VenueFixtureServer) -> type[BaseHTTPRequestHandler]:
             if reply is DROP:
                 self.close_connection = True
                 return
-            data = json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            raw = reply if isinstance(reply, RawReply) else RawReply(
+                reply.status, json.dumps(reply.body).encode())
+            self.send_response(raw.status)
+            self.send_header("Content-Type", raw.content_type)
+            self.send_header("Content-Length", str(len(raw.body)))
             self.end_headers()
-            self.wfile.write(data)
+            if raw.cut:
+                self.wfile.write(raw.body[: len(raw.body) // 2])
+                self.close_connection = True
+                return
+            self.wfile.write(raw.body)
 
         do_GET = _answer
         do_POST = _answer
@@ -169,7 +194,7 @@ def _handler(state: VenueFixtureServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve_venue_fixtures(
-    routes: dict[tuple[str, str], list[Reply]] | None = None,
+    routes: dict[tuple[str, str], list[Reply | RawReply]] | None = None,
 ) -> Iterator[VenueFixtureServer]:
     """Serve ``routes`` (default: the recorded account replay) on 127.0.0.1 at a free port."""
     state = VenueFixtureServer(routes=recorded_account_routes() if routes is None else routes)

@@ -21,7 +21,7 @@ from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor, execution_style
 from perphedge.engine.loop import HedgeEngine, ensure_hedge_row
 from perphedge.engine.venue import Market, OrderRequest, OrderState
-from perphedge.errors import InputError
+from perphedge.errors import AmbiguousOrderError, InputError
 from perphedge.exchange.market import ReplayClock
 from perphedge.paper.venue import PaperVenue
 from perphedge.planning.execution import (
@@ -341,4 +341,39 @@ def test_a_client_id_taken_by_another_writer_is_skipped_not_reused(tmp_path: Pat
     assert ids == [f"ph-btc-{n}" for n in range(1, len(ids) + 1)]  # 2 skipped, none reused
     assert [o.state for o in store.orders("btc")][:3] == ["filled", "rejected", "filled"]
     assert position(venue) < Decimal("-1.4")  # the grown hedge was sent
+    store.close()
+
+
+class LosesFirstAnswer:
+    """The paper venue, except that the first order's answer is lost after it was placed."""
+
+    def __init__(self, inner: PaperVenue) -> None:
+        self._inner = inner
+        self.placed: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def place_order(self, request: OrderRequest) -> object:
+        got = await self._inner.place_order(request)
+        self.placed.append(request.client_order_id)
+        if len(self.placed) == 1:
+            raise AmbiguousOrderError("reply cut mid-body (test)", request.client_order_id)
+        return got
+
+
+def test_a_chase_child_whose_answer_is_lost_is_read_back_and_chased_on(tmp_path: Path) -> None:
+    paper, replay = venue_on(["39990.05", "40100", "40100"], usdt="30000", btc="1")
+    venue = LosesFirstAnswer(paper)
+    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+    config = hedge({"style": "limit_chase", "chase_reprices": 3, "chase_wait": "1h"})
+    engine, _clock = engine_on(venue, replay, store, config)  # type: ignore[arg-type]
+
+    report = asyncio.run(engine.cycle())
+
+    assert report.status == "acted", report.lines
+    assert venue.placed == ["ph-btc-1"]  # sent once, found resting, filled during the wait
+    assert [(o.order_type, o.state, o.filled_qty_base) for o in store.orders("btc")] == [
+        ("limit", "filled", Decimal("1.000"))]
+    assert position(paper) == Decimal("-1.000")
     store.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 from perphedge.adapters.store.schema import OrderRow
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.clock import ManualClock
-from perphedge.engine.venue import Market, OrderRequest
+from perphedge.engine.venue import Market, OrderRequest, VenueOrder
+from perphedge.errors import RetryableExchangeError
 from tests.unit.test_engine_fake_venue import BTC, T0, FakeVenue
 from tests.unit.test_engine_loop import cycle, make_engine
 
@@ -163,3 +164,37 @@ def test_a_halted_hedge_acts_again_once_the_account_matches_the_records(tmp_path
 
     assert report.status == "idle", report.lines
     assert engine.store.hedge("btc").state == "active"  # type: ignore[union-attr]
+
+
+class FetchFailsOnce(FakeVenue):
+    """The fake venue whose first read of an order by client id fails (the exchange is busy)."""
+
+    fetch_failures: int = 1
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        if self.fetch_failures:
+            self.fetch_failures -= 1
+            raise RetryableExchangeError("fetch order: 503 (test)")
+        return await super().fetch_order(symbol, client_order_id)
+
+
+def test_a_lost_answer_whose_read_back_fails_too_stays_unknown_until_the_next_cycle(
+        tmp_path: Path) -> None:
+    base = FakeVenue.with_funds(btc="1", usdt="30000")
+    venue = FetchFailsOnce(base.account)
+    venue.answer_lost = True  # the order fills; its answer is lost, and so is the read back
+    engine = make_engine(venue, tmp_path)
+
+    first = cycle(engine)
+    row = engine.store.order("ph-btc-1", "main")
+    assert first.status == "error", first.lines
+    assert row is not None
+    assert row.state == "unknown"  # not rejected: nothing proved a refusal
+
+    second = cycle(engine)
+    row = engine.store.order("ph-btc-1", "main")
+    assert second.status in ("idle", "acted"), second.lines
+    assert row is not None
+    assert (row.state, row.filled_qty_base) == ("filled", Decimal("1.000"))
+    assert [r.client_order_id for r in venue.sent] == ["ph-btc-1"]  # never sent twice
+    assert venue.position_qty() == Decimal("-1.000")

@@ -10,6 +10,10 @@ ccxt's tree and ours::
     └── ccxt.ExchangeError              the exchange said no
         └── AuthenticationError, PermissionDenied, InsufficientFunds, InvalidOrder,
             BadRequest, BadSymbol, NotSupported, ...            → TerminalExchangeError
+            (but a plain ExchangeError caused by an aiohttp failure, a reply cut
+            mid-body, is a transport failure                   → RetryableExchangeError)
+
+Whether an *order* was refused is not decided here: see :mod:`.ccxt_refusals`.
 
 Every message is one line, has URL query strings removed (Binance puts the request signature
 there) and has any secret the caller names replaced by ``***``: messages end up in terminals,
@@ -22,9 +26,17 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+import aiohttp
 import ccxt
 
-from perphedge.errors import ExchangeError, RetryableExchangeError, TerminalExchangeError
+from perphedge.adapters.ccxt_envelope import MalformedBody
+from perphedge.adapters.ccxt_reply import raised_inside_ccxt
+from perphedge.errors import (
+    ExchangeError,
+    MalformedReplyError,
+    RetryableExchangeError,
+    TerminalExchangeError,
+)
 
 __all__ = ["exchange_error", "one_line", "translate_ccxt_errors"]
 
@@ -63,14 +75,22 @@ def exchange_error(err: ccxt.BaseError, action: str, secrets: Iterable[str] = ()
     anything else ccxt invents later (an unknown failure is not assumed to be temporary).
     """
     message = f"{action}: {type(err).__name__}: {one_line(str(err), secrets)}"
-    if isinstance(err, ccxt.OperationFailed):
+    if isinstance(err, ccxt.OperationFailed) or _transport_failure(err):
         return RetryableExchangeError(message)
     return TerminalExchangeError(message)
 
 
+def _transport_failure(err: ccxt.BaseError) -> bool:
+    """A reply cut mid-body (or another aiohttp failure): ccxt raises a plain
+    ``ExchangeError`` for it, but the exchange said nothing, so it is temporary."""
+    return isinstance(err.__cause__, aiohttp.ClientError)
+
+
 @contextmanager
 def translate_ccxt_errors(action: str, secrets: Iterable[str] = ()) -> Iterator[None]:
-    """Run the body, re-raising any ccxt error as a perphedge ``ExchangeError``.
+    """Run the body, re-raising any ccxt error as a perphedge ``ExchangeError``; an error
+    that is not ccxt's but was raised inside ccxt (its parse of garbage) is a
+    ``MalformedReplyError``, one raised by perphedge's own code passes as the bug it is.
 
     ``action`` says what was being done ("load binance markets"); ``secrets`` are strings that
     must never appear in the message (API key and secret).
@@ -78,5 +98,12 @@ def translate_ccxt_errors(action: str, secrets: Iterable[str] = ()) -> Iterator[
     hidden = tuple(s for s in secrets if s)
     try:
         yield
+    except MalformedBody as err:
+        raise MalformedReplyError(err.endpoint, err.problem) from err
     except ccxt.BaseError as err:
         raise exchange_error(err, action, hidden) from err
+    except Exception as err:
+        if not raised_inside_ccxt(err):
+            raise  # a bug in perphedge itself
+        raise MalformedReplyError(action, f"ccxt could not read it ({type(err).__name__}: "
+                                  f"{one_line(str(err), hidden)})") from err

@@ -21,15 +21,26 @@ from perphedge.adapters.ccxt_client import (
     credentials_from_env,
     secret_values,
 )
+from perphedge.adapters.ccxt_envelope import check_replies
 from perphedge.adapters.ccxt_errors import translate_ccxt_errors
+from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
 from perphedge.domain.brackets import Bracket, BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import ContractKind
-from perphedge.errors import DataError, ExchangeError, InputError
+from perphedge.errors import (
+    DataError,
+    ExchangeError,
+    InputError,
+    MalformedReplyError,
+    RetryableExchangeError,
+)
 from perphedge.services.ports import MarketSnapshot
 
 __all__ = [
     "DEFAULT_FUNDING_INTERVAL_HOURS",
+    "EXCHANGE_INFO",
+    "FUNDING_INFO",
+    "LEVERAGE_BRACKET",
     "CcxtMarketData",
     "binance_brackets",
     "binance_funding_intervals",
@@ -58,92 +69,110 @@ def exchange_decimal(value: object, what: str) -> Decimal:
 _dec = exchange_decimal
 
 
-def _binance_filters(info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {str(f.get("filterType")): f for f in info.get("filters") or [] if isinstance(f, dict)}
+#: The requests whose bodies the functions below read (named in a malformed-reply error).
+EXCHANGE_INFO = "GET /fapi/v1/exchangeInfo"
+LEVERAGE_BRACKET = "GET /fapi/v1/leverageBracket"
+FUNDING_INFO = "GET /fapi/v1/fundingInfo"
 
 
-def instrument_from_market(market: Mapping[str, Any], interval_hours: int) -> Instrument:
-    """The perpetual Instrument of a loaded ccxt market (Binance: from the raw filter strings)."""
-    filters = _binance_filters(market.get("info") or {})
-    if filters:
-        return _binance_instrument(market, filters, interval_hours)
-    return _unified_instrument(market, interval_hours)
+def instrument_from_market(market: Mapping[str, Any], interval_hours: int,
+                           endpoint: str = EXCHANGE_INFO) -> Instrument:
+    """The perpetual Instrument of a loaded ccxt market (Binance: from the raw filter strings).
+
+    A market whose values cannot make an instrument (a tick size of 0, a missing filter) is a
+    ``MalformedReplyError`` naming ``endpoint``: the exchange's listing is at fault.
+    """
+    where = f"symbols[{market.get('id')}]"
+    checked = reply_object(market, endpoint, where)
+    info = reply_object(market.get("info") or {}, endpoint, where)
+    filters = {f.text("filterType", ""): f for f in info.objects("filters", required=False)}
+    try:
+        if filters:
+            return _binance_instrument(checked, info, filters, interval_hours)
+        return _unified_instrument(checked, interval_hours)
+    except InputError as err:
+        raise MalformedReplyError(endpoint, f"{where}: {err}") from None
 
 
-def _binance_instrument(
-    market: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]], interval: int
-) -> Instrument:
-    info = market["info"]
-    price, lot = filters.get("PRICE_FILTER", {}), filters.get("LOT_SIZE", {})
-    min_notional = filters.get("MIN_NOTIONAL", {})
+def _binance_instrument(market: ReplyObject, info: ReplyObject,
+                        filters: Mapping[str, ReplyObject], interval: int) -> Instrument:
+    none = ReplyObject({}, info.endpoint, info.where)
+    price = filters.get("PRICE_FILTER", none)
+    lot = filters.get("LOT_SIZE", none)
+    min_notional = filters.get("MIN_NOTIONAL", none)
     # A quarterly (contractType CURRENT_QUARTER / NEXT_QUARTER) delivers at deliveryDate.
-    delivery = str(info.get("contractType", "PERPETUAL")) not in ("PERPETUAL", "")
+    delivery = info.text("contractType", "PERPETUAL") not in ("PERPETUAL", "")
     return Instrument(
-        symbol=str(info["symbol"]),
-        base=str(market["base"]),
-        settle=str(market["settle"]),
+        symbol=info.text("symbol"),
+        base=market.text("base"),
+        settle=market.text("settle"),
         kind=ContractKind.DELIVERY if delivery else ContractKind.PERPETUAL,
-        expiry_ms=int(info["deliveryDate"]) if delivery else None,
-        tick_size=_dec(price.get("tickSize"), "PRICE_FILTER tickSize"),
-        lot_step=_dec(lot.get("stepSize"), "LOT_SIZE stepSize"),
-        min_qty=_dec(lot.get("minQty"), "LOT_SIZE minQty"),
+        expiry_ms=info.integer("deliveryDate") if delivery else None,
+        tick_size=price.dec("tickSize"),
+        lot_step=lot.dec("stepSize"),
+        min_qty=lot.dec("minQty"),
         # Older exchangeInfo payloads call it ``minNotional``; today's call it ``notional``.
-        min_notional=_dec(
-            min_notional.get("notional", min_notional.get("minNotional", "0")),
-            "MIN_NOTIONAL notional",
-        ),
-        max_qty=_dec(lot["maxQty"], "LOT_SIZE maxQty") if lot.get("maxQty") else None,
+        min_notional=(min_notional.dec("notional") if min_notional.has("notional")
+                      else min_notional.dec("minNotional", "0")),
+        max_qty=lot.dec("maxQty") if lot.raw("maxQty") else None,
         funding_interval_hours=None if delivery else interval,
     )
 
 
-def _unified_instrument(market: Mapping[str, Any], interval: int) -> Instrument:
+def _unified_instrument(market: ReplyObject, interval: int) -> Instrument:
     """ccxt's amounts (precision and limits) count contracts: the lot step stays in contracts
     (``Instrument.round_qty`` works in them), the minimum and maximum become base units."""
-    precision, limits = market.get("precision") or {}, market.get("limits") or {}
-    amount, cost = limits.get("amount") or {}, limits.get("cost") or {}
-    size = _dec(market.get("contractSize") or 1, "contract size")
+    precision = market.obj("precision", {})
+    limits = market.obj("limits", {})
+    amount, cost = limits.obj("amount", {}), limits.obj("cost", {})
+    size = market.dec("contractSize") if market.raw("contractSize") else Decimal(1)
     return Instrument(
-        symbol=str(market["id"]),
-        base=str(market["base"]),
-        settle=str(market["settle"]),
+        symbol=market.text("id"),
+        base=market.text("base"),
+        settle=market.text("settle"),
         kind=ContractKind.PERPETUAL,
-        tick_size=_dec(precision.get("price"), "price precision"),
-        lot_step=_dec(precision.get("amount"), "amount precision"),
-        min_qty=_dec(amount.get("min") or 0, "minimum amount") * size,
-        min_notional=_dec(cost.get("min") or 0, "minimum cost"),
+        tick_size=precision.dec("price"),
+        lot_step=precision.dec("amount"),
+        min_qty=amount.dec("min", 0) * size,
+        min_notional=cost.dec("min", 0),
         contract_size=size,
-        max_qty=_dec(amount["max"], "maximum amount") * size if amount.get("max") else None,
+        max_qty=amount.dec("max") * size if amount.raw("max") else None,
         funding_interval_hours=interval,
     )
 
 
-def binance_funding_intervals(rows: Any) -> dict[str, int]:
+def binance_funding_intervals(rows: Any, endpoint: str = FUNDING_INFO) -> dict[str, int]:
     """Symbol → hours from a ``/fapi/v1/fundingInfo`` reply (it lists only non-8 h symbols)."""
     return {
-        str(r["symbol"]): int(r["fundingIntervalHours"])
-        for r in rows or [] if r.get("fundingIntervalHours") is not None
+        r.text("symbol"): r.integer("fundingIntervalHours")
+        for r in reply_list(rows if rows is not None else [], endpoint)
+        if r.has("fundingIntervalHours")
     }
 
 
-def binance_brackets(reply: Any, symbol: str, exchange: str) -> BracketTable:
+def binance_brackets(reply: Any, symbol: str, exchange: str,
+                     endpoint: str = LEVERAGE_BRACKET) -> BracketTable:
     """A ``/fapi/v1/leverageBracket`` reply as the BracketTable of ``symbol`` (with ``cum``)."""
-    entries = reply if isinstance(reply, list) else [reply]
+    entries = reply_list(reply, endpoint) if isinstance(reply, list) else [
+        reply_object(reply, endpoint)]
     for entry in entries:
-        if entry.get("symbol") == symbol:
-            rows = sorted(entry.get("brackets") or [], key=lambda b: int(b["bracket"]))
-            return BracketTable(symbol, tuple(
-                Bracket(
-                    number=int(b["bracket"]),
-                    notional_floor_usdt=_dec(b["notionalFloor"], "notionalFloor"),
-                    notional_cap_usdt=_dec(b["notionalCap"], "notionalCap"),
-                    maint_margin_rate=_dec(b["maintMarginRatio"], "maintMarginRatio"),
-                    maint_amount_usdt=_dec(b["cum"], "cum"),
-                    max_leverage=_dec(b["initialLeverage"], "initialLeverage"),
-                )
-                for b in rows
-            ))
-    raise DataError(f"{exchange} sent no leverage brackets for {symbol}")
+        if entry.raw("symbol") == symbol:
+            rows = sorted(entry.objects("brackets"), key=lambda b: b.integer("bracket"))
+            try:
+                return BracketTable(symbol, tuple(
+                    Bracket(
+                        number=b.integer("bracket"),
+                        notional_floor_usdt=b.dec("notionalFloor"),
+                        notional_cap_usdt=b.dec("notionalCap"),
+                        maint_margin_rate=b.dec("maintMarginRatio"),
+                        maint_amount_usdt=b.dec("cum"),
+                        max_leverage=b.dec("initialLeverage"),
+                    )
+                    for b in rows
+                ))
+            except DataError as err:
+                raise MalformedReplyError(endpoint, str(err)) from None
+    raise MalformedReplyError(endpoint, f"{exchange} sent no leverage brackets for {symbol}")
 
 
 class CcxtMarketData:
@@ -166,6 +195,7 @@ class CcxtMarketData:
             exchange, base_url, self._credentials
         )
         self._secrets = secret_values(self._credentials) if self._credentials is not None else ()
+        check_replies(self._client)  # a 2xx answer out of the exchange's envelope is malformed
         self._markets: dict[str, Any] | None = None
         self._interval_hours: dict[str, int] | None = None
         self._sources: dict[str, str] = {
@@ -219,17 +249,17 @@ class CcxtMarketData:
         rate = self._call(
             "fetch funding rate", lambda: self._client.fetch_funding_rate(market["symbol"])
         )
-        info = rate.get("info") or {}
+        reply = reply_object(rate, f"fetch funding rate of {market['symbol']}")
+        info = reply.obj("info", {})
         funding: Decimal | None
-        if self._is_binance and "markPrice" in info:
-            mark = _dec(info["markPrice"], "mark price")
-            funding = _dec(info["lastFundingRate"], "funding rate")
-            ts_ms = int(info.get("time") or rate.get("timestamp") or self._client.milliseconds())
+        if self._is_binance and info.has("markPrice"):
+            mark, funding = info.dec("markPrice"), info.dec("lastFundingRate")
+            source = info if info.raw("time") else reply
         else:
-            mark = _dec(rate.get("markPrice"), "mark price")
-            raw_rate = rate.get("fundingRate")
-            funding = None if raw_rate is None else _dec(raw_rate, "funding rate")
-            ts_ms = int(rate.get("timestamp") or self._client.milliseconds())
+            mark, funding = reply.dec("markPrice"), reply.opt_dec("fundingRate")
+            source = reply
+        key = "time" if source is info else "timestamp"
+        ts_ms = source.integer(key) if source.raw(key) else int(self._client.milliseconds())
         if mark <= 0:
             raise DataError(f"{instrument.symbol}: exchange sent a mark price of {mark}")
         return MarketSnapshot(instrument.symbol, mark, funding, ts_ms, f"live {self.exchange}")
@@ -261,6 +291,11 @@ class CcxtMarketData:
         for market in perpetuals:
             if market.get("base") == wanted:
                 return dict(market)
+        if not perpetuals:
+            # An empty or garbled listing is the exchange's fault, not the user's asset.
+            raise RetryableExchangeError(
+                f"exchange listed no market for {wanted}: {self.exchange} listed no "
+                "USDT-margined perpetual at all")
         bases = sorted({str(m.get("base")) for m in perpetuals})
         shown = ", ".join(bases[:12]) + (f" and {len(bases) - 12} more" if len(bases) > 12 else "")
         raise InputError(

@@ -12,19 +12,22 @@ both APIs needs a single address.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import ccxt
 
 from perphedge.adapters import ccxt_venue_binance_parse as parse
 from perphedge.adapters.ccxt_market import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
+    EXCHANGE_INFO,
     binance_brackets,
     binance_funding_intervals,
     instrument_from_market,
 )
+from perphedge.adapters.ccxt_reply import reply_object
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
@@ -48,12 +51,26 @@ __all__ = ["BinanceUsdmVenue"]
 INCOME_PAGE = 1000
 MAX_INCOME_PAGES = 20
 FUNDING_RATE_PAGE = 1000  # /fapi/v1/fundingRate: at most 1,000 rows a call
+#: The requests each method makes, as named in a malformed-reply error.
+PREMIUM_INDEX = "GET /fapi/v1/premiumIndex"
+POSITION_RISK = "GET /fapi/v2/positionRisk"
+FUTURES_ACCOUNT = "GET /fapi/v2/account"
+SPOT_ACCOUNT = "GET /api/v3/account"
+POSITION_SIDE = "GET /fapi/v1/positionSide/dual"
+MULTI_ASSETS = "GET /fapi/v1/multiAssetsMargin"
+SPOT_TICKER = "GET /api/v3/ticker/price"
+FUNDING_RATE = "GET /fapi/v1/fundingRate"
+INCOME = "GET /fapi/v1/income"
+OPEN_ORDERS = "GET /fapi/v1/openOrders"
+POSITION_MARGIN = "POST /fapi/v1/positionMargin"
 _MARGIN_TYPES = {MarginMode.ISOLATED: "ISOLATED", MarginMode.CROSS: "CROSSED"}
 _TRANSFER_TYPES = {Market.FUTURES: "MAIN_UMFUTURE", Market.SPOT: "UMFUTURE_MAIN"}
 
 
 class BinanceUsdmVenue(CcxtVenueBase):
     """A Binance USDⓈ-M account (and its spot wallet) as a ``Venue``; symbols like ``BTCUSDT``."""
+
+    _MARKETS_ENDPOINT: ClassVar[str] = EXCHANGE_INFO
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
@@ -68,13 +85,12 @@ class BinanceUsdmVenue(CcxtVenueBase):
         market = await self._market(symbol)
         if self._intervals is None:
             try:
-                rows = await self._read(
-                    "fetch funding info", self._client.fapiPublicGetFundingInfo
-                )
+                self._intervals = await self._read_as(
+                    "fetch funding info", self._client.fapiPublicGetFundingInfo,
+                    binance_funding_intervals)
             except ExchangeError:
                 # Testnets and local exchanges may lack it; 8 h is Binance's unlisted default.
-                rows = []
-            self._intervals = binance_funding_intervals(rows)
+                self._intervals = {}
         interval = self._intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_HOURS)
         return instrument_from_market(market, interval)
 
@@ -84,19 +100,20 @@ class BinanceUsdmVenue(CcxtVenueBase):
         markets = await self._markets()
         out = [
             instrument_from_market(m, DEFAULT_FUNDING_INTERVAL_HOURS) for m in markets.values()
-            if m.get("future") and m.get("linear") and m.get("active") is not False
-            and str(m.get("base", "")).upper() == asset.upper()
-            and str((m.get("info") or {}).get("status", "TRADING")) == "TRADING"
+            if isinstance(m, dict) and m.get("future") and m.get("linear")
+            and m.get("active") is not False and str(m.get("base", "")).upper() == asset.upper()
+            and isinstance(m.get("info"), dict)
+            and str(m["info"].get("status", "TRADING")) == "TRADING"
         ]
         return sorted(out, key=lambda i: i.expiry_ms or 0)
 
     async def brackets(self, symbol: str) -> BracketTable:
         """``GET /fapi/v1/leverageBracket`` (signed) with Binance's own ``cum``."""
-        reply = await self._read(
+        return await self._read_as(
             f"fetch leverage brackets of {symbol}",
             lambda: self._client.fapiPrivateGetLeverageBracket({"symbol": symbol}),
+            lambda reply: binance_brackets(reply, symbol, self.name),
         )
-        return binance_brackets(reply, symbol, self.name)
 
     # -- account ----------------------------------------------------------------------------
 
@@ -108,34 +125,34 @@ class BinanceUsdmVenue(CcxtVenueBase):
         multi = await self._read(
             "fetch multi-assets mode", self._client.fapiPrivateGetMultiAssetsMargin
         )
-        return parse.account_modes(dual, multi)
+        return parse.account_modes(dual, multi, POSITION_SIDE, MULTI_ASSETS)
 
     async def balances(self) -> VenueBalances:
         """USDⓈ-M wallet from ``GET /fapi/v2/account``; spot from ``GET /api/v3/account``."""
         futures = await self._read("fetch futures account", self._client.fapiPrivateV2GetAccount)
         spot = await self._read("fetch spot account", self._client.privateGetAccount)
-        return parse.balances(futures, spot)
+        return parse.balances(futures, spot, FUTURES_ACCOUNT, SPOT_ACCOUNT)
 
     async def positions(self) -> list[VenuePosition]:
         """Non-flat rows of ``GET /fapi/v2/positionRisk``."""
-        rows = await self._read("fetch positions", self._client.fapiPrivateV2GetPositionRisk)
-        return [p for p in map(parse.position, rows) if p is not None]
+        return await self._read_as("fetch positions", self._client.fapiPrivateV2GetPositionRisk,
+                                   partial(parse.positions, endpoint=POSITION_RISK))
 
     async def mark_and_funding(self, symbol: str) -> MarkAndFunding:
         """``GET /fapi/v1/premiumIndex?symbol=``."""
-        row = await self._read(
+        return await self._read_as(
             f"fetch premium index of {symbol}",
             lambda: self._client.fapiPublicGetPremiumIndex({"symbol": symbol}),
+            partial(parse.mark_and_funding, endpoint=PREMIUM_INDEX),
         )
-        return parse.mark_and_funding(row)
 
     async def spot_price(self, symbol: str) -> Decimal:
         """The ``ReadsSpotPrice`` port: ``GET /api/v3/ticker/price?symbol=`` (weight 2)."""
-        row = await self._read(
+        return await self._read_as(
             f"fetch spot price of {symbol}",
             lambda: self._client.publicGetTickerPrice({"symbol": symbol}),
+            partial(parse.spot_price, endpoint=SPOT_TICKER),
         )
-        return self._dec(row.get("price"), f"{symbol} spot price")
 
     async def funding_rates(self, symbol: str, since_ms: int) -> list[tuple[int, Decimal]]:
         """``GET /fapi/v1/fundingRate?symbol=&startTime=`` (public), 1,000 rows a page."""
@@ -147,11 +164,11 @@ class BinanceUsdmVenue(CcxtVenueBase):
                 f"fetch funding rates of {symbol}",
                 partial(self._client.fapiPublicGetFundingRate, params),
             )
-            out.extend((int(str(r["fundingTime"])), Decimal(str(r["fundingRate"])))
-                       for r in rows)
-            if len(rows) < FUNDING_RATE_PAGE:
+            page = parse.funding_rates(rows, FUNDING_RATE)
+            out.extend(page)
+            if len(page) < FUNDING_RATE_PAGE:
                 break
-            start = int(str(rows[-1]["fundingTime"])) + 1
+            start = page[-1][0] + 1
         return out
 
     async def funding_history(self, symbol: str, since_ms: int) -> list[FundingPayment]:
@@ -165,10 +182,10 @@ class BinanceUsdmVenue(CcxtVenueBase):
                 f"fetch funding income of {symbol}",
                 partial(self._client.fapiPrivateGetIncome, params),
             )
-            payments.extend(parse.funding_payments(rows))
+            payments.extend(parse.funding_payments(rows, INCOME))
             if len(rows) < INCOME_PAGE:
                 break
-            start = int(str(rows[-1]["time"])) + 1
+            start = parse.last_time(rows, INCOME, "time") + 1
         return payments
 
     # -- settings ---------------------------------------------------------------------------
@@ -223,16 +240,14 @@ class BinanceUsdmVenue(CcxtVenueBase):
                 raise InputError("reduce_only", "False for a spot order", True)
             params["newOrderRespType"] = "FULL"
             self._spot_client_ids.add(request.client_order_id)
-            info = await self._send_order(
-                request, lambda: self._client.privatePostOrder(params)
-            )
-            return parse.order(info, parse.fee_usdt(info.get("fills") or []))
+            return await self._send_order(
+                request, lambda: self._client.privatePostOrder(params), _spot_order_reply)
         if request.reduce_only:
             params["reduceOnly"] = "true"
         # RESULT: a market order's reply already says FILLED with its executed quantity.
         params["newOrderRespType"] = "RESULT"
-        info = await self._send_order(request, lambda: self._client.fapiPrivatePostOrder(params))
-        return parse.order(info)
+        return await self._send_order(request, lambda: self._client.fapiPrivatePostOrder(params),
+                                      partial(parse.order, endpoint="POST /fapi/v1/order"))
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         """``GET /fapi/v1/order?origClientOrderId=``; -2013 "Order does not exist." → None.
@@ -242,46 +257,48 @@ class BinanceUsdmVenue(CcxtVenueBase):
         spot = client_order_id in self._spot_client_ids
         get_order = self._client.privateGetOrder if spot else self._client.fapiPrivateGetOrder
         params = {"symbol": symbol, "origClientOrderId": client_order_id}
+        endpoint = "GET /api/v3/order" if spot else "GET /fapi/v1/order"
 
-        async def call() -> dict[str, Any] | None:
+        async def call() -> object:
             try:
-                info: dict[str, Any] = await get_order(params)
+                return await get_order(params)
             except ccxt.OrderNotFound:
                 return None
-            return info
 
-        info = await self._read(f"fetch order {client_order_id}", call)
-        if info is None:
-            return None
-        fee = ZERO
-        if parse.order(info).filled_qty_base > 0:
-            get_trades = (
-                self._client.privateGetMyTrades if spot else self._client.fapiPrivateGetUserTrades
-            )
-            trades = await self._read(
-                f"fetch trades of order {client_order_id}",
-                lambda: get_trades({"symbol": symbol, "orderId": info["orderId"]}),
-            )
-            fee = parse.fee_usdt(trades)
-        return parse.order(info, fee)
+        found = await self._read_as(
+            f"fetch order {client_order_id}", call,
+            lambda info: None if info is None else parse.order(info, endpoint))
+        if found is None or found.filled_qty_base <= 0:
+            return found
+        get_trades = (
+            self._client.privateGetMyTrades if spot else self._client.fapiPrivateGetUserTrades
+        )
+        fee = await self._read_as(
+            f"fetch trades of order {client_order_id}",
+            lambda: get_trades({"symbol": symbol, "orderId": found.exchange_order_id}),
+            partial(parse.fee_usdt,
+                    endpoint="GET /api/v3/myTrades" if spot else "GET /fapi/v1/userTrades"),
+        )
+        return replace(found, fee_usdt=fee)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         """``DELETE /fapi/v1/order?origClientOrderId=``; sent once (a repeat answers -2011)."""
         spot = client_order_id in self._spot_client_ids
         delete = self._client.privateDeleteOrder if spot else self._client.fapiPrivateDeleteOrder
-        info = await self._once(
-            f"cancel order {client_order_id}",
+        endpoint = "DELETE /api/v3/order" if spot else "DELETE /fapi/v1/order"
+        return await self._send_cancel(
+            symbol, client_order_id,
             lambda: delete({"symbol": symbol, "origClientOrderId": client_order_id}),
+            partial(parse.order, endpoint=endpoint),
         )
-        return parse.order(info)
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """``GET /fapi/v1/openOrders`` (futures only: the hedge's orders)."""
         params = {} if symbol is None else {"symbol": symbol}
-        rows = await self._read(
-            "fetch open orders", lambda: self._client.fapiPrivateGetOpenOrders(params)
+        return await self._read_as(
+            "fetch open orders", lambda: self._client.fapiPrivateGetOpenOrders(params),
+            partial(parse.open_orders, endpoint=OPEN_ORDERS),
         )
-        return [parse.order(r) for r in rows]
 
     # -- money movements (sent once: a resend would move the money twice) -------------------
 
@@ -302,7 +319,8 @@ class BinanceUsdmVenue(CcxtVenueBase):
             ),
         )
         # Binance answers {"code": 200, "msg": "Successfully modify position margin."}.
-        if isinstance(reply, dict) and str(reply.get("code", "200")) != "200":
+        code = reply_object(reply, POSITION_MARGIN).text("code", "200")
+        if code != "200":
             raise TerminalExchangeError(f"{verb} margin of {symbol} on binance: {reply}")
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
@@ -319,3 +337,12 @@ class BinanceUsdmVenue(CcxtVenueBase):
 def _check_amount(amount: Decimal) -> None:
     if not amount.is_finite() or amount <= 0:
         raise InputError("amount_usdt", "an amount greater than 0", str(amount))
+
+
+def _spot_order_reply(info: object) -> VenueOrder:
+    """A spot FULL reply: the order, with the USDT fee of the fills it lists."""
+    endpoint = "POST /api/v3/order"
+    fills = reply_object(info, endpoint).objects("fills", required=False)
+    fee = sum((f.dec("commission") for f in fills if f.raw("commissionAsset") == parse.SETTLE),
+              ZERO)
+    return parse.order(info, endpoint, fee)

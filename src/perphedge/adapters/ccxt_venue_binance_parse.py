@@ -2,16 +2,17 @@
 
 Pure functions over the JSON ccxt hands back from Binance's raw endpoints (``/fapi/v2/
 positionRisk``, ``/fapi/v2/account``, ``/fapi/v1/order``, ``/api/v3/account``, ...): every
-amount is ``Decimal(raw string)``, never one of ccxt's floats.
+amount is ``Decimal(raw string)``, never one of ccxt's floats. Each takes the endpoint it reads
+(``"GET /fapi/v1/premiumIndex"``) and reads the body through
+:mod:`perphedge.adapters.ccxt_reply`, so a body of the wrong shape is a
+``MalformedReplyError`` naming that endpoint and the key, never a ``TypeError``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
 
-from perphedge.adapters.ccxt_market import exchange_decimal
+from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import (
@@ -23,7 +24,6 @@ from perphedge.engine.venue import (
     VenueOrder,
     VenuePosition,
 )
-from perphedge.errors import DataError
 
 __all__ = [
     "ORDER_STATES",
@@ -31,10 +31,16 @@ __all__ = [
     "balances",
     "fee_usdt",
     "funding_payments",
+    "funding_rates",
+    "last_time",
     "mark_and_funding",
+    "open_orders",
     "order",
+    "order_row",
     "plain",
     "position",
+    "positions",
+    "spot_price",
 ]
 
 #: Binance order status → ours. EXPIRED (IOC/market leftovers, self-trade prevention) can no
@@ -52,10 +58,6 @@ ORDER_STATES = {
 SETTLE = "USDT"
 
 
-def _dec(value: object, what: str) -> Decimal:
-    return exchange_decimal(value, f"binance {what}")
-
-
 def plain(value: Decimal) -> str:
     """A Decimal as Binance accepts it: fixed point, never exponent notation.
 
@@ -65,83 +67,86 @@ def plain(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _bool(value: object) -> bool:
-    # Binance sends JSON booleans; older endpoints (and some replays) send "true"/"false".
-    return value is True or str(value).lower() == "true"
-
-
-def order(info: Mapping[str, Any], fee: Decimal = ZERO) -> VenueOrder:
+def order(body: object, endpoint: str, fee: Decimal = ZERO) -> VenueOrder:
     """A futures or spot order reply (``/fapi/v1/order``, ``/api/v3/order``) as a VenueOrder.
 
     The average price is Binance's ``avgPrice`` (futures) or ``cummulativeQuoteQty /
     executedQty`` (spot, which sends no average); None while nothing is filled.
     """
-    filled = _dec(info.get("executedQty", "0"), "executedQty")
+    return order_row(reply_object(body, endpoint), fee)
+
+
+def order_row(info: ReplyObject, fee: Decimal = ZERO) -> VenueOrder:
+    """One checked order object (a reply, or a row of ``openOrders``) as a VenueOrder."""
+    filled = info.dec("executedQty", "0")
     avg: Decimal | None = None
     if filled > 0:
-        if "avgPrice" in info:
-            avg = _dec(info["avgPrice"], "avgPrice")
-        else:
-            avg = _dec(info["cummulativeQuoteQty"], "cummulativeQuoteQty") / filled
-    side = str(info.get("side", "")).upper()
+        avg = (info.dec("avgPrice") if info.has("avgPrice")
+               else info.dec("cummulativeQuoteQty") / filled)
+    side = info.text("side").upper()
     if side not in ("BUY", "SELL"):
-        raise DataError(f"binance sent an order with side {side!r}")
-    ts = info.get("updateTime") or info.get("transactTime") or info.get("time") or 0
+        raise info.error("side", f"expected BUY or SELL, got {side!r}")
+    ts_key = next((k for k in ("updateTime", "transactTime", "time") if info.raw(k)), None)
     return VenueOrder(
-        client_order_id=str(info.get("clientOrderId", "")),
-        exchange_order_id=str(info.get("orderId", "")),
-        symbol=str(info["symbol"]),
+        client_order_id=info.text("clientOrderId", ""),
+        exchange_order_id=info.text("orderId", ""),
+        symbol=info.text("symbol"),
         side=Side.LONG if side == "BUY" else Side.SHORT,
-        qty_base=_dec(info["origQty"], "origQty"),
+        qty_base=info.dec("origQty"),
         filled_qty_base=filled,
         avg_price_usdt=avg,
-        state=ORDER_STATES.get(str(info.get("status")), OrderState.UNKNOWN),
+        state=ORDER_STATES.get(info.text("status", ""), OrderState.UNKNOWN),
         fee_usdt=fee,
-        reduce_only=_bool(info.get("reduceOnly", False)),
-        ts_ms=int(ts),
+        reduce_only=info.flag("reduceOnly"),
+        ts_ms=0 if ts_key is None else info.integer(ts_key),
     )
 
 
-def fee_usdt(fills: Iterable[Mapping[str, Any]]) -> Decimal:
+def open_orders(body: object, endpoint: str) -> list[VenueOrder]:
+    """A ``/fapi/v1/openOrders`` reply: a list of order objects."""
+    return [order_row(row) for row in reply_list(body, endpoint)]
+
+
+def fee_usdt(body: object, endpoint: str) -> Decimal:
     """Sum of the USDT commissions of trades or fills (others, e.g. BNB, are not USDT).
 
     >>> fee_usdt([{"commission": "0.14626840", "commissionAsset": "USDT"},
-    ...           {"commission": "0.0001", "commissionAsset": "BNB"}])
+    ...           {"commission": "0.0001", "commissionAsset": "BNB"}], "GET /fapi/v1/userTrades")
     Decimal('0.14626840')
     """
-    return sum(
-        (_dec(f["commission"], "commission") for f in fills
-         if f.get("commissionAsset") == SETTLE),
-        ZERO,
-    )
+    return sum((f.dec("commission") for f in reply_list(body, endpoint)
+                if f.raw("commissionAsset") == SETTLE), ZERO)
 
 
-def position(row: Mapping[str, Any]) -> VenuePosition | None:
+def positions(body: object, endpoint: str) -> list[VenuePosition]:
+    """The non-flat rows of a ``/fapi/v2/positionRisk`` reply."""
+    return [p for p in map(position, reply_list(body, endpoint)) if p is not None]
+
+
+def position(row: ReplyObject) -> VenuePosition | None:
     """A ``/fapi/v2/positionRisk`` row as a VenuePosition; None for a flat row.
 
     The isolated margin is ``isolatedWallet`` (the margin without unrealised PnL, the balance
     Binance's liquidation formula uses); payloads without it give ``isolatedMargin −
     unRealizedProfit``, which is the same number.
     """
-    qty = _dec(row["positionAmt"], "positionAmt")
+    qty = row.dec("positionAmt")
     if qty == 0:
         return None
-    upnl = _dec(row.get("unRealizedProfit", "0"), "unRealizedProfit")
-    isolated = str(row.get("marginType", "cross")).lower() == "isolated"
+    upnl = row.dec("unRealizedProfit", "0")
+    isolated = row.text("marginType", "cross").lower() == "isolated"
     wallet = ZERO
     if isolated:
-        wallet = (
-            _dec(row["isolatedWallet"], "isolatedWallet") if "isolatedWallet" in row
-            else _dec(row.get("isolatedMargin", "0"), "isolatedMargin") - upnl
-        )
-    liq = _dec(row.get("liquidationPrice", "0"), "liquidationPrice")
+        wallet = (row.dec("isolatedWallet") if row.has("isolatedWallet")
+                  else row.dec("isolatedMargin", "0") - upnl)
+    liq = row.dec("liquidationPrice", "0")
     return VenuePosition(
-        symbol=str(row["symbol"]),
+        symbol=row.text("symbol"),
         qty_base=qty,
-        entry_price_usdt=_dec(row["entryPrice"], "entryPrice"),
-        mark_price_usdt=_dec(row["markPrice"], "markPrice"),
+        entry_price_usdt=row.dec("entryPrice"),
+        mark_price_usdt=row.dec("markPrice"),
         margin_mode=MarginMode.ISOLATED if isolated else MarginMode.CROSS,
-        leverage=int(str(row.get("leverage", "1"))),
+        leverage=row.integer("leverage", 1),
         isolated_margin_usdt=wallet,
         unrealized_pnl_usdt=upnl,
         # Binance sends "0" when there is no liquidation price (e.g. fully collateralised).
@@ -149,54 +154,74 @@ def position(row: Mapping[str, Any]) -> VenuePosition | None:
     )
 
 
-def balances(futures_account: Mapping[str, Any], spot_account: Mapping[str, Any]) -> VenueBalances:
+def balances(futures_body: object, spot_body: object, futures_endpoint: str,
+             spot_endpoint: str) -> VenueBalances:
     """``/fapi/v2/account``'s USDT asset row and ``/api/v3/account``'s free balances.
 
     The USDT row, not the account totals: in multi-assets mode the totals are a USD value of
     every margin asset, while the hedge's margin and transfers are in USDT.
     """
-    usdt = next(
-        (a for a in futures_account.get("assets") or [] if a.get("asset") == SETTLE), None
-    )
-    wallet = ZERO if usdt is None else _dec(usdt["walletBalance"], "walletBalance")
-    available = ZERO if usdt is None else _dec(usdt["availableBalance"], "availableBalance")
+    futures = reply_object(futures_body, futures_endpoint)
+    usdt = next((a for a in futures.objects("assets") if a.raw("asset") == SETTLE), None)
+    wallet = ZERO if usdt is None else usdt.dec("walletBalance")
+    available = ZERO if usdt is None else usdt.dec("availableBalance")
     spot: dict[str, Decimal] = {}
-    for row in spot_account.get("balances") or []:
-        free = _dec(row["free"], f"{row.get('asset')} free")
+    for row in reply_object(spot_body, spot_endpoint).objects("balances"):
+        free = row.dec("free")
         if free != 0:
-            spot[str(row["asset"])] = free
+            spot[row.text("asset")] = free
     return VenueBalances(spot, wallet, available)
 
 
-def account_modes(dual: Mapping[str, Any], multi: Mapping[str, Any]) -> AccountModes:
+def account_modes(dual: object, multi: object, dual_endpoint: str,
+                  multi_endpoint: str) -> AccountModes:
     """``/fapi/v1/positionSide/dual`` and ``/fapi/v1/multiAssetsMargin`` replies."""
     return AccountModes(
-        hedge_mode=_bool(dual.get("dualSidePosition")),
-        multi_assets_margin=_bool(multi.get("multiAssetsMargin")),
+        hedge_mode=reply_object(dual, dual_endpoint).flag("dualSidePosition"),
+        multi_assets_margin=reply_object(multi, multi_endpoint).flag("multiAssetsMargin"),
     )
 
 
-def mark_and_funding(row: Mapping[str, Any]) -> MarkAndFunding:
+def mark_and_funding(body: object, endpoint: str) -> MarkAndFunding:
     """A ``/fapi/v1/premiumIndex`` reply for one symbol."""
-    mark = _dec(row["markPrice"], "markPrice")
+    row = reply_object(body, endpoint)
+    mark = row.dec("markPrice")
     if mark <= 0:
-        raise DataError(f"{row.get('symbol')}: binance sent a mark price of {mark}")
-    rate = row.get("lastFundingRate")
-    next_ms = int(str(row.get("nextFundingTime") or 0))
+        raise row.error("markPrice", f"expected a price above 0, got {mark}")
+    next_ms = row.integer("nextFundingTime", 0)
     return MarkAndFunding(
-        symbol=str(row["symbol"]),
+        symbol=row.text("symbol"),
         mark_price_usdt=mark,
-        funding_rate=None if rate in (None, "") else _dec(rate, "lastFundingRate"),
+        funding_rate=row.opt_dec("lastFundingRate"),
         # Delivery contracts answer 0: no next funding.
         next_funding_ms=next_ms or None,
-        ts_ms=int(str(row["time"])),
+        ts_ms=row.integer("time"),
     )
 
 
-def funding_payments(rows: Iterable[Mapping[str, Any]]) -> list[FundingPayment]:
+def spot_price(body: object, endpoint: str) -> Decimal:
+    """A ``/api/v3/ticker/price`` reply: its ``price``, above 0."""
+    row = reply_object(body, endpoint)
+    price = row.dec("price")
+    if price <= 0:
+        raise row.error("price", f"expected a price above 0, got {price}")
+    return price
+
+
+def funding_rates(body: object, endpoint: str) -> list[tuple[int, Decimal]]:
+    """A ``/fapi/v1/fundingRate`` page: (fundingTime, fundingRate) per row."""
+    return [(r.integer("fundingTime"), r.dec("fundingRate")) for r in reply_list(body, endpoint)]
+
+
+def funding_payments(body: object, endpoint: str) -> list[FundingPayment]:
     """``/fapi/v1/income`` FUNDING_FEE rows (Binance's sign: positive is received)."""
     return [
-        FundingPayment(str(r["symbol"]), int(str(r["time"])), _dec(r["income"], "income"))
-        for r in rows
-        if r.get("incomeType") == "FUNDING_FEE" and r.get("asset", SETTLE) == SETTLE
+        FundingPayment(r.text("symbol"), r.integer("time"), r.dec("income"))
+        for r in reply_list(body, endpoint)
+        if r.raw("incomeType") == "FUNDING_FEE" and r.raw("asset") in (None, SETTLE)
     ]
+
+
+def last_time(body: object, endpoint: str, key: str) -> int:
+    """The ``key`` time of a page's last row (the next page starts after it)."""
+    return reply_list(body, endpoint)[-1].integer(key)

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import ccxt
 
+from perphedge.adapters.ccxt_reply import ReplyObject, reply_list
+from perphedge.adapters.ccxt_unified_parse import free_balances
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.money import plain
 from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
@@ -62,19 +63,17 @@ async def is_unified(client: Any) -> bool:
     return bool(margin or account)
 
 
-def unified_balances(balance: dict[str, Any], dec: Callable[[object, str], Decimal]
-                     ) -> VenueBalances:
+def unified_balances(balance: ReplyObject) -> VenueBalances:
     """One UNIFIED wallet: USDT is the futures margin (counted once), other coins are "spot".
 
     USDT's ``free`` is ccxt's walletBalance − locked − totalPositionIM − totalOrderIM: what a
     new position may use. A UTA's USDT is never idle spot cash, so ``spot`` has no USDT.
     """
-    usdt = balance.get(USDT) or {}
+    usdt = balance.obj(USDT, {})
     return VenueBalances(
-        spot={asset: dec(free, f"{asset} free balance")
-              for asset, free in (balance.get("free") or {}).items() if free and asset != USDT},
-        futures_wallet_usdt=dec(usdt.get("total") or 0, "USDT wallet balance"),
-        futures_available_usdt=dec(usdt.get("free") or 0, "USDT available balance"),
+        spot={asset: free for asset, free in free_balances(balance).items() if asset != USDT},
+        futures_wallet_usdt=usdt.dec("total", 0),
+        futures_available_usdt=usdt.dec("free", 0),
     )
 
 
@@ -83,9 +82,10 @@ async def order_by_link_id(client: Any, symbol: str, client_order_id: str
     """The order with this ``orderLinkId``: open (realtime) first, then the order history."""
     params = {"orderLinkId": client_order_id}
     for fetch in (client.fetch_open_orders, client.fetch_canceled_and_closed_orders):
-        rows: list[dict[str, Any]] = await fetch(symbol, None, None, dict(params))
+        rows = reply_list(await fetch(symbol, None, None, dict(params)),
+                          f"bybit {fetch.__name__} by orderLinkId")
         if rows:
-            return rows[0]
+            return rows[0].mapping()
     return None
 
 
@@ -101,18 +101,19 @@ def leverage_not_modified(err: ccxt.BaseError) -> bool:
     return isinstance(err, ccxt.BadRequest) and bool(_NOT_MODIFIED.search(str(err)))
 
 
-def order_fee(order: dict[str, Any]) -> object:
+def order_fee(order: ReplyObject) -> Decimal | None:
     """The order's fee in the settle coin: ``cumExecFee`` (None when Bybit sent none)."""
-    fee = (order.get("info") or {}).get("cumExecFee")
-    return fee if fee not in (None, "") else None
+    return order.obj("info", {}).opt_dec("cumExecFee")
 
 
 def funding_interval_hours(market: dict[str, Any], default: int) -> int:
     """The perpetual's funding interval: instruments-info ``fundingInterval`` is in minutes."""
-    minutes = (market.get("info") or {}).get("fundingInterval")
+    info = market.get("info")
+    minutes = info.get("fundingInterval") if isinstance(info, dict) else None
     if minutes in (None, "", 0, "0"):
         return default
-    return max(1, int(minutes) // 60)
+    return max(1, ReplyObject({"fundingInterval": minutes}, "GET /v5/market/instruments-info",
+                              f"list[{market.get('id')}]").integer("fundingInterval") // 60)
 
 
 class BybitVenue(CcxtVenue):
@@ -120,15 +121,16 @@ class BybitVenue(CcxtVenue):
     (module doc)."""
 
     _CLIENT_ID_PARAM: ClassVar[str] = "orderLinkId"
+    _MARKETS_ENDPOINT: ClassVar[str] = "GET /v5/market/instruments-info"
 
     def _funding_interval_hours(self, market: dict[str, Any]) -> int:
         return funding_interval_hours(market, super()._funding_interval_hours(market))
 
-    async def _one_wallet_balances(self, swap: dict[str, Any]) -> VenueBalances | None:
+    async def _one_wallet_balances(self, swap: ReplyObject) -> VenueBalances | None:
         if not await self._unified():
             return None
         # spot and swap are the same UNIFIED wallet: read once, count USDT once.
-        return unified_balances(swap, self._dec)
+        return unified_balances(swap)
 
     async def _position_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A UTA 2.0 position row has no margin mode: it is the account's (account/info);
@@ -136,22 +138,20 @@ class BybitVenue(CcxtVenue):
         held = [p for p in rows if p.get("contracts")]
         if not held:
             return held
-        mode = await self._read("fetch margin mode", lambda: (
-            self._client.fetch_margin_mode(held[0]["symbol"])))
-        return [{**p, "marginMode": mode.get("marginMode"), "collateral": p.get("positionMargin")}
-                for p in held]
+        mode = await self._read_as("fetch margin mode", lambda: (
+            self._client.fetch_margin_mode(held[0]["symbol"])),
+            lambda body: self._reply(body, "fetch margin mode").raw("marginMode"))
+        return [{**p, "marginMode": mode, "collateral": p.get("positionMargin")} for p in held]
 
     def _leverage_unchanged(self, err: ccxt.BadRequest) -> bool:
         return leverage_not_modified(err)
 
-    async def _placed(self, order: dict[str, Any], market: dict[str, Any],
-                      request: OrderRequest) -> VenueOrder:
+    async def _placed(self, placed: VenueOrder, request: OrderRequest) -> VenueOrder:
         # Bybit acknowledges with {orderId, orderLinkId} only: read the fill back (a read;
         # if it fails the order stands as acknowledged and the engine resolves it by id).
         with contextlib.suppress(ExchangeError):
-            return await self.fetch_order(request.symbol, request.client_order_id) or \
-                self._order(order, market, request)
-        return self._order(order, market, request)
+            return await self.fetch_order(request.symbol, request.client_order_id) or placed
+        return placed
 
     async def _order_by_client_id(self, market: dict[str, Any], client_order_id: str
                                   ) -> dict[str, Any] | None:
@@ -170,15 +170,15 @@ class BybitVenue(CcxtVenue):
             return
         await super().transfer(amount_usdt, to=to)
 
-    def _funding_amount(self, row: dict[str, Any]) -> Decimal:
+    def _funding_amount(self, row: ReplyObject) -> Decimal:
         """The raw ``execFee`` of the funding execution, negated: a fee, > 0 when paid.
 
         ccxt 4.5 passes it on as ``amount`` unchanged (ccxt issue #26404; PR #26455 proposes
         negating it there), so the raw field is read and ccxt's sign never matters.
         """
-        return -self._dec((row.get("info") or {}).get("execFee"), "funding execFee")
+        return -row.obj("info").dec("execFee")
 
-    def _order_fee(self, order: dict[str, Any]) -> object:
+    def _order_fee(self, order: ReplyObject) -> Decimal | None:
         return order_fee(order)
 
     async def _unified(self) -> bool:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from perphedge.adapters.ccxt_market import exchange_decimal
+from perphedge.adapters.ccxt_reply import ReplyObject
 from perphedge.adapters.ccxt_venue_base import RetryPolicy
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.brackets import BracketTable
@@ -47,24 +47,24 @@ _SENT_ID = re.compile(r"[a-z0-9YZ]{1,32}")
 OKX_ACCOUNTS = {Market.SPOT: "funding", Market.FUTURES: "trading"}
 
 
-def okx_wallet_usdt(balance: Mapping[str, Any]) -> Decimal:
+def okx_wallet_usdt(balance: ReplyObject) -> Decimal:
     """The trading account's USDT without unrealised PnL: ``eq − upl`` of its USDT row.
 
     ``eq`` is cash plus isolated margin plus every position's uPnL; ``upl`` is that uPnL.
 
-    >>> okx_wallet_usdt({"info": {"data": [{"details": [
-    ...     {"ccy": "USDT", "eq": "1005.5", "upl": "5.5"}]}]}})
+    >>> okx_wallet_usdt(ReplyObject({"info": {"data": [{"details": [
+    ...     {"ccy": "USDT", "eq": "1005.5", "upl": "5.5"}]}]}}, "GET /api/v5/account/balance"))
     Decimal('1000.0')
     """
-    data = (balance.get("info") or {}).get("data") or [{}]
-    for row in data[0].get("details") or []:
-        if row.get("ccy") == "USDT":
-            eq = exchange_decimal(row.get("eq") or 0, "okx USDT eq")
-            return eq - exchange_decimal(row.get("upl") or 0, "okx USDT upl")
+    data = balance.obj("info", {}).objects("data", required=False)
+    details = data[0].objects("details", required=False) if data else []
+    for row in details:
+        if row.raw("ccy") == "USDT":
+            return row.dec("eq", 0) - row.dec("upl", 0)
     return ZERO
 
 
-def okx_brackets(symbol: str, tiers: Iterable[Mapping[str, Any]], contract_size: Decimal,
+def okx_brackets(symbol: str, tiers: Iterable[ReplyObject], contract_size: Decimal,
                  price: Decimal) -> BracketTable:
     """ccxt's OKX leverage tiers (bounds in contracts) as notional brackets at ``price``.
 
@@ -75,10 +75,8 @@ def okx_brackets(symbol: str, tiers: Iterable[Mapping[str, Any]], contract_size:
     rows = []
     floor = ZERO
     for tier in tiers:
-        cap = exchange_decimal(tier.get("maxNotional"), "okx tier maxSz") * per_contract
-        rows.append((floor, cap,
-                     exchange_decimal(tier.get("maintenanceMarginRate"), "okx tier mmr"),
-                     exchange_decimal(tier.get("maxLeverage"), "okx tier maxLever")))
+        cap = tier.dec("maxNotional") * per_contract
+        rows.append((floor, cap, tier.dec("maintenanceMarginRate"), tier.dec("maxLeverage")))
         floor = cap
     return BracketTable.from_rates(symbol, rows)
 
@@ -111,6 +109,7 @@ class OkxVenue(CcxtVenue):
     """An OKX account as a ``Venue``: ccxt's unified okx with OKX's differences (module doc)."""
 
     _SPOT_BALANCE_TYPE: ClassVar[str] = "funding"
+    _MARKETS_ENDPOINT: ClassVar[str] = "GET /api/v5/public/instruments"
     _TRANSFER_ACCOUNTS: ClassVar[Mapping[Market, str]] = OKX_ACCOUNTS
 
     def __init__(self, client: Any, *, secrets: Sequence[str] = (),
@@ -120,24 +119,26 @@ class OkxVenue(CcxtVenue):
         self._okx_modes: dict[str, str] = {}
 
     async def _brackets_from_tiers(self, symbol: str, market: dict[str, Any],
-                                   tiers: list[dict[str, Any]]) -> BracketTable:
+                                   tiers: list[ReplyObject]) -> BracketTable:
         """OKX's tiers are in contracts: notional brackets at the current mark price."""
         mark = await self._mark_price(market)
         size = self._dec(market.get("contractSize") or 1, "contract size")
         return okx_brackets(symbol, tiers, size, mark)
 
-    def _wallet_usdt(self, swap: dict[str, Any]) -> object:
+    def _wallet_usdt(self, swap: ReplyObject) -> Decimal:
         return okx_wallet_usdt(swap)
 
     def _positions_seen(self, rows: list[dict[str, Any]]) -> None:
         for p in rows:
-            if p.get("contracts"):
-                self._okx_modes[self._client.market(p["symbol"])["id"]] = p["marginMode"]
+            if p.get("contracts"):  # each such row was read as a position already
+                market_id = self._client.markets[p["symbol"]]["id"]
+                self._okx_modes[market_id] = str(p.get("marginMode") or "cross")
 
-    def _isolated_margin(self, p: dict[str, Any], mode: MarginMode) -> Decimal:
+    def _isolated_margin(self, p: ReplyObject, mode: MarginMode) -> Decimal:
         # The raw ``margin`` (ccxt's collateral adds the uPnL to it, which the port's
         # isolated margin, Binance's isolatedWallet, does not hold).
-        return self._dec((p.get("info") or {}).get("margin") or 0, "okx margin")
+        info = p.obj("info", {})
+        return info.dec("margin") if info.raw("margin") else ZERO
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
         """OKX has no margin-mode setting: every order carries its ``tdMode`` and leverage is
@@ -182,9 +183,11 @@ class OkxVenue(CcxtVenue):
 
     async def _okx_position_mode(self, market: dict[str, Any]) -> str | None:
         """The margin mode of the open OKX position on ``market``, or None when flat."""
-        rows = await self._read(f"fetch position of {market['id']}", lambda: (
-            self._client.fetch_positions([market["symbol"]])))
-        return next((str(p["marginMode"]) for p in rows if p.get("contracts")), None)
+        action = f"fetch position of {market['id']}"
+        rows = await self._read_as(action, lambda: (
+            self._client.fetch_positions([market["symbol"]])),
+            lambda body: self._replies(body, action))
+        return next((p.text("marginMode") for p in rows if p.raw("contracts")), None)
 
     async def _okx_mode(self, market: dict[str, Any]) -> str:
         """The margin mode OKX orders and leverage on ``market`` use: the one set (or seen

@@ -19,6 +19,13 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
+from perphedge.adapters.ccxt_reply import ReplyObject, reply_object
+from perphedge.adapters.ccxt_unified_parse import (
+    UNIFIED_STATES,
+    contracts_text,
+    free_balances,
+    neutral_symbol,
+)
 from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
@@ -35,15 +42,9 @@ from perphedge.engine.venue import (
     VenueOrder,
     VenuePosition,
 )
-from perphedge.errors import InputError, TerminalExchangeError
+from perphedge.errors import DataError, InputError, MalformedReplyError, TerminalExchangeError
 
 __all__ = ["CcxtVenue"]
-
-#: ccxt's unified order status → ours; "open" is refined by the filled amount.
-_STATES = {"closed": OrderState.FILLED, "canceled": OrderState.CANCELED,
-           "cancelled": OrderState.CANCELED, "expired": OrderState.CANCELED,
-           "rejected": OrderState.REJECTED}
-
 
 class CcxtVenue(CcxtVenueBase):
     """A ccxt exchange account as a ``Venue``, through ccxt's unified methods.
@@ -68,13 +69,14 @@ class CcxtVenue(CcxtVenueBase):
             return await super()._market(symbol)
         except InputError:
             for market in self._client.markets.values():
-                if market.get("swap") and market.get("linear") and _neutral(market) == symbol:
+                if market.get("swap") and market.get("linear") and neutral_symbol(market) == symbol:
                     return dict(market)
             raise
 
     def _symbol(self, market: dict[str, Any]) -> str:
         """The id the engine knows the market by: neutral for a linear perpetual."""
-        return _neutral(market) if market.get("swap") and market.get("linear") else market["id"]
+        linear_swap = market.get("swap") and market.get("linear")
+        return neutral_symbol(market) if linear_swap else str(market["id"])
 
     async def instrument(self, symbol: str) -> Instrument:
         """Contract specs, with the market's funding interval."""
@@ -89,61 +91,79 @@ class CcxtVenue(CcxtVenueBase):
     async def brackets(self, symbol: str) -> BracketTable:
         """Maintenance tiers from ``fetch_market_leverage_tiers``."""
         market = await self._market(symbol)
-        tiers = await self._read(f"fetch leverage tiers of {symbol}", lambda: (
-            self._client.fetch_market_leverage_tiers(market["symbol"])))
-        return await self._brackets_from_tiers(symbol, market, tiers)
+        action = f"fetch leverage tiers of {symbol}"
+        tiers = await self._read_as(action, lambda: (
+            self._client.fetch_market_leverage_tiers(market["symbol"])),
+            lambda body: self._replies(body, action))
+        try:
+            return await self._brackets_from_tiers(symbol, market, tiers)
+        except DataError as err:  # tiers that make no bracket table
+            raise MalformedReplyError(self._endpoint(action), str(err)) from None
 
     async def _brackets_from_tiers(self, symbol: str, market: dict[str, Any],
-                                   tiers: list[dict[str, Any]]) -> BracketTable:
+                                   tiers: list[ReplyObject]) -> BracketTable:
         """ccxt's unified tiers (bounds in USDT notional) as the bracket table."""
         return BracketTable.from_rates(symbol, [(
-            self._dec(t.get("minNotional"), "tier minNotional"),
-            self._dec(t.get("maxNotional"), "tier maxNotional"),
-            self._dec(t.get("maintenanceMarginRate"), "tier maintenanceMarginRate"),
-            self._dec(t.get("maxLeverage"), "tier maxLeverage"),
+            t.dec("minNotional"), t.dec("maxNotional"), t.dec("maintenanceMarginRate"),
+            t.dec("maxLeverage"),
         ) for t in tiers])
 
     async def account_modes(self) -> AccountModes:
         """Hedge mode from ``fetch_position_mode`` where ccxt has it; no multi-assets mode."""
         hedged = False
         if self._client.has.get("fetchPositionMode"):
-            mode = await self._read("fetch position mode", self._client.fetch_position_mode)
-            hedged = bool(mode.get("hedged"))
+            hedged = await self._read_as(
+                "fetch position mode", self._client.fetch_position_mode,
+                lambda body: self._reply(body, "fetch position mode").flag("hedged"))
         return AccountModes(hedge_mode=hedged, multi_assets_margin=False)
 
     async def balances(self) -> VenueBalances:
         """Free spot balances and the swap wallet's USDT (one wallet on unified accounts)."""
-        swap = await self._read("fetch swap balance", lambda: (
-            self._client.fetch_balance({"type": "swap"})))
+        swap = await self._read_as("fetch swap balance", lambda: (
+            self._client.fetch_balance({"type": "swap"})),
+            lambda body: self._reply(body, "fetch swap balance"))
         one_wallet = await self._one_wallet_balances(swap)
         if one_wallet is not None:
             return one_wallet
-        spot = await self._read("fetch spot balance", lambda: (
-            self._client.fetch_balance({"type": self._SPOT_BALANCE_TYPE})))
-        usdt = swap.get("USDT") or {}
+        spot = await self._read_as("fetch spot balance", lambda: (
+            self._client.fetch_balance({"type": self._SPOT_BALANCE_TYPE})),
+            lambda body: self._reply(body, "fetch spot balance"))
         return VenueBalances(
-            spot={asset: self._dec(free, f"{asset} free balance")
-                  for asset, free in (spot.get("free") or {}).items() if free},
-            futures_wallet_usdt=self._dec(self._wallet_usdt(swap), "USDT wallet balance"),
-            futures_available_usdt=self._dec(usdt.get("free") or 0, "USDT available balance"),
+            spot=free_balances(spot),
+            futures_wallet_usdt=self._wallet_usdt(swap),
+            futures_available_usdt=swap.obj("USDT", {}).dec("free", 0),
         )
 
-    async def _one_wallet_balances(self, swap: dict[str, Any]) -> VenueBalances | None:
+    async def _one_wallet_balances(self, swap: ReplyObject) -> VenueBalances | None:
         """The balances when spot and swap are one wallet (read as ``swap``), else None."""
         return None
 
-    def _wallet_usdt(self, swap: dict[str, Any]) -> object:
+    def _wallet_usdt(self, swap: ReplyObject) -> Decimal:
         """The futures wallet's USDT (Binance's walletBalance) from the swap balance."""
-        return (swap.get("USDT") or {}).get("total") or 0
+        return swap.obj("USDT", {}).dec("total", 0)
 
     async def positions(self) -> list[VenuePosition]:
         """Open positions from ``fetch_positions`` (base quantity, signed by side)."""
         await self._markets()
-        rows = await self._position_rows(
-            await self._read("fetch positions", self._client.fetch_positions))
-        out = [self._position(p) for p in rows if p.get("contracts")]
+        rows = await self._read_as("fetch positions", self._client.fetch_positions,
+                                   lambda body: self._rows(body, "fetch positions"))
+        endpoint = self._endpoint("fetch positions")
+        rows = await self._position_rows(rows)
+        out = [self._position(reply_object(p, endpoint)) for p in rows if p.get("contracts")]
         self._positions_seen(rows)
         return out
+
+    def _rows(self, body: object, action: str) -> list[dict[str, Any]]:
+        """A list of objects as plain dicts (checked: a list, each an object)."""
+        self._replies(body, action)
+        return [dict(row) for row in body]  # type: ignore[attr-defined]
+
+    def _listed(self, row: ReplyObject) -> dict[str, Any]:
+        """The loaded market of a row's unified ``symbol`` (an unlisted one is malformed)."""
+        market = (self._client.markets or {}).get(row.text("symbol"))
+        if not isinstance(market, dict):
+            raise row.error("symbol", f"{row.raw('symbol')!r} is no market {self.name} listed")
+        return market
 
     async def _position_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """ccxt's position rows completed with what the exchange leaves out."""
@@ -152,45 +172,50 @@ class CcxtVenue(CcxtVenueBase):
     def _positions_seen(self, rows: list[dict[str, Any]]) -> None:
         """Called with the position rows ``positions`` read."""
 
-    def _position(self, p: dict[str, Any]) -> VenuePosition:
-        market = self._client.market(p["symbol"])
-        size = self._dec(p.get("contractSize") or market.get("contractSize") or 1, "contractSize")
-        qty = self._dec(p["contracts"], "position contracts") * size
-        mode = MarginMode.ISOLATED if p.get("marginMode") == "isolated" else MarginMode.CROSS
-        liq = p.get("liquidationPrice")
+    def _position(self, p: ReplyObject) -> VenuePosition:
+        market = self._listed(p)
+        size = (p.dec("contractSize") if p.raw("contractSize")
+                else self._dec(market.get("contractSize") or 1, "contractSize"))
+        qty = p.dec("contracts") * size
+        mode = MarginMode.ISOLATED if p.raw("marginMode") == "isolated" else MarginMode.CROSS
+        liq = p.opt_dec("liquidationPrice")
         return VenuePosition(
             symbol=self._symbol(market),
-            qty_base=-qty if p.get("side") == "short" else qty,
-            entry_price_usdt=self._dec(p.get("entryPrice") or 0, "entry price"),
-            mark_price_usdt=self._dec(p.get("markPrice") or 0, "mark price"),
+            qty_base=-qty if p.raw("side") == "short" else qty,
+            entry_price_usdt=p.dec("entryPrice", 0),
+            mark_price_usdt=p.dec("markPrice", 0),
             margin_mode=mode,
-            leverage=int(p.get("leverage") or 1),
+            leverage=int(p.dec("leverage", 1)),
             isolated_margin_usdt=self._isolated_margin(p, mode),
-            unrealized_pnl_usdt=self._dec(p.get("unrealizedPnl") or 0, "unrealized PnL"),
-            liquidation_price_usdt=self._dec(liq, "liquidation price") if liq else None,
+            unrealized_pnl_usdt=p.dec("unrealizedPnl", 0),
+            liquidation_price_usdt=liq if liq else None,
         )
 
-    def _isolated_margin(self, p: dict[str, Any], mode: MarginMode) -> Decimal:
+    def _isolated_margin(self, p: ReplyObject, mode: MarginMode) -> Decimal:
         """The position's isolated margin without uPnL (Binance's isolatedWallet)."""
         if mode is MarginMode.ISOLATED:
-            return self._dec(p.get("collateral") or 0, "collateral")
+            return p.dec("collateral", 0)
         return ZERO
 
     async def mark_and_funding(self, symbol: str) -> MarkAndFunding:
         """Funding rate from ``fetch_funding_rate``; the mark price from it too, or from
         ``fetch_mark_price`` where the funding reply has none (OKX)."""
         market = await self._market(symbol)
-        rate = await self._read(f"fetch funding rate of {symbol}", lambda: (
-            self._client.fetch_funding_rate(market["symbol"])))
-        raw_rate, next_ms = rate.get("fundingRate"), rate.get("fundingTimestamp")
-        mark = rate.get("markPrice")
+        action = f"fetch funding rate of {symbol}"
+        rate = await self._read_as(action, lambda: (
+            self._client.fetch_funding_rate(market["symbol"])),
+            lambda body: self._reply(body, action))
+        mark = rate.opt_dec("markPrice")
+        if mark is not None and mark <= 0:
+            raise rate.error("markPrice", f"expected a price above 0, got {mark}")
         return MarkAndFunding(
             symbol=symbol,
-            mark_price_usdt=(self._dec(mark, "mark price") if mark is not None
-                             else await self._mark_price(market)),
-            funding_rate=None if raw_rate is None else self._dec(raw_rate, "funding rate"),
-            next_funding_ms=None if next_ms is None else int(next_ms),
-            ts_ms=int(rate.get("timestamp") or self._client.milliseconds()),
+            mark_price_usdt=mark if mark is not None else await self._mark_price(market),
+            funding_rate=rate.opt_dec("fundingRate"),
+            next_funding_ms=(rate.integer("fundingTimestamp") if rate.has("fundingTimestamp")
+                             else None),
+            ts_ms=(rate.integer("timestamp") if rate.raw("timestamp")
+                   else int(self._client.milliseconds())),
         )
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
@@ -240,26 +265,34 @@ class CcxtVenue(CcxtVenueBase):
         params: dict[str, Any] = {"clientOrderId": self._sent_id(request.client_order_id),
                                   "reduceOnly": request.reduce_only,
                                   **await self._order_params(market)}
-        order = await self._send_order(request, lambda: self._client.create_order(
+        placed = await self._send_order(request, lambda: self._client.create_order(
             market["symbol"], request.order_type, request.side.order_side, amount, price, params
-        ))
-        return await self._placed(order, market, request)
+        ), lambda body: self._order(self._placement(body), market, request))
+        return await self._placed(placed, request)
+
+    def _placement(self, body: object) -> ReplyObject:
+        """``create_order``'s reply: an order with the exchange's id (ccxt makes an order of
+        Nones from a garbled body, which must not pass for an acknowledgement)."""
+        order = self._reply(body, "create order")
+        order.text("id")
+        return order
 
     async def _order_params(self, market: dict[str, Any]) -> dict[str, Any]:
         """Extra params of ``create_order`` on ``market``."""
         return {}
 
-    async def _placed(self, order: dict[str, Any], market: dict[str, Any],
-                      request: OrderRequest) -> VenueOrder:
+    async def _placed(self, placed: VenueOrder, request: OrderRequest) -> VenueOrder:
         """The order as ``place_order`` reports it, from ``create_order``'s reply."""
-        return self._order(order, market, request)
+        return placed
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         """The order with this client id (``params.clientOrderId``), or None if unknown."""
         market = await self._market(symbol)
-        order = await self._read(f"fetch order {client_order_id}", lambda: (
-            self._order_by_client_id(market, client_order_id)))
-        return None if order is None else self._order(order, market)
+        action = f"fetch order {client_order_id}"
+        return await self._read_as(action, lambda: (
+            self._order_by_client_id(market, client_order_id)),
+            lambda body: None if body is None else self._order(self._reply(body, action),
+                                                                market))
 
     async def _order_by_client_id(self, market: dict[str, Any], client_order_id: str
                                   ) -> dict[str, Any] | None:
@@ -275,21 +308,18 @@ class CcxtVenue(CcxtVenueBase):
     async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         """Cancel by client id, then read the order back (cancel replies are sparse)."""
         market = await self._market(symbol)
-        await self._read(f"cancel order {client_order_id}", lambda: self._client.cancel_order(
+        # Sent once; an uncertain outcome, like a clean one, is read back by client id.
+        return await self._send_cancel(symbol, client_order_id, lambda: self._client.cancel_order(
             None, market["symbol"], {self._CLIENT_ID_PARAM: self._sent_id(client_order_id)}
-        ))
-        order = await self.fetch_order(symbol, client_order_id)
-        if order is None:
-            raise TerminalExchangeError(f"cancel order {client_order_id}: order not found")
-        return order
+        ), lambda _body: None)
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """Open orders of ``symbol`` (or of every market when ccxt allows it)."""
         market = None if symbol is None else await self._market(symbol)
         unified = None if market is None else market["symbol"]
-        orders = await self._read("fetch open orders", lambda: (
-            self._client.fetch_open_orders(unified)))
-        return [self._order(o, self._client.market(o["symbol"])) for o in orders]
+        return await self._read_as("fetch open orders", lambda: (
+            self._client.fetch_open_orders(unified)), lambda body: [
+                self._order(o, self._listed(o)) for o in self._replies(body, "fetch open orders")])
 
     async def add_margin(self, symbol: str, amount_usdt: Decimal) -> None:
         """Move USDT into the isolated position (sent once: a resend would move it twice)."""
@@ -322,53 +352,55 @@ class CcxtVenue(CcxtVenueBase):
         """Settled funding from ``fetch_funding_history`` (positive: received)."""
         market = await self._market(symbol)
         params = self._funding_params(since_ms)
-        rows = await self._read(f"fetch funding history of {symbol}", lambda: (
+        action = f"fetch funding history of {symbol}"
+        return await self._read_as(action, lambda: (
             self._client.fetch_funding_history(market["symbol"], since_ms, None, params)
-        ))
-        return [FundingPayment(symbol, int(r["timestamp"]), self._funding_amount(r))
-                for r in rows]
+        ), lambda body: [FundingPayment(symbol, r.integer("timestamp"), self._funding_amount(r))
+                         for r in self._replies(body, action)])
 
     def _funding_params(self, since_ms: int) -> dict[str, Any]:
         """Extra params of ``fetch_funding_history`` from ``since_ms``."""
         return {}
 
-    def _funding_amount(self, row: dict[str, Any]) -> Decimal:
+    def _funding_amount(self, row: ReplyObject) -> Decimal:
         """A funding row's payment, positive when received."""
-        return self._dec(row["amount"], "funding amount")
+        return row.dec("amount")
 
     def _order(
-        self, order: dict[str, Any], market: dict[str, Any], request: OrderRequest | None = None
+        self, order: ReplyObject, market: dict[str, Any], request: OrderRequest | None = None
     ) -> VenueOrder:
         """A unified ccxt order as a VenueOrder (amounts in contracts → base units)."""
         size = self._dec(market.get("contractSize") or 1, "contract size")
-        filled = self._dec(order.get("filled") or 0, "filled amount") * size
-        amount = order.get("amount")
-        state = _STATES.get(str(order.get("status")), OrderState.SUBMITTED)
+        filled = order.dec("filled", 0) * size
+        state = UNIFIED_STATES.get(order.text("status", ""), OrderState.SUBMITTED)
         if state is OrderState.SUBMITTED and filled > 0:
             state = OrderState.PARTIALLY_FILLED
-        average, fee = order.get("average"), self._order_fee(order)
-        side = order.get("side") or (request.side.order_side if request else None)
-        client_id = order.get("clientOrderId") or (request.client_order_id if request else "")
+        average, fee = order.opt_dec("average"), self._order_fee(order)
+        side = order.text("side", request.side.order_side if request else "")
+        if side not in ("buy", "sell"):
+            raise order.error("side", f"expected buy or sell, got {side!r}")
+        client_id = order.raw("clientOrderId") or (request.client_order_id if request else "")
+        ts_key = "lastUpdateTimestamp" if order.raw("lastUpdateTimestamp") else "timestamp"
         return VenueOrder(
             client_order_id=self._engine_client_id(str(client_id)),
-            exchange_order_id=str(order.get("id") or ""),
+            exchange_order_id=order.text("id", ""),
             symbol=self._symbol(market),
             side=Side.LONG if side == "buy" else Side.SHORT,
-            qty_base=(self._dec(amount, "order amount") * size if amount is not None
+            qty_base=(order.dec("amount") * size if order.has("amount")
                       else request.qty_base if request else filled),
             filled_qty_base=filled,
-            avg_price_usdt=self._dec(average, "average price") if average and filled else None,
+            avg_price_usdt=average if average and filled else None,
             state=state,
-            fee_usdt=self._dec(fee, "fee") if fee is not None else ZERO,
-            reduce_only=bool(order.get("reduceOnly")),
-            ts_ms=int(order.get("lastUpdateTimestamp") or order.get("timestamp") or 0),
+            fee_usdt=ZERO if fee is None else fee,
+            reduce_only=bool(order.raw("reduceOnly")),
+            ts_ms=order.integer(ts_key, 0),
         )
 
-    def _order_fee(self, order: dict[str, Any]) -> object:
+    def _order_fee(self, order: ReplyObject) -> Decimal | None:
         """The order's fee in USDT, or None."""
-        fee_info = order.get("fee") or {}
+        fee_info = order.obj("fee", {})
         # A fee in another coin (a BNB/MNT discount) is not USDT: not counted as such.
-        return fee_info.get("cost") if fee_info.get("currency") in (None, "USDT") else None
+        return fee_info.opt_dec("cost") if fee_info.raw("currency") in (None, "USDT") else None
 
     def _engine_client_id(self, client_id: str) -> str:
         """A client id read from the exchange as the engine's id."""
@@ -379,22 +411,11 @@ class CcxtVenue(CcxtVenueBase):
         return client_order_id
 
     async def _mark_price(self, market: dict[str, Any]) -> Decimal:
-        ticker = await self._read(f"fetch mark price of {market['id']}", lambda: (
-            self._client.fetch_mark_price(market["symbol"])))
-        return self._dec(ticker.get("markPrice"), "mark price")
-
-
-def contracts_text(qty_base: Decimal, contract_size: Decimal) -> str:
-    """A base quantity as the number of contracts the exchange takes, written plainly.
-
-    >>> contracts_text(Decimal("0.5"), Decimal("0.01"))   # str() of the quotient: '5E+1'
-    '50'
-    >>> contracts_text(Decimal("0.125"), Decimal("1"))
-    '0.125'
-    """
-    return plain(qty_base / contract_size)
-
-
-def _neutral(market: dict[str, Any]) -> str:
-    """``BTC/USDT:USDT`` → ``BTCUSDT``: the engine's id for a linear perpetual."""
-    return f"{market['base']}{market['quote']}"
+        action = f"fetch mark price of {market['id']}"
+        price = await self._read_as(action, lambda: (
+            self._client.fetch_mark_price(market["symbol"])),
+            lambda body: self._reply(body, action).dec("markPrice"))
+        if price <= 0:
+            raise MalformedReplyError(self._endpoint(action),
+                                      f"markPrice: expected a price above 0, got {price}")
+        return price

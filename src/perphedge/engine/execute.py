@@ -273,10 +273,14 @@ class LiveExecutor:
                                      note=str(err)[:500], updated_ms=ts_ms)
             raise
         except ExchangeError as err:
-            # Ambiguous: the next cycle finds it by client id (and cancels it if it rests).
+            # Ambiguous: asked for by client id now, else the next cycle finds it (and
+            # cancels it if it rests).
             self._store.update_order(cid, self._account, state=OrderState.UNKNOWN.value,
                                      note=str(err)[:500], updated_ms=ts_ms)
-            raise
+            found = await self._resolve_now(cid, ts_ms)
+            if found is None:
+                raise
+            got = found
         record_venue_order(self._store, self._account, got, ts_ms)
         if got.state.is_final:
             return got
@@ -326,6 +330,8 @@ class LiveExecutor:
         try:
             got = await self._venue.place_order(request)
         except TerminalExchangeError as err:
+            # Terminal only for a reply the exchange documents as a refusal (the venues'
+            # tables) or a request refused before it was sent: the order does not exist.
             self._store.update_order(cid, self._account, state=OrderState.REJECTED.value,
                                      note=(f"{note}: " if note else "") + str(err)[:400],
                                      updated_ms=ts_ms)
@@ -335,13 +341,15 @@ class LiveExecutor:
             line = await self._order(smaller, hedge_id, ts_ms, note, cut=True)
             return f"{describe(call, cid)} refused for margin; cut to what is free: {line}"
         except ExchangeError as err:
-            # It may have arrived: never resend; ask for it by client id (now or next cycle).
+            # Not a documented refusal, so it may have arrived: never resend; ask for it by
+            # client id now, else the next cycle does (the order stays ``unknown``).
             self._store.update_order(cid, self._account, state=OrderState.UNKNOWN.value,
                                      note=str(err)[:500], updated_ms=ts_ms)
-            row = self._store.order(cid, self._account)
-            if row is None or await resolve_order(self._venue, self._store, row, ts_ms) is None:
+            found = await self._resolve_now(cid, ts_ms)
+            if found is None:
                 raise
-            return describe(call, cid) + " (resolved by client id after no answer)"
+            return (describe(call, cid) + f" → {found.state.value} "
+                    f"{plain(found.filled_qty_base)} (resolved by client id: the reply was lost)")
         if got.state is OrderState.FILLED and got.fee_usdt == 0 and call.market is Market.FUTURES:
             # Futures replies carry no commission; the order read by id has it.
             # On failure the fill still counts; only its fee is missing from the totals.
@@ -349,6 +357,17 @@ class LiveExecutor:
                 got = await self._venue.fetch_order(call.symbol, cid) or got
         record_venue_order(self._store, self._account, got, ts_ms)
         return describe(call, cid) + f" → {got.state.value} {plain(got.filled_qty_base)}"
+
+    async def _resolve_now(self, cid: str, ts_ms: int) -> VenueOrder | None:
+        """The order read back by client id after an uncertain send, or None when the
+        exchange does not show it yet or cannot be asked (the next cycle asks again)."""
+        row = self._store.order(cid, self._account)
+        if row is None:  # pragma: no cover - recorded as the intent
+            return None
+        try:
+            return await resolve_order(self._venue, self._store, row, ts_ms)
+        except ExchangeError:
+            return None
 
     async def _cut(self, call: OrderCall) -> OrderCall | None:
         """The margin-short rule (planning.translate): the order cut to the free margin now."""
