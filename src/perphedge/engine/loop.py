@@ -46,7 +46,10 @@ from perphedge.planning.translate import Note, Step, Target, translate, venue_ca
 
 @dataclass(slots=True)
 class CycleReport:
-    """What one cycle saw and did; ``status`` is one of the ``STATUSES``."""
+    """What one cycle saw and did; ``status`` is one of the ``STATUSES``.
+
+    ``problem`` (status ``error`` or ``refused``): one line saying what stopped the cycle.
+    """
 
     hedge_id: str
     ts_ms: int
@@ -55,6 +58,7 @@ class CycleReport:
     state: HedgeState | None = None
     actions: tuple[Action, ...] = ()
     figures: dict[str, Decimal | None] = field(default_factory=dict)
+    problem: str | None = None
 
 
 STATUSES = ("acted", "idle", "paused", "closed", "refused", "waiting", "error")
@@ -126,7 +130,8 @@ class HedgeEngine:
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err)})
             return CycleReport(self.hedge.name, ts, "error",
-                               [f"exchange error, will retry next cycle: {err}"])
+                               [f"exchange error, will retry next cycle: {err}"],
+                               problem=f"exchange error: {err}")
 
     async def _prepare(self, ts: int, hedge_state: str) -> tuple[CycleReport, Observation | None]:
         """Mode check, order resolution and the records' side first; then the observation
@@ -202,7 +207,8 @@ class HedgeEngine:
                                      honour_pause=False)
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "during": "close"})
-            return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"])
+            return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"],
+                               problem=f"exchange error: {err}")
         if self.executor.sends and report.status != "error":
             self.store.set_hedge_state(self.hedge.name, rc.CLOSED, ts)
             report.lines.append("hedge closed: the loop leaves it alone from now on")
@@ -239,6 +245,7 @@ class HedgeEngine:
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"
+            report.problem = f"exchange error: {err}"
             report.lines.append(f"exchange error, stopped; the next cycle retries: {err}")
         else:
             report.status = "acted" if calls else "idle"
@@ -285,7 +292,9 @@ class HedgeEngine:
         self._record("refused", ts, {"lines": lines})
         if self.executor.sends:
             self.store.set_hedge_state(self.hedge.name, rc.HALTED, ts)
-        return CycleReport(self.hedge.name, ts, "refused", lines)
+        reasons = [x.removeprefix("REFUSED: ") for x in lines if x.startswith("REFUSED")]
+        return CycleReport(self.hedge.name, ts, "refused", lines,
+                           problem=f"refused: {reasons[0] if reasons else '; '.join(lines)}")
 
     def _read_reserve_spent(self) -> Decimal:
         """What the reserve has given so far (read only for a hedge that has a reserve)."""
