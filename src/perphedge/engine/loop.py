@@ -62,6 +62,7 @@ class CycleReport:
 
 
 STATUSES = ("acted", "idle", "paused", "closed", "refused", "waiting", "error")
+_NEWER_CHANGE = "the hedge's state changed (pause, resume or close) while this cycle ran"
 
 
 def _plain(value: object) -> object:
@@ -102,11 +103,27 @@ class HedgeEngine:
         self._filled_once = False
         self._funding_since: int | None = None
         self._reserve_spent = ZERO
+        # The hedge's state version as this cycle read it: the engine's own state changes are
+        # compare-and-set against it, so a pause or resume that lands mid-cycle wins.
+        self._seen_version = 0
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
-        """The hedge's row, created (active) the first time the engine sees it."""
-        return ensure_hedge_row(self.store, self.hedge, ts_ms)
+        """The hedge's row, created (active) the first time the engine sees it.
+
+        Remembers the row's state version: the cycle's state changes are decided on it.
+        """
+        row = ensure_hedge_row(self.store, self.hedge, ts_ms)
+        self._seen_version = row.state_version
+        return row
+
+    def _transition(self, state: str, ts: int) -> bool:
+        """Set the hedge's state unless a newer change landed since this cycle read it."""
+        won = self.store.set_hedge_state(self.hedge.name, state, ts,
+                                         expected_version=self._seen_version)
+        if won:
+            self._seen_version += 1
+        return won
 
     def _record(self, kind: str, ts_ms: int, payload: dict[str, Any], *,
                 defer: bool = False) -> None:
@@ -175,8 +192,11 @@ class HedgeEngine:
             return self._refuse(ts, lines), obs
         if hedge_state in (rc.ADOPTING, rc.HALTED):
             # Adopted on resume, or the account was put back as the records say: act again.
-            self.store.set_hedge_state(self.hedge.name, rc.ACTIVE, ts)
-            lines.append(f"the exchange and the records agree: {self.hedge.name} is active again")
+            if self._transition(rc.ACTIVE, ts):
+                lines.append(
+                    f"the exchange and the records agree: {self.hedge.name} is active again")
+            else:
+                lines.append(_NEWER_CHANGE)
         return CycleReport(self.hedge.name, ts, "idle", lines), obs
 
     async def _cycle(self, ts: int, hedge_state: str) -> CycleReport:
@@ -210,8 +230,10 @@ class HedgeEngine:
             return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"],
                                problem=f"exchange error: {err}")
         if self.executor.sends and report.status != "error":
-            self.store.set_hedge_state(self.hedge.name, rc.CLOSED, ts)
-            report.lines.append("hedge closed: the loop leaves it alone from now on")
+            if self._transition(rc.CLOSED, ts):
+                report.lines.append("hedge closed: the loop leaves it alone from now on")
+            else:
+                report.lines.append(f"{_NEWER_CHANGE}; not marked closed")
         return report
 
     # -------------------------------------------------------------------- parts
@@ -289,9 +311,11 @@ class HedgeEngine:
         return rc.check_delivery(self.store, self.hedge.name, self.hedge.account, obs, expiries)
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
+        if self.executor.sends and not self._transition(rc.HALTED, ts):
+            # A resume (or pause) landed after this cycle read the state: the user's newer
+            # word wins over a refusal decided on the older one.
+            lines = [*lines, f"{_NEWER_CHANGE}; not halted"]
         self._record("refused", ts, {"lines": lines})
-        if self.executor.sends:
-            self.store.set_hedge_state(self.hedge.name, rc.HALTED, ts)
         reasons = [x.removeprefix("REFUSED: ") for x in lines if x.startswith("REFUSED")]
         return CycleReport(self.hedge.name, ts, "refused", lines,
                            problem=f"refused: {reasons[0] if reasons else '; '.join(lines)}")
@@ -351,7 +375,7 @@ def ensure_hedge_row(store: HedgeStore, hedge: HedgeConfig, ts_ms: int) -> Hedge
             id=hedge.name, account=hedge.account, asset=hedge.asset.upper(),
             symbol=venue_symbol(hedge), exposure_kind=hedge.kind, policy=hedge.policy,
             state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,
-            spec_json=hedge.model_dump_json(),
+            spec_json=hedge.model_dump_json(), state_version=0,
         ))
     return row
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +38,7 @@ _ORDER_COLUMNS = tuple(c.key for c in OrderRow.__table__.columns if c.key != "id
 # rebuilds nor re-keys a statement per call (building one costs more than running it).
 _orders = cast(Table, OrderRow.__table__)
 _moves = cast(Table, MarginMoveRow.__table__)
+_hedges = cast(Table, HedgeRow.__table__)
 _INSERT_ORDER = insert(_orders).returning(_orders.c.id)
 _INSERT_DECISIONS = insert(cast(Table, DecisionRow.__table__))
 _MOVE_COLUMNS = tuple(c.key for c in _moves.columns if c.key != "id")
@@ -120,13 +121,27 @@ class HedgeStore:
         with self.session() as s:
             return s.scalars(select(HedgeRow).order_by(HedgeRow.created_ms)).all()
 
-    def set_hedge_state(self, hedge_id: str, state: str, ts_ms: int) -> None:
-        with self.session() as s, s.begin():
-            row = s.get(HedgeRow, hedge_id)
-            if row is None:
+    def set_hedge_state(self, hedge_id: str, state: str, ts_ms: int,
+                        expected_version: int | None = None) -> bool:
+        """Write the hedge's state and bump its version; False when a newer change won.
+
+        With ``expected_version`` the write is a compare-and-set: one conditional UPDATE that
+        lands only while the hedge's ``state_version`` is still the one the caller decided on
+        (the database serialises two writers: PostgreSQL re-checks the condition after the
+        other's commit, SQLite takes its write lock first). Without it the state is written
+        whatever changed before.
+        """
+        condition = _hedges.c.id == hedge_id
+        if expected_version is not None:
+            condition &= _hedges.c.state_version == expected_version
+        statement = (update(_hedges).where(condition)
+                     .values(state=state, updated_ms=ts_ms,
+                             state_version=_hedges.c.state_version + 1))
+        with self._tx() as c:
+            won = c.execute(statement).rowcount == 1
+            if not won and c.scalar(_HEDGE_STATE, {"hedge_id": hedge_id}) is None:
                 raise DataError(f"no hedge {hedge_id!r} in the store")
-            row.state = state
-            row.updated_ms = ts_ms
+        return won
 
     # orders -----------------------------------------------------------------------------------
 
