@@ -50,15 +50,13 @@ from perphedge.planning.translate import (
     SettingsCall,
     Step,
     Target,
+    allowance_after,
     amount_8,
     margin_needed,
     shrink_for_margin,
     slices,
     translate,
 )
-
-#: A roll's new leg is funded with this much over its margin (mark → fill, rounding).
-ROLL_BUFFER = Decimal("1.005")
 
 __all__ = [
     "Call", "DryRunExecutor", "Executor", "LiveExecutor", "MoneyCall", "OrderCall", "RollCall",
@@ -213,7 +211,7 @@ class LiveExecutor:
         the closing leg released can fall short; a small buffer covers the move to the fill.
         """
         price = (await self._venue.mark_and_funding(call.to_symbol)).mark_price_usdt
-        need = sum((margin_needed(o, price) for o in call.open), ZERO) * ROLL_BUFFER
+        need = sum((margin_needed(o, price) for o in call.open), ZERO)
         balances = await self._venue.balances()
         short = need - balances.futures_available_usdt
         amount = amount_8(min(short, balances.spot.get("USDT", ZERO)))
@@ -356,7 +354,9 @@ class LiveExecutor:
             return None
         free = (await self._venue.balances()).futures_available_usdt
         price = (await self._venue.mark_and_funding(call.symbol)).mark_price_usdt
-        return shrink_for_margin(call, free, price, await self._venue.instrument(call.symbol))
+        # Sized with twice the usual headroom: the refused order is never sent again as it was.
+        return shrink_for_margin(call, free, price, await self._venue.instrument(call.symbol),
+                                 allowance_after(1))
 
     async def _money(self, call: MoneyCall, hedge_id: str, ts_ms: int) -> str:
         self._guard(hedge_id)

@@ -25,6 +25,7 @@ from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.engine import reconcile as rc
+from perphedge.engine.backoff import HOUR_MS, FreeMargin, Refusal, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
 from perphedge.engine.observe import (
@@ -41,7 +42,14 @@ from perphedge.engine.venue import Venue
 from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
-from perphedge.planning.translate import Note, Step, Target, translate, venue_calls
+from perphedge.planning.translate import (
+    Note,
+    Step,
+    Target,
+    allowance_after,
+    translate,
+    venue_calls,
+)
 
 
 @dataclass(slots=True)
@@ -106,6 +114,8 @@ class HedgeEngine:
         # The hedge's state version as this cycle read it: the engine's own state changes are
         # compare-and-set against it, so a pause or resume that lands mid-cycle wins.
         self._seen_version = 0
+        # The hedge's refused orders of the last hour (see engine.backoff), read each cycle.
+        self._refusals: list[Refusal] = []
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
@@ -177,6 +187,7 @@ class HedgeEngine:
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
         expected = rc.expected_position(self.store, self.hedge.name)
+        self._refusals = self.store.refusals(self.hedge.name, ts - HOUR_MS)
         self._reserve_spent = self._read_reserve_spent()
         obs = await observe(self.venue, self.hedge, ts, self._specs)
         if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
@@ -241,7 +252,9 @@ class HedgeEngine:
                    actions: tuple[Action, ...], params_name: str,
                    honour_pause: bool = True) -> CycleReport:
         ts = report.ts_ms
-        steps = self.steps(state, actions, obs.instrument, obs.specs)
+        steps = self.steps(state, actions, obs.instrument, obs.specs, len(self._refusals))
+        steps, paced = pace(steps, self._refusals,
+                            FreeMargin(state.futures_wallet_usdt, state.mark_price, obs.instrument))
         calls = venue_calls(steps)
         figures = risk_figures(state, obs.brackets)
         # Deferred: written in one transaction with the first order's intent (or just below).
@@ -253,6 +266,7 @@ class HedgeEngine:
         })
         report.lines += [describe(n) for n in steps
                          if isinstance(n, Note) and not n.alert]
+        report.lines += paced
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
         try:
@@ -286,13 +300,15 @@ class HedgeEngine:
         return report
 
     def steps(self, state: HedgeState, actions: tuple[Action, ...], instrument: Instrument,
-              specs: dict[str, Instrument] | None = None) -> list[Step]:
+              specs: dict[str, Instrument] | None = None, refusals: int = 0) -> list[Step]:
         """The steps this engine performs for ``actions`` (the backtest's translation).
 
-        ``specs`` holds the delivery contracts' instruments when a carry policy may roll.
+        ``specs`` holds the delivery contracts' instruments when a carry policy may roll;
+        ``refusals`` (recent refused orders) widens the price-move headroom of the transfers.
         """
         target = Target(self.symbol, spot_symbol(self.hedge), instrument, state.margin_mode,
-                        self.hedge.execution.max_order_notional, dict(specs or {}))
+                        self.hedge.execution.max_order_notional, dict(specs or {}),
+                        price_move_allowance=allowance_after(refusals))
         return translate(actions, state, policy_params(self.hedge), target)
 
     async def _delivered(self, obs: Observation) -> rc.Verdict | None:

@@ -23,6 +23,7 @@ from perphedge.adapters.store.repository import OPEN_ORDER_STATES, HedgeStore
 from perphedge.adapters.store.schema import FillRow, OrderRow
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
+from perphedge.engine.backoff import NEVER_ARRIVED
 from perphedge.engine.observe import Observation
 from perphedge.engine.venue import OrderState, Venue, VenueOrder
 from perphedge.errors import TerminalExchangeError
@@ -82,7 +83,7 @@ async def resolve_order(venue: Venue, store: HedgeStore, row: OrderRow, ts_ms: i
             store.update_order(row.client_order_id, row.account,
                                state=OrderState.REJECTED.value, updated_ms=ts_ms,
                                note=(row.note + "; " if row.note else "")
-                               + "not found on the exchange by client id: never arrived")
+                               + f"not found on the exchange by client id: {NEVER_ARRIVED}")
         return None
     record_venue_order(store, row.account, got, ts_ms)
     return got

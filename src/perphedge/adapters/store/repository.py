@@ -28,6 +28,7 @@ from perphedge.adapters.store.schema import (
     OrderRow,
     SnapshotRow,
 )
+from perphedge.engine.backoff import NEVER_ARRIVED, Refusal
 from perphedge.errors import DataError, HedgeStopped
 
 #: Order states that may still change on the exchange (the engine reconciles them).
@@ -49,6 +50,13 @@ _FUTURES_AFTER = (
     .where(_orders.c.hedge_id == bindparam("hedge_id"), _orders.c.market == "futures",
            _orders.c.id > bindparam("upto"))
     .order_by(_orders.c.id)
+)
+_REFUSALS = (
+    select(_orders.c.symbol, _orders.c.side, _orders.c.qty_base, _orders.c.updated_ms)
+    .where(_orders.c.hedge_id == bindparam("hedge_id"), _orders.c.state == "rejected",
+           _orders.c.updated_ms >= bindparam("since"),
+           ~func.coalesce(_orders.c.note, "").endswith(NEVER_ARRIVED))
+    .order_by(_orders.c.updated_ms, _orders.c.id)
 )
 #: States an order row never leaves: its filled quantity is settled.
 FINAL_ORDER_STATES = ("filled", "canceled", "rejected")
@@ -198,6 +206,12 @@ class HedgeStore:
                     OrderRow.client_order_id == client_order_id, OrderRow.account == account
                 )
             ).one_or_none()
+
+    def refusals(self, hedge_id: str, since_ms: int) -> list[Refusal]:
+        """The hedge's orders refused (``rejected``) at or after ``since_ms``, oldest first."""
+        with self._tx() as c:
+            rows = c.execute(_REFUSALS, {"hedge_id": hedge_id, "since": since_ms}).all()
+        return [Refusal(symbol, side, qty, ts) for symbol, side, qty, ts in rows]
 
     def orders(self, hedge_id: str, states: Iterable[str] | None = None) -> Sequence[OrderRow]:
         with self.session() as s:
