@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from perphedge.domain.instrument import Instrument
+from perphedge.engine.store_port import Refusal
 from perphedge.planning.translate import (
     MoneyCall,
     OrderCall,
@@ -38,23 +39,10 @@ from perphedge.planning.translate import (
     shrink_for_margin,
 )
 
-#: The end of the note on an order found never to have reached the exchange: marked rejected,
-#: but the exchange refused nothing, so it is not counted (its replacement may be the same).
-NEVER_ARRIVED = "never arrived"
 #: The window refusals are counted over.
 HOUR_MS = 3_600_000
 #: Refusals per hedge and hour after which nothing opening or growing the hedge is sent.
 MAX_REFUSALS_PER_HOUR = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """An order the exchange refused (or that never arrived): what it was and when."""
-
-    symbol: str
-    side: str  # "buy" | "sell", as the order rows store it
-    qty_base: Decimal
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)

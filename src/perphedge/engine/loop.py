@@ -16,16 +16,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-
-from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import FillRow, FundingRow, HedgeRow, OrderRow, SnapshotRow
 from perphedge.config.models import HedgeConfig
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.engine import reconcile as rc
-from perphedge.engine.backoff import HOUR_MS, FreeMargin, Refusal, pace
+from perphedge.engine.backoff import HOUR_MS, FreeMargin, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
 from perphedge.engine.observe import (
@@ -37,6 +33,14 @@ from perphedge.engine.observe import (
     risk_figures,
     spot_symbol,
     venue_symbol,
+)
+from perphedge.engine.store_port import (
+    HedgeRepository,
+    NewFunding,
+    NewHedge,
+    NewSnapshot,
+    Refusal,
+    StoredHedge,
 )
 from perphedge.engine.venue import Venue
 from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError
@@ -97,7 +101,8 @@ def action_dict(action: Action) -> dict[str, object]:
 class HedgeEngine:
     """One hedge on one venue; ``cycle()`` runs observe → plan → execute → record once."""
 
-    def __init__(self, hedge: HedgeConfig, venue: Venue, store: HedgeStore, executor: Executor,
+    def __init__(self, hedge: HedgeConfig, venue: Venue, store: HedgeRepository,
+                 executor: Executor,
                  clock: Clock) -> None:
         self.hedge = hedge
         self.venue = venue
@@ -118,7 +123,7 @@ class HedgeEngine:
         self._refusals: list[Refusal] = []
 
     # -------------------------------------------------------------------- store helpers
-    def hedge_row(self, ts_ms: int) -> HedgeRow:
+    def hedge_row(self, ts_ms: int) -> StoredHedge:
         """The hedge's row, created (active) the first time the engine sees it.
 
         Remembers the row's state version: the cycle's state changes are decided on it.
@@ -353,18 +358,13 @@ class HedgeEngine:
         # the exchange's own time, which may differ from ours (a replaying local exchange).
         since = self._funding_since
         if since is None:
-            with self.store.session() as s:
-                last = s.scalar(select(func.max(FundingRow.ts_ms))
-                                .where(FundingRow.hedge_id == self.hedge.name))
-                first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
-                                      .where(OrderRow.hedge_id == self.hedge.name))
-            if last is None and first_fill is None:
+            since = self.store.funding_sync_start(self.hedge.name)
+            if since is None:
                 return []  # never filled: no position, no funding
-            since = last + 1 if last is not None else int(first_fill or 0)
         new = ZERO
         count = 0
         for pay in await self.venue.funding_history(self.symbol, since):
-            if self.store.record_funding(FundingRow(hedge_id=self.hedge.name, symbol=pay.symbol,
+            if self.store.record_funding(NewFunding(hedge_id=self.hedge.name, symbol=pay.symbol,
                                                     ts_ms=pay.ts_ms, rate=None,
                                                     amount_usdt=pay.amount_usdt)):
                 new += pay.amount_usdt
@@ -374,7 +374,7 @@ class HedgeEngine:
         return [f"funding: {count} settlement(s), {new} USDT"] if count else []
 
     def _snapshot(self, ts: int, state: HedgeState) -> None:
-        self.store.record_snapshot(SnapshotRow(
+        self.store.record_snapshot(NewSnapshot(
             hedge_id=self.hedge.name, ts_ms=ts, spot_qty_base=state.spot_qty,
             hedge_qty_base=state.hedge_qty, mark_price_usdt=state.mark_price,
             liquidation_price_usdt=state.liquidation_price,
@@ -383,11 +383,11 @@ class HedgeEngine:
         ))
 
 
-def ensure_hedge_row(store: HedgeStore, hedge: HedgeConfig, ts_ms: int) -> HedgeRow:
+def ensure_hedge_row(store: HedgeRepository, hedge: HedgeConfig, ts_ms: int) -> StoredHedge:
     """The hedge's row in the store, created (state ``active``) on first use."""
     row = store.hedge(hedge.name)
     if row is None:
-        row = store.add_hedge(HedgeRow(
+        row = store.add_hedge(NewHedge(
             id=hedge.name, account=hedge.account, asset=hedge.asset.upper(),
             symbol=venue_symbol(hedge), exposure_kind=hedge.kind, policy=hedge.policy,
             state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,

@@ -8,11 +8,12 @@ that state is resolved by asking the exchange for that client id.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from perphedge.adapters.store.migrate import open_engine
 from perphedge.adapters.store.schema import (
+    Base,
     DecisionRow,
     FillRow,
     FundingRow,
@@ -28,11 +30,22 @@ from perphedge.adapters.store.schema import (
     OrderRow,
     SnapshotRow,
 )
-from perphedge.engine.backoff import NEVER_ARRIVED, Refusal
+from perphedge.engine.store_port import (
+    NEVER_ARRIVED,
+    OPEN_ORDER_STATES,
+    NewFill,
+    NewFunding,
+    NewHedge,
+    NewMarginMove,
+    NewOrder,
+    NewSnapshot,
+    Refusal,
+)
 from perphedge.errors import DataError, HedgeStopped
 
-#: Order states that may still change on the exchange (the engine reconciles them).
-OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
+__all__ = ["OPEN_ORDER_STATES", "HedgeStore"]
+
+RowT = TypeVar("RowT", bound=Base)
 #: The orders table's columns but the id, for Core inserts of an ``OrderRow``.
 _ORDER_COLUMNS = tuple(c.key for c in OrderRow.__table__.columns if c.key != "id")
 # The hot path's statements, built once: values travel as parameters, so SQLAlchemy neither
@@ -108,7 +121,8 @@ class HedgeStore:
 
     # hedges -----------------------------------------------------------------------------------
 
-    def add_hedge(self, row: HedgeRow) -> HedgeRow:
+    def add_hedge(self, row: HedgeRow | NewHedge) -> HedgeRow:
+        row = _as_row(row, HedgeRow)
         with self.session() as s, s.begin():
             if s.get(HedgeRow, row.id) is not None:
                 raise DataError(f"hedge {row.id!r} already exists in the store")
@@ -153,7 +167,7 @@ class HedgeStore:
 
     # orders -----------------------------------------------------------------------------------
 
-    def record_order_intent(self, row: OrderRow, *,
+    def record_order_intent(self, row: OrderRow | NewOrder, *,
                             stop_states: tuple[str, ...] = ()) -> OrderRow:
         """Store an order before it is sent; a reused client id is refused, never overwritten.
 
@@ -164,6 +178,7 @@ class HedgeStore:
         first is seen, and one that commits later waits for this order (and applies to the
         next step).
         """
+        row = _as_row(row, OrderRow)
         row.state = "pending_submit"
         # Core on a held connection: on the path to the send the ORM session costs 3-4x more.
         values = {key: getattr(row, key) for key in _ORDER_COLUMNS}
@@ -212,6 +227,11 @@ class HedgeStore:
         with self._tx() as c:
             rows = c.execute(_REFUSALS, {"hedge_id": hedge_id, "since": since_ms}).all()
         return [Refusal(symbol, side, qty, ts) for symbol, side, qty, ts in rows]
+
+    def record_adoption(self, row: OrderRow | NewOrder) -> None:
+        """Record a position perphedge found on the exchange as a filled order never sent."""
+        with self.session() as s, s.begin():
+            s.add(_as_row(row, OrderRow))
 
     def orders(self, hedge_id: str, states: Iterable[str] | None = None) -> Sequence[OrderRow]:
         with self.session() as s:
@@ -297,18 +317,31 @@ class HedgeStore:
             return False
         return True
 
-    def record_fill(self, row: FillRow) -> bool:
+    def record_fill(self, row: FillRow | NewFill) -> bool:
         """Store a fill once; returns False when this trade id was already recorded."""
-        return self._add_once(row)
+        return self._add_once(_as_row(row, FillRow))
 
     # money movements --------------------------------------------------------------------------
 
-    def record_funding(self, row: FundingRow) -> bool:
+    def record_funding(self, row: FundingRow | NewFunding) -> bool:
         """Store a funding settlement once per hedge, symbol and time."""
-        return self._add_once(row)
+        return self._add_once(_as_row(row, FundingRow))
 
-    def record_margin_move(self, row: MarginMoveRow) -> None:
+    def funding_sync_start(self, hedge_id: str) -> int | None:
+        """Where to read funding from: after the last recorded settlement, else the hedge's
+        first fill; None when it never filled (no position, no funding)."""
+        with self.session() as s:
+            last = s.scalar(select(func.max(FundingRow.ts_ms))
+                            .where(FundingRow.hedge_id == hedge_id))
+            first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
+                                  .where(OrderRow.hedge_id == hedge_id))
+        if last is None and first_fill is None:
+            return None
+        return int(last) + 1 if last is not None else int(first_fill or 0)
+
+    def record_margin_move(self, row: MarginMoveRow | NewMarginMove) -> None:
         """Store a margin move or transfer (Core: it may sit between a decision and its order)."""
+        row = _as_row(row, MarginMoveRow)
         values = {key: getattr(row, key) for key in _MOVE_COLUMNS}
         values["note"] = values["note"] or ""
         values["from_reserve"] = bool(values["from_reserve"])
@@ -343,7 +376,8 @@ class HedgeStore:
 
     # snapshots and the audit log ---------------------------------------------------------------
 
-    def record_snapshot(self, row: SnapshotRow) -> None:
+    def record_snapshot(self, row: SnapshotRow | NewSnapshot) -> None:
+        row = _as_row(row, SnapshotRow)
         with self.session() as s, s.begin():
             self._write_pending(s)
             s.add(row)
@@ -403,3 +437,10 @@ class HedgeStore:
     def count(self, table: type[Any]) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def _as_row(value: Any, row_class: type[RowT]) -> RowT:
+    """``value`` as a row of ``row_class``: a row as it is, an engine value field by field."""
+    if isinstance(value, row_class):
+        return value
+    return row_class(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
