@@ -45,6 +45,16 @@ def test_a_wrong_secret_makes_open_exit_1_naming_the_exchange_error(tmp_path: Pa
     assert "not-the-secret" not in done.stdout + done.stderr
 
 
+def test_run_with_a_rejected_key_stops_after_the_first_cycle_and_exits_1(tmp_path: Path) -> None:
+    with running_live(tmp_path) as live:
+        done = run_cli("run", "--yes", "--config", str(live.config),
+                       env={**KEYS, "PH_E2E_KEY": "not-the-key"}, timeout=60)
+        assert live.futures_orders() == []
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: btc: run stopped, exchange error: ")
+
+
 def test_ctrl_c_stops_run_with_exit_130_and_no_traceback(tmp_path: Path) -> None:
     with running_live(tmp_path) as live:
         proc = start_run(live)

@@ -39,9 +39,8 @@ def record_crash(err: BaseException, argv: list[str]) -> str:
     path = crash_log_path()
     text = "".join(traceback.format_exception(err))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    # The command's words only: option values may be paths or URLs, never secrets (those
-    # come from the environment or the keyring).
-    command = " ".join(a for a in argv[:1] if not a.startswith("-"))
+    # The command's name only: the rest may hold paths and URLs that need not be kept.
+    command = argv[0] if argv and not argv[0].startswith("-") else ""
     head = f"internal error: {type(err).__name__} in {where(err)}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ from perphedge.engine.store_port import (
     StoredHedge,
 )
 from perphedge.engine.venue import Venue
-from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError
+from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError, TerminalExchangeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
 from perphedge.planning.translate import (
@@ -60,7 +60,8 @@ from perphedge.planning.translate import (
 class CycleReport:
     """What one cycle saw and did; ``status`` is one of the ``STATUSES``.
 
-    ``problem`` (status ``error`` or ``refused``): one line saying what stopped the cycle.
+    ``problem`` (status ``error`` or ``refused``): one line saying what stopped the cycle;
+    ``final``: the exchange's answer was one retrying cannot change (a wrong key, say).
     """
 
     hedge_id: str
@@ -71,6 +72,7 @@ class CycleReport:
     actions: tuple[Action, ...] = ()
     figures: dict[str, Decimal | None] = field(default_factory=dict)
     problem: str | None = None
+    final: bool = False
 
 
 STATUSES = ("acted", "idle", "paused", "closed", "refused", "waiting", "error")
@@ -163,7 +165,8 @@ class HedgeEngine:
             self._record("error", ts, {"error": str(err)})
             return CycleReport(self.hedge.name, ts, "error",
                                [f"exchange error, will retry next cycle: {err}"],
-                               problem=f"exchange error: {err}")
+                               problem=f"exchange error: {err}",
+                               final=isinstance(err, TerminalExchangeError))
 
     async def _prepare(self, ts: int, hedge_state: str) -> tuple[CycleReport, Observation | None]:
         """Mode check, order resolution and the records' side first; then the observation

@@ -52,6 +52,9 @@ class HedgeService:
         """Cycle the hedges (all configured when ``names`` is empty) ``cycles`` times or forever.
 
         Between cycles the engine waits the shortest ``decision_interval`` of the hedges.
+        When the first cycle of every hedge failed with an answer retrying cannot change
+        (``CycleReport.final``: a rejected key, say) the run stops there; later failures,
+        and temporary ones (the exchange unreachable), are retried on the next cycle.
         ``freeze_heap`` (a long-running process, ``perphedge run``): after the first cycle has
         loaded everything, the objects alive then are moved out of the garbage collector's
         sight (:func:`gc.freeze`), so a full collection no longer walks every module and
@@ -74,6 +77,8 @@ class HedgeService:
                     gc.freeze()
                 if on_cycle is not None:
                     on_cycle(n, reports)
+                if n == 1 and all(r.final for r in reports):
+                    break  # no hedge could start (wrong keys, say): retrying cannot fix it
                 if cycles is None or n < cycles:
                     await self.comp.clock.sleep(wait_s)
         finally:
