@@ -7,6 +7,7 @@ traceback holds code lines and exception messages, never local variables.
 
 from __future__ import annotations
 
+import re
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,17 @@ import platformdirs
 
 #: The file every internal error is appended to.
 CRASH_LOG_NAME = "errors.log"
+# A URL's query (Binance signs requests there) never reaches the log.
+_URL_QUERY = re.compile(r"(https?://[^\s?'\"]*)\?[^\s'\"]*")
+
+
+def scrub(text: str) -> str:
+    """``text`` with URL query strings cut.
+
+    >>> scrub("GET https://fapi.binance.com/fapi/v1/order?symbol=X&signature=ab12 failed")
+    'GET https://fapi.binance.com/fapi/v1/order?… failed'
+    """
+    return _URL_QUERY.sub(r"\1?…", text)
 
 
 def crash_log_path() -> Path:
@@ -37,7 +49,7 @@ def where(err: BaseException) -> str:
 def record_crash(err: BaseException, argv: list[str]) -> str:
     """Append the traceback to the crash log; return the one line to show the user."""
     path = crash_log_path()
-    text = "".join(traceback.format_exception(err))
+    text = scrub("".join(traceback.format_exception(err)))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     # The command's name only: the rest may hold paths and URLs that need not be kept.
     command = argv[0] if argv and not argv[0].startswith("-") else ""
