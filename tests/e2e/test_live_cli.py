@@ -91,7 +91,7 @@ def test_open_follow_status_close_round_trip(live: Live) -> None:
     code, out, err = live.cli("open", "btc")
     assert code == 0, err
     assert "would futures market SELL 1 BTCUSDT (client id ph-btc-1)" in out
-    assert "would transfer futures 20020 USDT" in out
+    assert "would transfer futures 20120.1 USDT" in out  # margin + fee + 0.5 % headroom
     assert live.futures_orders() == []  # a dry run sends nothing
 
     code, out, err = live.cli("open", "btc", "--yes")

@@ -204,7 +204,7 @@ def test_dry_run_prints_the_orders_with_client_ids_and_sends_nothing(tmp_path: P
 
     assert venue.sent == []
     assert not any(c.startswith(("transfer", "margin_mode", "leverage")) for c in venue.calls)
-    assert "would transfer futures 20020 USDT" in report.lines
+    assert "would transfer futures 20120.1 USDT" in report.lines  # 20,020 + 0.5 % headroom
     assert "would futures market SELL 1 BTCUSDT (client id ph-btc-1)" in report.lines
     assert engine.store.orders("btc") == []
 

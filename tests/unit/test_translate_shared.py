@@ -138,6 +138,7 @@ def test_live_cuts_a_margin_short_opening_once_by_the_shared_rule(tmp_path: Path
                           history(np.full(24, 40000.0)), INSTRUMENT, BRACKETS).target
     steps = translate((AdjustHedge(D(1)),), state, PolicyParams(leverage=D(2)), target)
     lines = asyncio.run(LiveExecutor(venue, store, "main").execute(steps, "btc", T0))
-    assert venue.position_qty() == D("-0.499")  # 10000 × 2 / (40000 × 1.001) → lot
+    # Live knows the mark, not the fill: the cut carries twice the price-move allowance.
+    assert venue.position_qty() == D("-0.494")  # 10000 × 2 / (40000 × 1.01 × 1.001) → lot
     assert [o.state for o in store.orders("btc")] == ["rejected", "filled"]
     assert "refused for margin; cut to what is free" in lines[-1]

@@ -79,6 +79,9 @@ def _summaries() -> dict[str, str]:
     return {name: summary for name, (_, summary) in COMMANDS.items()}
 
 
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
 app = typer.Typer(
     name="perphedge",
     help="Lock the value of crypto holdings with USDT-margined perpetuals; keep the hedge alive.",
@@ -131,18 +134,33 @@ def _usage_message(err: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI: perphedge errors and usage errors become one line and a non-zero exit."""
+    """Run the CLI and exit with an honest code (see the README's "Exit codes").
+
+    0: the command did what it was asked. 1: an exchange failure or perphedge stopped it (one
+    line on stderr saying what and where). 2: bad input. 130: interrupted (Ctrl-C). A bug in
+    perphedge is one line naming it, exit 1, its traceback in the crash log.
+    """
+    args = sys.argv[1:] if argv is None else argv
     # perphedge does no linear algebra (its array passes are element-wise), so OpenBLAS's thread
     # pool only costs start-up: 40-80 ms of every command that loads NumPy on this machine.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except PerphedgeError as err:
         fail(str(err), err.exit_code)
-    except typer.Abort:
-        fail("aborted", 130)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", INTERRUPTED)
     except typer.Exit as err:
         raise SystemExit(err.exit_code) from None
     except click.ClickException as err:
         # Usage errors (unknown option, missing value): one line, exit 2 like other bad input.
         fail(" ".join(_usage_message(err).split()), int(getattr(err, "exit_code", 2)))
+    except Exception as err:  # a bug: one line here, the traceback to the crash log
+        from perphedge.cli.crash import record_crash
+
+        fail(record_crash(err, args), 1)
+    # Without standalone mode click *returns* what ``typer.Exit`` carried instead of exiting;
+    # typer turns a KeyboardInterrupt inside a command into ``Exit(130)``.
+    if code == INTERRUPTED:
+        fail("interrupted", INTERRUPTED)
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from perphedge.cli.app import app
+from perphedge.cli.app import app, fail
 from perphedge.errors import InputError
 
 
@@ -45,4 +45,5 @@ def demo(
     console.print(f"config and store: {outcome.files.config_path}, {outcome.files.store_path}")
     console.print(f"look back: perphedge history demo-btc --config {outcome.files.config_path}")
     if outcome.liquidations:
-        raise typer.Exit(1)
+        # The demo's promise is a hedge that survives: a liquidation is a failure (exit 1).
+        fail(f"demo: the hedge was liquidated {outcome.liquidations} time(s); see the report", 1)

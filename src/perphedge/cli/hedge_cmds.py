@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from perphedge.cli.app import app
+from perphedge.cli.app import app, fail
 from perphedge.engine.loop import CycleReport
 from perphedge.services.compose import compose
 from perphedge.services.hedge_service import HedgeService
@@ -47,12 +47,31 @@ def _run(service: HedgeService, make: Callable[[], Coroutine[Any, Any, T]]) -> T
 
 
 def _print_report(console: Console, report: CycleReport, send: bool) -> None:
+    lines = report.lines
+    if report.status == "error":
+        lines = lines[:-1]  # the error itself: one line on stderr (see ``_finish``)
+        if not lines:
+            return
     console.print(f"[bold]{report.hedge_id}[/bold]: {report.status}")
-    for line in report.lines:
+    for line in lines:
         style = "red" if line.startswith(("REFUSED", "ALERT")) else ""
         console.print(f"  {line}", style=style, markup=False, highlight=False)
     if not send and any(x.startswith("would ") for x in report.lines):
         console.print(DRY_RUN_NOTE)
+
+
+def _problems(command: str, reports: list[CycleReport]) -> str | None:
+    """One line naming each hedge whose cycle was refused or failed, or None."""
+    stopped = [f"{r.hedge_id}: {command} stopped, {r.problem or r.status}" for r in reports
+               if r.status in ("refused", "error")]
+    return "; ".join(stopped) if stopped else None
+
+
+def _finish(command: str, reports: list[CycleReport]) -> None:
+    """Exit 1 with one line on stderr when a hedge's (last) cycle was refused or failed."""
+    problem = _problems(command, reports)
+    if problem is not None:
+        fail(problem, 1)
 
 
 @app.command("open")
@@ -66,8 +85,7 @@ def open_(hedge: Annotated[str, typer.Argument(help="Hedge name from the config.
         typer.echo(json.dumps(report_dict(report), indent=2))
     else:
         _print_report(Console(), report, yes)
-    if report.status in ("refused", "error"):
-        raise typer.Exit(1)
+    _finish("open", [report])
 
 
 def _status_table(rows: list[dict[str, Any]], title: str) -> Table:
@@ -105,8 +123,7 @@ def run(hedges: Annotated[list[str] | None, typer.Argument(help="Hedges (default
 
         reports = _run(service, lambda: service.run(hedges or [], cycles, on_cycle,
                                                     freeze_heap=True))
-    if any(r.status in ("refused", "error") for r in reports):
-        raise typer.Exit(1)  # scripts see that the last cycle could not act
+    _finish("run", reports)  # scripts see that the last cycle could not act
 
 
 @app.command()
@@ -132,8 +149,7 @@ def close(hedge: Annotated[str, typer.Argument(help="Hedge name from the config.
     service = _service(config, db, send=yes)
     report = _run(service, lambda: service.close(hedge, sell_spot=sell_spot))
     _print_report(Console(), report, yes)
-    if report.status in ("refused", "error"):
-        raise typer.Exit(1)
+    _finish("close", [report])
 
 
 @app.command()

@@ -19,8 +19,6 @@ import dataclasses
 from decimal import Decimal
 from typing import Protocol
 
-from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import MarginMoveRow, OrderRow
 from perphedge.config.models import ExecutionConfig, parse_interval_ms
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
@@ -32,6 +30,7 @@ from perphedge.engine.reconcile import (
     record_venue_order,
     resolve_order,
 )
+from perphedge.engine.store_port import HedgeRepository, NewMarginMove, NewOrder
 from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue, VenueOrder
 from perphedge.errors import DataError, ExchangeError, HedgeStopped, TerminalExchangeError
 from perphedge.planning.execution import (
@@ -50,15 +49,13 @@ from perphedge.planning.translate import (
     SettingsCall,
     Step,
     Target,
+    allowance_after,
     amount_8,
     margin_needed,
     shrink_for_margin,
     slices,
     translate,
 )
-
-#: A roll's new leg is funded with this much over its margin (mark → fill, rounding).
-ROLL_BUFFER = Decimal("1.005")
 
 __all__ = [
     "Call", "DryRunExecutor", "Executor", "LiveExecutor", "MoneyCall", "OrderCall", "RollCall",
@@ -119,7 +116,7 @@ class DryRunExecutor:
 
     sends = False
 
-    def __init__(self, store: HedgeStore) -> None:
+    def __init__(self, store: HedgeRepository) -> None:
         self._store = store
 
     async def execute(self, calls: list[Step], hedge_id: str, ts_ms: int, *,
@@ -146,7 +143,7 @@ class LiveExecutor:
 
     sends = True
 
-    def __init__(self, venue: Venue, store: HedgeStore, account: str, *,
+    def __init__(self, venue: Venue, store: HedgeRepository, account: str, *,
                  style: ExecutionStyle | None = None, clock: Clock | None = None) -> None:
         self._venue = venue
         self._store = store
@@ -213,7 +210,7 @@ class LiveExecutor:
         the closing leg released can fall short; a small buffer covers the move to the fill.
         """
         price = (await self._venue.mark_and_funding(call.to_symbol)).mark_price_usdt
-        need = sum((margin_needed(o, price) for o in call.open), ZERO) * ROLL_BUFFER
+        need = sum((margin_needed(o, price) for o in call.open), ZERO)
         balances = await self._venue.balances()
         short = need - balances.futures_available_usdt
         amount = amount_8(min(short, balances.spot.get("USDT", ZERO)))
@@ -305,7 +302,7 @@ class LiveExecutor:
         """
         def intent(number: int) -> str:
             cid = client_order_id(hedge_id, number)
-            self._store.record_order_intent(OrderRow(
+            self._store.record_order_intent(NewOrder(
                 hedge_id=hedge_id, account=self._account, client_order_id=cid,
                 market=call.market.value, symbol=call.symbol, side=call.side.order_side,
                 order_type="market" if price is None else "limit",
@@ -375,7 +372,9 @@ class LiveExecutor:
             return None
         free = (await self._venue.balances()).futures_available_usdt
         price = (await self._venue.mark_and_funding(call.symbol)).mark_price_usdt
-        return shrink_for_margin(call, free, price, await self._venue.instrument(call.symbol))
+        # Sized with twice the usual headroom: the refused order is never sent again as it was.
+        return shrink_for_margin(call, free, price, await self._venue.instrument(call.symbol),
+                                 allowance_after(1))
 
     async def _money(self, call: MoneyCall, hedge_id: str, ts_ms: int) -> str:
         self._guard(hedge_id)
@@ -396,7 +395,7 @@ class LiveExecutor:
         else:
             to = Market.FUTURES if call.kind == "transfer_futures" else Market.SPOT
             await venue.transfer(amount, to=to)
-        self._store.record_margin_move(MarginMoveRow(
+        self._store.record_margin_move(NewMarginMove(
             hedge_id=hedge_id, ts_ms=ts_ms, kind=call.kind, amount_usdt=amount, note=call.symbol,
             from_reserve=call.from_reserve))
         return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve))

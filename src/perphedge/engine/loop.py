@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-
-from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import FillRow, FundingRow, HedgeRow, OrderRow, SnapshotRow
 from perphedge.config.models import HedgeConfig
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.engine import reconcile as rc
+from perphedge.engine.backoff import HOUR_MS, FreeMargin, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
 from perphedge.engine.observe import (
@@ -37,16 +34,35 @@ from perphedge.engine.observe import (
     spot_symbol,
     venue_symbol,
 )
+from perphedge.engine.store_port import (
+    HedgeRepository,
+    NewFunding,
+    NewHedge,
+    NewSnapshot,
+    Refusal,
+    StoredHedge,
+)
 from perphedge.engine.venue import Venue
-from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError
+from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError, TerminalExchangeError
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
-from perphedge.planning.translate import Note, Step, Target, translate, venue_calls
+from perphedge.planning.translate import (
+    Note,
+    Step,
+    Target,
+    allowance_after,
+    translate,
+    venue_calls,
+)
 
 
 @dataclass(slots=True)
 class CycleReport:
-    """What one cycle saw and did; ``status`` is one of the ``STATUSES``."""
+    """What one cycle saw and did; ``status`` is one of the ``STATUSES``.
+
+    ``problem`` (status ``error`` or ``refused``): one line saying what stopped the cycle;
+    ``final``: the exchange's answer was one retrying cannot change (a wrong key, say).
+    """
 
     hedge_id: str
     ts_ms: int
@@ -55,9 +71,12 @@ class CycleReport:
     state: HedgeState | None = None
     actions: tuple[Action, ...] = ()
     figures: dict[str, Decimal | None] = field(default_factory=dict)
+    problem: str | None = None
+    final: bool = False
 
 
 STATUSES = ("acted", "idle", "paused", "closed", "refused", "waiting", "error")
+_NEWER_CHANGE = "the hedge's state changed (pause, resume or close) while this cycle ran"
 
 
 def _plain(value: object) -> object:
@@ -84,7 +103,8 @@ def action_dict(action: Action) -> dict[str, object]:
 class HedgeEngine:
     """One hedge on one venue; ``cycle()`` runs observe → plan → execute → record once."""
 
-    def __init__(self, hedge: HedgeConfig, venue: Venue, store: HedgeStore, executor: Executor,
+    def __init__(self, hedge: HedgeConfig, venue: Venue, store: HedgeRepository,
+                 executor: Executor,
                  clock: Clock) -> None:
         self.hedge = hedge
         self.venue = venue
@@ -98,11 +118,29 @@ class HedgeEngine:
         self._filled_once = False
         self._funding_since: int | None = None
         self._reserve_spent = ZERO
+        # The hedge's state version as this cycle read it: the engine's own state changes are
+        # compare-and-set against it, so a pause or resume that lands mid-cycle wins.
+        self._seen_version = 0
+        # The hedge's refused orders of the last hour (see engine.backoff), read each cycle.
+        self._refusals: list[Refusal] = []
 
     # -------------------------------------------------------------------- store helpers
-    def hedge_row(self, ts_ms: int) -> HedgeRow:
-        """The hedge's row, created (active) the first time the engine sees it."""
-        return ensure_hedge_row(self.store, self.hedge, ts_ms)
+    def hedge_row(self, ts_ms: int) -> StoredHedge:
+        """The hedge's row, created (active) the first time the engine sees it.
+
+        Remembers the row's state version: the cycle's state changes are decided on it.
+        """
+        row = ensure_hedge_row(self.store, self.hedge, ts_ms)
+        self._seen_version = row.state_version
+        return row
+
+    def _transition(self, state: str, ts: int) -> bool:
+        """Set the hedge's state unless a newer change landed since this cycle read it."""
+        won = self.store.set_hedge_state(self.hedge.name, state, ts,
+                                         expected_version=self._seen_version)
+        if won:
+            self._seen_version += 1
+        return won
 
     def _record(self, kind: str, ts_ms: int, payload: dict[str, Any], *,
                 defer: bool = False) -> None:
@@ -126,7 +164,9 @@ class HedgeEngine:
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err)})
             return CycleReport(self.hedge.name, ts, "error",
-                               [f"exchange error, will retry next cycle: {err}"])
+                               [f"exchange error, will retry next cycle: {err}"],
+                               problem=f"exchange error: {err}",
+                               final=isinstance(err, TerminalExchangeError))
 
     async def _prepare(self, ts: int, hedge_state: str) -> tuple[CycleReport, Observation | None]:
         """Mode check, order resolution and the records' side first; then the observation
@@ -155,6 +195,7 @@ class HedgeEngine:
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
         expected = rc.expected_position(self.store, self.hedge.name)
+        self._refusals = self.store.refusals(self.hedge.name, ts - HOUR_MS)
         self._reserve_spent = self._read_reserve_spent()
         obs = await observe(self.venue, self.hedge, ts, self._specs)
         if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
@@ -170,8 +211,11 @@ class HedgeEngine:
             return self._refuse(ts, lines), obs
         if hedge_state in (rc.ADOPTING, rc.HALTED):
             # Adopted on resume, or the account was put back as the records say: act again.
-            self.store.set_hedge_state(self.hedge.name, rc.ACTIVE, ts)
-            lines.append(f"the exchange and the records agree: {self.hedge.name} is active again")
+            if self._transition(rc.ACTIVE, ts):
+                lines.append(
+                    f"the exchange and the records agree: {self.hedge.name} is active again")
+            else:
+                lines.append(_NEWER_CHANGE)
         return CycleReport(self.hedge.name, ts, "idle", lines), obs
 
     async def _cycle(self, ts: int, hedge_state: str) -> CycleReport:
@@ -202,10 +246,13 @@ class HedgeEngine:
                                      honour_pause=False)
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "during": "close"})
-            return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"])
+            return CycleReport(self.hedge.name, ts, "error", [f"exchange error: {err}"],
+                               problem=f"exchange error: {err}")
         if self.executor.sends and report.status != "error":
-            self.store.set_hedge_state(self.hedge.name, rc.CLOSED, ts)
-            report.lines.append("hedge closed: the loop leaves it alone from now on")
+            if self._transition(rc.CLOSED, ts):
+                report.lines.append("hedge closed: the loop leaves it alone from now on")
+            else:
+                report.lines.append(f"{_NEWER_CHANGE}; not marked closed")
         return report
 
     # -------------------------------------------------------------------- parts
@@ -213,7 +260,9 @@ class HedgeEngine:
                    actions: tuple[Action, ...], params_name: str,
                    honour_pause: bool = True) -> CycleReport:
         ts = report.ts_ms
-        steps = self.steps(state, actions, obs.instrument, obs.specs)
+        steps = self.steps(state, actions, obs.instrument, obs.specs, len(self._refusals))
+        steps, paced = pace(steps, self._refusals,
+                            FreeMargin(state.futures_wallet_usdt, state.mark_price, obs.instrument))
         calls = venue_calls(steps)
         figures = risk_figures(state, obs.brackets)
         # Deferred: written in one transaction with the first order's intent (or just below).
@@ -225,6 +274,7 @@ class HedgeEngine:
         })
         report.lines += [describe(n) for n in steps
                          if isinstance(n, Note) and not n.alert]
+        report.lines += paced
         report.state, report.actions, report.figures = state, actions, figures
         report.lines += [f"ALERT {a.code}: {a.message}" for a in actions if isinstance(a, Alert)]
         try:
@@ -239,6 +289,7 @@ class HedgeEngine:
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"
+            report.problem = f"exchange error: {err}"
             report.lines.append(f"exchange error, stopped; the next cycle retries: {err}")
         else:
             report.status = "acted" if calls else "idle"
@@ -257,13 +308,15 @@ class HedgeEngine:
         return report
 
     def steps(self, state: HedgeState, actions: tuple[Action, ...], instrument: Instrument,
-              specs: dict[str, Instrument] | None = None) -> list[Step]:
+              specs: dict[str, Instrument] | None = None, refusals: int = 0) -> list[Step]:
         """The steps this engine performs for ``actions`` (the backtest's translation).
 
-        ``specs`` holds the delivery contracts' instruments when a carry policy may roll.
+        ``specs`` holds the delivery contracts' instruments when a carry policy may roll;
+        ``refusals`` (recent refused orders) widens the price-move headroom of the transfers.
         """
         target = Target(self.symbol, spot_symbol(self.hedge), instrument, state.margin_mode,
-                        self.hedge.execution.max_order_notional, dict(specs or {}))
+                        self.hedge.execution.max_order_notional, dict(specs or {}),
+                        price_move_allowance=allowance_after(refusals))
         return translate(actions, state, policy_params(self.hedge), target)
 
     async def _delivered(self, obs: Observation) -> rc.Verdict | None:
@@ -282,10 +335,14 @@ class HedgeEngine:
         return rc.check_delivery(self.store, self.hedge.name, self.hedge.account, obs, expiries)
 
     def _refuse(self, ts: int, lines: list[str]) -> CycleReport:
+        if self.executor.sends and not self._transition(rc.HALTED, ts):
+            # A resume (or pause) landed after this cycle read the state: the user's newer
+            # word wins over a refusal decided on the older one.
+            lines = [*lines, f"{_NEWER_CHANGE}; not halted"]
         self._record("refused", ts, {"lines": lines})
-        if self.executor.sends:
-            self.store.set_hedge_state(self.hedge.name, rc.HALTED, ts)
-        return CycleReport(self.hedge.name, ts, "refused", lines)
+        reasons = [x.removeprefix("REFUSED: ") for x in lines if x.startswith("REFUSED")]
+        return CycleReport(self.hedge.name, ts, "refused", lines,
+                           problem=f"refused: {reasons[0] if reasons else '; '.join(lines)}")
 
     def _read_reserve_spent(self) -> Decimal:
         """What the reserve has given so far (read only for a hedge that has a reserve)."""
@@ -304,18 +361,13 @@ class HedgeEngine:
         # the exchange's own time, which may differ from ours (a replaying local exchange).
         since = self._funding_since
         if since is None:
-            with self.store.session() as s:
-                last = s.scalar(select(func.max(FundingRow.ts_ms))
-                                .where(FundingRow.hedge_id == self.hedge.name))
-                first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
-                                      .where(OrderRow.hedge_id == self.hedge.name))
-            if last is None and first_fill is None:
+            since = self.store.funding_sync_start(self.hedge.name)
+            if since is None:
                 return []  # never filled: no position, no funding
-            since = last + 1 if last is not None else int(first_fill or 0)
         new = ZERO
         count = 0
         for pay in await self.venue.funding_history(self.symbol, since):
-            if self.store.record_funding(FundingRow(hedge_id=self.hedge.name, symbol=pay.symbol,
+            if self.store.record_funding(NewFunding(hedge_id=self.hedge.name, symbol=pay.symbol,
                                                     ts_ms=pay.ts_ms, rate=None,
                                                     amount_usdt=pay.amount_usdt)):
                 new += pay.amount_usdt
@@ -325,7 +377,7 @@ class HedgeEngine:
         return [f"funding: {count} settlement(s), {new} USDT"] if count else []
 
     def _snapshot(self, ts: int, state: HedgeState) -> None:
-        self.store.record_snapshot(SnapshotRow(
+        self.store.record_snapshot(NewSnapshot(
             hedge_id=self.hedge.name, ts_ms=ts, spot_qty_base=state.spot_qty,
             hedge_qty_base=state.hedge_qty, mark_price_usdt=state.mark_price,
             liquidation_price_usdt=state.liquidation_price,
@@ -334,15 +386,15 @@ class HedgeEngine:
         ))
 
 
-def ensure_hedge_row(store: HedgeStore, hedge: HedgeConfig, ts_ms: int) -> HedgeRow:
+def ensure_hedge_row(store: HedgeRepository, hedge: HedgeConfig, ts_ms: int) -> StoredHedge:
     """The hedge's row in the store, created (state ``active``) on first use."""
     row = store.hedge(hedge.name)
     if row is None:
-        row = store.add_hedge(HedgeRow(
+        row = store.add_hedge(NewHedge(
             id=hedge.name, account=hedge.account, asset=hedge.asset.upper(),
             symbol=venue_symbol(hedge), exposure_kind=hedge.kind, policy=hedge.policy,
             state=rc.ACTIVE, created_ms=ts_ms, updated_ms=ts_ms,
-            spec_json=hedge.model_dump_json(),
+            spec_json=hedge.model_dump_json(), state_version=0,
         ))
     return row
 

@@ -19,11 +19,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from perphedge.adapters.store.repository import OPEN_ORDER_STATES, HedgeStore
-from perphedge.adapters.store.schema import FillRow, OrderRow
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
 from perphedge.engine.observe import Observation
+from perphedge.engine.store_port import (
+    NEVER_ARRIVED,
+    OPEN_ORDER_STATES,
+    HedgeRepository,
+    NewFill,
+    NewOrder,
+    StoredOrder,
+)
 from perphedge.engine.venue import OrderState, Venue, VenueOrder
 from perphedge.errors import TerminalExchangeError
 
@@ -43,7 +49,7 @@ def client_order_id(hedge_id: str, number: int) -> str:
     return f"ph-{hedge_id[: 36 - 3 - len(suffix)]}{suffix}"
 
 
-def next_order_number(store: HedgeStore, hedge_id: str) -> int:
+def next_order_number(store: HedgeRepository, hedge_id: str) -> int:
     """One more than the highest ``n`` recorded for the hedge (ids are never reused).
 
     Numbers only grow, so the highest is the one recorded last: one indexed row, not a scan.
@@ -53,7 +59,7 @@ def next_order_number(store: HedgeStore, hedge_id: str) -> int:
     return (int(tail) if tail.isdigit() else 0) + 1
 
 
-def record_venue_order(store: HedgeStore, account: str, order: VenueOrder, ts_ms: int) -> None:
+def record_venue_order(store: HedgeRepository, account: str, order: VenueOrder, ts_ms: int) -> None:
     """Write what the venue says about an order; its fill is recorded once, when final."""
     row = store.update_order(
         order.client_order_id, account, state=order.state.value,
@@ -62,14 +68,14 @@ def record_venue_order(store: HedgeStore, account: str, order: VenueOrder, ts_ms
         updated_ms=ts_ms,
     )
     if order.state.is_final and order.filled_qty_base > 0:
-        store.record_fill(FillRow(
+        store.record_fill(NewFill(
             order_id=row.id, trade_id=order.exchange_order_id or order.client_order_id,
             ts_ms=order.ts_ms or ts_ms, qty_base=order.filled_qty_base,
             price_usdt=order.avg_price_usdt or ZERO, fee_usdt=order.fee_usdt,
         ))
 
 
-async def resolve_order(venue: Venue, store: HedgeStore, row: OrderRow, ts_ms: int, *,
+async def resolve_order(venue: Venue, store: HedgeRepository, row: StoredOrder, ts_ms: int, *,
                         missing_is_final: bool = False) -> VenueOrder | None:
     """Ask the venue for ``row`` by client id and record the answer.
 
@@ -82,13 +88,13 @@ async def resolve_order(venue: Venue, store: HedgeStore, row: OrderRow, ts_ms: i
             store.update_order(row.client_order_id, row.account,
                                state=OrderState.REJECTED.value, updated_ms=ts_ms,
                                note=(row.note + "; " if row.note else "")
-                               + "not found on the exchange by client id: never arrived")
+                               + f"not found on the exchange by client id: {NEVER_ARRIVED}")
         return None
     record_venue_order(store, row.account, got, ts_ms)
     return got
 
 
-async def resolve_open_orders(venue: Venue, store: HedgeStore, hedge_id: str,
+async def resolve_open_orders(venue: Venue, store: HedgeRepository, hedge_id: str,
                               ts_ms: int) -> tuple[list[str], list[str]]:
     """Resolve every open order of the hedge; returns (lines, client ids still open)."""
     lines, still_open = [], []
@@ -118,7 +124,7 @@ async def resolve_open_orders(venue: Venue, store: HedgeStore, hedge_id: str,
     return lines, still_open
 
 
-async def cancel_resting(venue: Venue, store: HedgeStore, row: OrderRow,
+async def cancel_resting(venue: Venue, store: HedgeRepository, row: StoredOrder,
                          ts_ms: int) -> VenueOrder:
     """Cancel a resting order and record its final state (a fill that beat the cancel too)."""
     try:
@@ -133,24 +139,23 @@ async def cancel_resting(venue: Venue, store: HedgeStore, row: OrderRow,
     return got
 
 
-def expected_position(store: HedgeStore, hedge_id: str) -> Decimal:
+def expected_position(store: HedgeRepository, hedge_id: str) -> Decimal:
     """The signed futures position the hedge's recorded fills add up to (> 0 long)."""
     return store.futures_position(hedge_id)
 
 
-def adopt(store: HedgeStore, hedge_id: str, account: str, symbol: str, delta: Decimal,
+def adopt(store: HedgeRepository, hedge_id: str, account: str, symbol: str, delta: Decimal,
           ts_ms: int, why: str) -> None:
     """Record ``delta`` (signed) as a filled adoption so the records match the venue."""
     side = "buy" if delta > 0 else "sell"
-    with store.session() as s, s.begin():
-        s.add(OrderRow(
-            hedge_id=hedge_id, account=account,
-            client_order_id=client_order_id(hedge_id, next_order_number(store, hedge_id)),
-            market="futures", symbol=symbol, side=side, order_type="adopted",
-            qty_base=abs(delta), price_usdt=None, reduce_only=False, state="filled",
-            filled_qty_base=abs(delta), avg_price_usdt=None, created_ms=ts_ms,
-            updated_ms=ts_ms, note=f"adopted, not sent: {why}",
-        ))
+    store.record_adoption(NewOrder(
+        hedge_id=hedge_id, account=account,
+        client_order_id=client_order_id(hedge_id, next_order_number(store, hedge_id)),
+        market="futures", symbol=symbol, side=side, order_type="adopted",
+        qty_base=abs(delta), price_usdt=None, reduce_only=False, state="filled",
+        filled_qty_base=abs(delta), avg_price_usdt=None, created_ms=ts_ms,
+        updated_ms=ts_ms, note=f"adopted, not sent: {why}",
+    ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +167,7 @@ class Verdict:
     refused: bool = False
 
 
-def check_delivery(store: HedgeStore, hedge_id: str, account: str, obs: Observation,
+def check_delivery(store: HedgeRepository, hedge_id: str, account: str, obs: Observation,
                    expiries: Mapping[str, int]) -> Verdict | None:
     """Explain a missing position by delivery: a recorded position in a contract whose expiry
     (``expiries``: symbol → ms) has passed was closed by the exchange, not outside perphedge.
@@ -187,7 +192,7 @@ def check_delivery(store: HedgeStore, hedge_id: str, account: str, obs: Observat
                           "its expiry (the roll window had passed)" for s, q in gone.items()])
 
 
-def _liquidated(store: HedgeStore, hedge_id: str, expected: Decimal, mark: Decimal) -> bool:
+def _liquidated(store: HedgeRepository, hedge_id: str, expected: Decimal, mark: Decimal) -> bool:
     """Flat now, and the mark went past the liquidation price of the last snapshot."""
     snap = store.latest_snapshot(hedge_id)
     if snap is None or snap.liquidation_price_usdt is None:
@@ -197,7 +202,7 @@ def _liquidated(store: HedgeStore, hedge_id: str, expected: Decimal, mark: Decim
     return mark <= liq if side is Side.LONG else mark >= liq
 
 
-def check_position(store: HedgeStore, hedge_id: str, account: str, state: str,
+def check_position(store: HedgeRepository, hedge_id: str, account: str, state: str,
                    obs: Observation, expected: Decimal | None = None) -> Verdict:
     """Compare the venue's position with the records; adopt what is explained.
 
@@ -228,7 +233,7 @@ def check_position(store: HedgeStore, hedge_id: str, account: str, state: str,
     ], refused=True)
 
 
-async def foreign_orders(venue: Venue, store: HedgeStore, symbol: str,
+async def foreign_orders(venue: Venue, store: HedgeRepository, symbol: str,
                          account: str) -> list[str]:
     """Open orders on the hedge's symbol that perphedge did not place (flagged, not touched)."""
     lines = []

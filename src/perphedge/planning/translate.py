@@ -18,12 +18,17 @@ against the venue. The rules, stated once:
 * an order on another contract while the hedge is held somewhere is not sent (a
   :class:`Note` says so: that is a roll's job); a :class:`~perphedge.planning.hedge_state.Roll`
   becomes one :class:`RollCall` of a lot-rounded quantity no larger than held;
-* a roll's opening leg is funded first: what its margin needs beyond the free futures margin
-  (after the closing leg released its own) is moved from spot USDT (:func:`margin_needed`);
+* **headroom** (:data:`PRICE_MOVE_ALLOWANCE`, :class:`Target`'s ``price_move_allowance``):
+  money moved to fund an opening order carries its margin and taker fee at the observed price
+  *plus* an allowance for the price moving between observation and fill — a transfer to
+  futures followed by a grow adds ``allowance × margin_for(grow)``; a roll's opening leg is
+  funded with :func:`margin_needed` (which includes it) beyond the free futures margin;
 * **margin short**: an opening order the exchange refuses for insufficient margin is cut, once,
-  to what the free margin affords at the refused price (:func:`shrink_for_margin`) and sent
-  again; if that is refused too (or falls under the minimums) the refusal is recorded and the
-  next decision retries — the planner sees the gap again. Both shells apply this one function.
+  to what the free margin affords with a larger allowance (:func:`allowance_after`) and sent
+  again; a "cut" that is not smaller than the refused order is not sent (a refused step is
+  never repeated unchanged); if the cut is refused too (or falls under the minimums) the
+  refusal is recorded and the next decision retries — the planner sees the gap again. Both
+  shells apply this one function.
 
 Alerts become :class:`Note` steps, so the step list keeps the actions' order.
 """
@@ -52,6 +57,13 @@ from perphedge.planning.policies import PolicyParams, exchange_leverage, margin_
 
 #: Amounts and spot quantities are sent with at most 8 decimals (Binance's USDT precision).
 STEP_8 = Decimal("0.00000001")
+#: Headroom for the price moving between the observed mark and the fill, as a fraction of the
+#: price: a market order on BTCUSDT rarely fills 0.5 % away from the mark it was sized at,
+#: and on top of the taker fee (already in the margin) this keeps a transfer that funds an
+#: order from landing exactly on the margin the exchange wants (Binance -2019).
+PRICE_MOVE_ALLOWANCE = Decimal("0.005")
+#: The allowance doubles with each recent refusal, up to this many doublings (0.5 % → 8 %).
+MAX_ALLOWANCE_DOUBLINGS = 4
 BPS = Decimal(10000)
 FUTURES = Market.FUTURES
 SPOT = Market.SPOT
@@ -146,6 +158,7 @@ class Target:
     max_order_notional_usdt: Decimal | None
     instruments: dict[str, Instrument] = field(default_factory=dict)
     spot_fee_rate: Decimal = Decimal("0.001")
+    price_move_allowance: Decimal = PRICE_MOVE_ALLOWANCE
 
     def spec(self, symbol: str) -> Instrument:
         """The instrument of ``symbol`` (the default one when not listed)."""
@@ -184,13 +197,28 @@ def slices(qty: Decimal, price: Decimal, target: Target,
     return out
 
 
+def allowance_after(refusals: int, base: Decimal = PRICE_MOVE_ALLOWANCE) -> Decimal:
+    """The price-move allowance after ``refusals`` recent margin refusals: ``base × 2^n``.
+
+    Each refused attempt is followed by one sized with twice the headroom (more margin moved,
+    or a smaller order), never by the same one; capped at :data:`MAX_ALLOWANCE_DOUBLINGS`.
+
+    >>> [str(allowance_after(n)) for n in (0, 1, 2, 9)]
+    ['0.005', '0.010', '0.020', '0.080']
+    """
+    return base * (1 << min(max(refusals, 0), MAX_ALLOWANCE_DOUBLINGS))
+
+
 def shrink_for_margin(order: OrderCall, free_usdt: Decimal, price: Decimal,
-                      instrument: Instrument) -> OrderCall | None:
+                      instrument: Instrument, allowance: Decimal = ZERO) -> OrderCall | None:
     """The margin-short rule: ``order`` cut to what ``free_usdt`` affords at ``price``.
 
-    Initial margin plus the taker fee: qty ≤ free × L / (price × (1 + L × fee)), rounded down
-    to the lot; None when nothing valid is left (under the minimums) or the order is not an
-    opening one. 1000 USDT free at 10x, 0.05 % fee, 40,000: ≤ 0.2475 → 0.247 BTC.
+    Initial margin plus the taker fee at the price raised by ``allowance`` (0 when the fill
+    price is known, as in the backtest): qty ≤ free × L / (price × (1 + a) × (1 + L × fee)),
+    rounded down to the lot. None when nothing valid is left (under the minimums), the order
+    is not an opening one, or the cut is not smaller than the order (that would repeat the
+    refused step unchanged). 1000 USDT free at 10x, 0.05 % fee, 40,000: ≤ 0.2488 → 0.248 BTC;
+    with a 1 % allowance ≤ 0.2463 → 0.246 BTC.
 
     >>> from perphedge.adapters.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")
@@ -198,31 +226,40 @@ def shrink_for_margin(order: OrderCall, free_usdt: Decimal, price: Decimal,
     ...               MarginTerms(10, Decimal("0.0005")))
     >>> shrink_for_margin(o, Decimal(1000), Decimal(40000), inst).qty_base
     Decimal('0.248')
+    >>> shrink_for_margin(o, Decimal(1000), Decimal(40000), inst, Decimal("0.01")).qty_base
+    Decimal('0.246')
     """
     terms = order.margin
     if terms is None or free_usdt <= 0 or price <= 0:
         return None
     lev = Decimal(terms.leverage)
-    qty = instrument.round_qty(free_usdt * lev / (price * (1 + lev * terms.fee_rate)))
-    qty = min(qty, order.qty_base)
+    dearer = price * (1 + allowance)
+    qty = instrument.round_qty(free_usdt * lev / (dearer * (1 + lev * terms.fee_rate)))
+    if qty >= order.qty_base:
+        return None
     if qty <= 0 or qty < instrument.min_qty or qty * price < instrument.min_notional:
         return None
     return OrderCall(order.market, order.symbol, order.side, qty, order.reduce_only, terms)
 
 
-def margin_needed(order: OrderCall, price: Decimal) -> Decimal:
-    """Initial margin plus taker fee of ``order`` at ``price`` (0 for a non-opening order).
+def margin_needed(order: OrderCall, price: Decimal,
+                  allowance: Decimal = PRICE_MOVE_ALLOWANCE) -> Decimal:
+    """Initial margin plus taker fee of ``order`` at ``price`` raised by ``allowance``.
 
-    1 BTC at 81,200, 2x, 0.05 %: 40,600 + 40.60 = 40,640.60 USDT.
+    0 for a non-opening order. 1 BTC at 81,200, 2x, 0.05 %: 40,600 + 40.60 = 40,640.60 USDT,
+    × 1.005 for the default allowance = 40,843.80 USDT.
 
     >>> o = OrderCall(FUTURES, "X", Side.SHORT, Decimal(1),
     ...               margin=MarginTerms(2, Decimal("0.0005")))
-    >>> margin_needed(o, Decimal(81200))
+    >>> margin_needed(o, Decimal(81200), ZERO)
     Decimal('40640.6000')
+    >>> margin_needed(o, Decimal(81200))
+    Decimal('40843.8030000')
     """
     if order.margin is None:
         return ZERO
-    return order.qty_base * price * (1 / Decimal(order.margin.leverage) + order.margin.fee_rate)
+    return (order.qty_base * price * (1 + allowance)
+            * (1 / Decimal(order.margin.leverage) + order.margin.fee_rate))
 
 
 @dataclass(slots=True)
@@ -243,7 +280,7 @@ def translate(actions: tuple[Action, ...], state: HedgeState, params: PolicyPara
     run = _Running(state.hedge_symbol or target.symbol, state.hedge_qty, state.spot_qty,
                    state.spot_usdt, state.futures_wallet_usdt)
     steps: list[Step] = []
-    for action in actions:
+    for index, action in enumerate(actions):
         if isinstance(action, Roll):
             steps += _roll(action, state, params, target, run)
         elif isinstance(action, AdjustHedge):
@@ -253,7 +290,8 @@ def translate(actions: tuple[Action, ...], state: HedgeState, params: PolicyPara
         elif isinstance(action, SellSpot | BuySpot):
             steps += _spot(action, state, target, run)
         elif isinstance(action, Transfer):
-            steps += _transfer(action, run, target)
+            headroom = _grow_headroom(actions[index + 1:], state, params, target, run)
+            steps += _transfer(action, run, target, headroom)
         elif isinstance(action, Alert):
             steps.append(Note(action.code, action.message))
     return steps
@@ -352,9 +390,20 @@ def _spot(action: SellSpot | BuySpot, state: HedgeState, target: Target,
     return [OrderCall(SPOT, target.spot_symbol, side, qty)] if qty > 0 else []
 
 
-def _transfer(action: Transfer, run: _Running, target: Target) -> list[Step]:
+def _grow_headroom(later: tuple[Action, ...], state: HedgeState, params: PolicyParams,
+                   target: Target, run: _Running) -> Decimal:
+    """The allowance on the margin of the grow a transfer to futures funds (0: none follows)."""
+    for action in later:
+        if isinstance(action, AdjustHedge) and action.delta_qty > 0:
+            price = _price(state, action.symbol or run.symbol)
+            return target.price_move_allowance * margin_for(action.delta_qty * price, params)
+    return ZERO
+
+
+def _transfer(action: Transfer, run: _Running, target: Target,
+              headroom: Decimal = ZERO) -> list[Step]:
     if action.to == "futures":
-        amount = amount_8(min(action.amount, run.spot_usdt))
+        amount = amount_8(min(action.amount + headroom, run.spot_usdt))
         run.spot_usdt -= amount
         run.wallet_usdt += amount
     else:

@@ -17,11 +17,14 @@ from perphedge.adapters.store.schema import DecisionRow, FundingRow, MarginMoveR
 from perphedge.config.models import HedgeConfig, parse_interval_ms
 from perphedge.engine import reconcile as rc
 from perphedge.engine.loop import CycleReport, HedgeEngine, ensure_hedge_row
-from perphedge.errors import InputError
+from perphedge.errors import DataError, InputError
 from perphedge.services.compose import Composition
 from perphedge.services.hedge_view import history_dict, status_row
 
 OnCycle = Callable[[int, list[CycleReport]], None]
+#: Compare-and-set attempts of a user's state change before giving up (each loses only to
+#: another writer's committed change, so a few are plenty).
+STATE_CHANGE_ATTEMPTS = 20
 
 
 class HedgeService:
@@ -35,9 +38,9 @@ class HedgeService:
     async def open(self, name: str) -> CycleReport:
         """One cycle of the hedge's policy, which opens the hedge when there is none yet."""
         hedge = self.comp.hedge(name)
-        row = ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
-        if row.state == rc.CLOSED and self.comp.send:
-            self.store.set_hedge_state(name, rc.ACTIVE, self.comp.clock.now_ms())
+        ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
+        if self.comp.send:
+            self._change_state(name, lambda now: rc.ACTIVE if now == rc.CLOSED else None)
         try:
             return await self.comp.engine(hedge).cycle()
         finally:
@@ -49,6 +52,9 @@ class HedgeService:
         """Cycle the hedges (all configured when ``names`` is empty) ``cycles`` times or forever.
 
         Between cycles the engine waits the shortest ``decision_interval`` of the hedges.
+        When the first cycle of every hedge failed with an answer retrying cannot change
+        (``CycleReport.final``: a rejected key, say) the run stops there; later failures,
+        and temporary ones (the exchange unreachable), are retried on the next cycle.
         ``freeze_heap`` (a long-running process, ``perphedge run``): after the first cycle has
         loaded everything, the objects alive then are moved out of the garbage collector's
         sight (:func:`gc.freeze`), so a full collection no longer walks every module and
@@ -71,6 +77,8 @@ class HedgeService:
                     gc.freeze()
                 if on_cycle is not None:
                     on_cycle(n, reports)
+                if n == 1 and all(r.final for r in reports):
+                    break  # no hedge could start (wrong keys, say): retrying cannot fix it
                 if cycles is None or n < cycles:
                     await self.comp.clock.sleep(wait_s)
         finally:
@@ -90,19 +98,39 @@ class HedgeService:
         """Stop acting on the hedge (the loop checks this before any action)."""
         hedge = self.comp.hedge(name)
         ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
-        self.store.set_hedge_state(name, rc.PAUSED, self.comp.clock.now_ms())
+        self._change_state(name, lambda _now: rc.PAUSED)
         self.store.record_decision(name, self.comp.clock.now_ms(), "pause", {})
         return rc.PAUSED
 
     def resume(self, name: str) -> str:
         """Act again; a halted hedge first adopts the position the exchange shows."""
         hedge = self.comp.hedge(name)
-        row = ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
-        state = rc.ADOPTING if row.state == rc.HALTED else rc.ACTIVE
-        self.store.set_hedge_state(name, state, self.comp.clock.now_ms())
+        ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
+        before, state = self._change_state(
+            name, lambda now: rc.ADOPTING if now == rc.HALTED else rc.ACTIVE)
         self.store.record_decision(name, self.comp.clock.now_ms(), "resume",
-                                   {"from": row.state, "to": state})
+                                   {"from": before, "to": state})
         return state
+
+    def _change_state(self, name: str, decide: Callable[[str], str | None]) -> tuple[str, str]:
+        """Apply the user's change to the state it finds: ``(before, after)``.
+
+        Compare-and-set: ``decide`` maps the current state to the new one (None: leave it);
+        when an engine's transition lands between the read and the write, the state is read
+        again and decided anew, so the user's word is always the newest one.
+        """
+        for _ in range(STATE_CHANGE_ATTEMPTS):
+            row = self.store.hedge(name)
+            if row is None:
+                raise DataError(f"no hedge {name!r} in the store")
+            new = decide(row.state)
+            if new is None:
+                return row.state, row.state
+            if self.store.set_hedge_state(name, new, self.comp.clock.now_ms(),
+                                          expected_version=row.state_version):
+                return row.state, new
+        raise DataError(f"hedge {name!r}: its state kept changing under "
+                        f"{STATE_CHANGE_ATTEMPTS} attempts to set it; try again")
 
     # ------------------------------------------------------------------ reading
     def status(self, names: Sequence[str] = ()) -> list[dict[str, Any]]:

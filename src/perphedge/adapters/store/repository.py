@@ -8,18 +8,20 @@ that state is resolved by asking the exchange for that client id.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from perphedge.adapters.store.migrate import open_engine
 from perphedge.adapters.store.schema import (
+    Base,
     DecisionRow,
     FillRow,
     FundingRow,
@@ -28,16 +30,29 @@ from perphedge.adapters.store.schema import (
     OrderRow,
     SnapshotRow,
 )
+from perphedge.engine.store_port import (
+    NEVER_ARRIVED,
+    OPEN_ORDER_STATES,
+    NewFill,
+    NewFunding,
+    NewHedge,
+    NewMarginMove,
+    NewOrder,
+    NewSnapshot,
+    Refusal,
+)
 from perphedge.errors import DataError, HedgeStopped
 
-#: Order states that may still change on the exchange (the engine reconciles them).
-OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
+__all__ = ["OPEN_ORDER_STATES", "HedgeStore"]
+
+RowT = TypeVar("RowT", bound=Base)
 #: The orders table's columns but the id, for Core inserts of an ``OrderRow``.
 _ORDER_COLUMNS = tuple(c.key for c in OrderRow.__table__.columns if c.key != "id")
 # The hot path's statements, built once: values travel as parameters, so SQLAlchemy neither
 # rebuilds nor re-keys a statement per call (building one costs more than running it).
 _orders = cast(Table, OrderRow.__table__)
 _moves = cast(Table, MarginMoveRow.__table__)
+_hedges = cast(Table, HedgeRow.__table__)
 _INSERT_ORDER = insert(_orders).returning(_orders.c.id)
 _INSERT_DECISIONS = insert(cast(Table, DecisionRow.__table__))
 _MOVE_COLUMNS = tuple(c.key for c in _moves.columns if c.key != "id")
@@ -48,6 +63,13 @@ _FUTURES_AFTER = (
     .where(_orders.c.hedge_id == bindparam("hedge_id"), _orders.c.market == "futures",
            _orders.c.id > bindparam("upto"))
     .order_by(_orders.c.id)
+)
+_REFUSALS = (
+    select(_orders.c.symbol, _orders.c.side, _orders.c.qty_base, _orders.c.updated_ms)
+    .where(_orders.c.hedge_id == bindparam("hedge_id"), _orders.c.state == "rejected",
+           _orders.c.updated_ms >= bindparam("since"),
+           ~func.coalesce(_orders.c.note, "").endswith(NEVER_ARRIVED))
+    .order_by(_orders.c.updated_ms, _orders.c.id)
 )
 #: States an order row never leaves: its filled quantity is settled.
 FINAL_ORDER_STATES = ("filled", "canceled", "rejected")
@@ -99,7 +121,8 @@ class HedgeStore:
 
     # hedges -----------------------------------------------------------------------------------
 
-    def add_hedge(self, row: HedgeRow) -> HedgeRow:
+    def add_hedge(self, row: HedgeRow | NewHedge) -> HedgeRow:
+        row = _as_row(row, HedgeRow)
         with self.session() as s, s.begin():
             if s.get(HedgeRow, row.id) is not None:
                 raise DataError(f"hedge {row.id!r} already exists in the store")
@@ -120,17 +143,31 @@ class HedgeStore:
         with self.session() as s:
             return s.scalars(select(HedgeRow).order_by(HedgeRow.created_ms)).all()
 
-    def set_hedge_state(self, hedge_id: str, state: str, ts_ms: int) -> None:
-        with self.session() as s, s.begin():
-            row = s.get(HedgeRow, hedge_id)
-            if row is None:
+    def set_hedge_state(self, hedge_id: str, state: str, ts_ms: int,
+                        expected_version: int | None = None) -> bool:
+        """Write the hedge's state and bump its version; False when a newer change won.
+
+        With ``expected_version`` the write is a compare-and-set: one conditional UPDATE that
+        lands only while the hedge's ``state_version`` is still the one the caller decided on
+        (the database serialises two writers: PostgreSQL re-checks the condition after the
+        other's commit, SQLite takes its write lock first). Without it the state is written
+        whatever changed before.
+        """
+        condition = _hedges.c.id == hedge_id
+        if expected_version is not None:
+            condition &= _hedges.c.state_version == expected_version
+        statement = (update(_hedges).where(condition)
+                     .values(state=state, updated_ms=ts_ms,
+                             state_version=_hedges.c.state_version + 1))
+        with self._tx() as c:
+            won = c.execute(statement).rowcount == 1
+            if not won and c.scalar(_HEDGE_STATE, {"hedge_id": hedge_id}) is None:
                 raise DataError(f"no hedge {hedge_id!r} in the store")
-            row.state = state
-            row.updated_ms = ts_ms
+        return won
 
     # orders -----------------------------------------------------------------------------------
 
-    def record_order_intent(self, row: OrderRow, *,
+    def record_order_intent(self, row: OrderRow | NewOrder, *,
                             stop_states: tuple[str, ...] = ()) -> OrderRow:
         """Store an order before it is sent; a reused client id is refused, never overwritten.
 
@@ -141,6 +178,7 @@ class HedgeStore:
         first is seen, and one that commits later waits for this order (and applies to the
         next step).
         """
+        row = _as_row(row, OrderRow)
         row.state = "pending_submit"
         # Core on a held connection: on the path to the send the ORM session costs 3-4x more.
         values = {key: getattr(row, key) for key in _ORDER_COLUMNS}
@@ -183,6 +221,17 @@ class HedgeStore:
                     OrderRow.client_order_id == client_order_id, OrderRow.account == account
                 )
             ).one_or_none()
+
+    def refusals(self, hedge_id: str, since_ms: int) -> list[Refusal]:
+        """The hedge's orders refused (``rejected``) at or after ``since_ms``, oldest first."""
+        with self._tx() as c:
+            rows = c.execute(_REFUSALS, {"hedge_id": hedge_id, "since": since_ms}).all()
+        return [Refusal(symbol, side, qty, ts) for symbol, side, qty, ts in rows]
+
+    def record_adoption(self, row: OrderRow | NewOrder) -> None:
+        """Record a position perphedge found on the exchange as a filled order never sent."""
+        with self.session() as s, s.begin():
+            s.add(_as_row(row, OrderRow))
 
     def orders(self, hedge_id: str, states: Iterable[str] | None = None) -> Sequence[OrderRow]:
         with self.session() as s:
@@ -268,18 +317,31 @@ class HedgeStore:
             return False
         return True
 
-    def record_fill(self, row: FillRow) -> bool:
+    def record_fill(self, row: FillRow | NewFill) -> bool:
         """Store a fill once; returns False when this trade id was already recorded."""
-        return self._add_once(row)
+        return self._add_once(_as_row(row, FillRow))
 
     # money movements --------------------------------------------------------------------------
 
-    def record_funding(self, row: FundingRow) -> bool:
+    def record_funding(self, row: FundingRow | NewFunding) -> bool:
         """Store a funding settlement once per hedge, symbol and time."""
-        return self._add_once(row)
+        return self._add_once(_as_row(row, FundingRow))
 
-    def record_margin_move(self, row: MarginMoveRow) -> None:
+    def funding_sync_start(self, hedge_id: str) -> int | None:
+        """Where to read funding from: after the last recorded settlement, else the hedge's
+        first fill; None when it never filled (no position, no funding)."""
+        with self.session() as s:
+            last = s.scalar(select(func.max(FundingRow.ts_ms))
+                            .where(FundingRow.hedge_id == hedge_id))
+            first_fill = s.scalar(select(func.min(FillRow.ts_ms)).join(OrderRow)
+                                  .where(OrderRow.hedge_id == hedge_id))
+        if last is None and first_fill is None:
+            return None
+        return int(last) + 1 if last is not None else int(first_fill or 0)
+
+    def record_margin_move(self, row: MarginMoveRow | NewMarginMove) -> None:
         """Store a margin move or transfer (Core: it may sit between a decision and its order)."""
+        row = _as_row(row, MarginMoveRow)
         values = {key: getattr(row, key) for key in _MOVE_COLUMNS}
         values["note"] = values["note"] or ""
         values["from_reserve"] = bool(values["from_reserve"])
@@ -314,7 +376,8 @@ class HedgeStore:
 
     # snapshots and the audit log ---------------------------------------------------------------
 
-    def record_snapshot(self, row: SnapshotRow) -> None:
+    def record_snapshot(self, row: SnapshotRow | NewSnapshot) -> None:
+        row = _as_row(row, SnapshotRow)
         with self.session() as s, s.begin():
             self._write_pending(s)
             s.add(row)
@@ -374,3 +437,10 @@ class HedgeStore:
     def count(self, table: type[Any]) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def _as_row(value: Any, row_class: type[RowT]) -> RowT:
+    """``value`` as a row of ``row_class``: a row as it is, an engine value field by field."""
+    if isinstance(value, row_class):
+        return value
+    return row_class(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)})

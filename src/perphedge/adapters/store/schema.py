@@ -51,6 +51,9 @@ class HedgeRow(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     spec_json: Mapped[str] = mapped_column(Text)
+    #: Bumped by every state change: a change is written only over the version it was decided
+    #: on (compare-and-set), so a cycle's late refusal never overwrites a newer ``resume``.
+    state_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class OrderRow(Base):
