@@ -39,7 +39,8 @@ class HedgeView(_Frozen):
     mark_price: Decimal | None = None
     liquidation_price: Decimal | None = None
     runway_pct: Decimal | None = Field(None, description="% move of the mark to liquidation")
-    margin_ratio: Decimal | None = Field(None, description="maintenance / margin balance, %")
+    margin_ratio: Decimal | None = Field(
+        None, description="maintenance margin / margin balance (1: liquidation)")
     hedge_entry_price: Decimal | None = None
     locked_value: Decimal | None = Field(None, description="hedge size × average entry")
     hedged_value: Decimal | None = Field(

@@ -88,7 +88,7 @@ def status_lines(view: HedgeView) -> list[tuple[str, str]]:
         ("mark price (USDT)", money(view.mark_price)),
         ("liquidation price (USDT)", money(view.liquidation_price)),
         ("runway", percent(view.runway_pct)),
-        ("margin ratio", percent(view.margin_ratio)),
+        ("margin ratio", ratio(view.margin_ratio)),
         ("hedge entry (USDT)", money(view.hedge_entry_price)),
         ("locked value (USDT)", money(view.locked_value)),
         ("hedged value (USDT)", money(view.hedged_value)),

@@ -1,0 +1,72 @@
+"""One page of a hedge's history: decisions with reasons, orders, fills, funding, margin moves,
+alerts. Each list is newest first and paged by the same ``offset``/``limit``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.adapters.store.schema import (
+    DecisionRow,
+    FillRow,
+    FundingRow,
+    MarginMoveRow,
+    OrderRow,
+)
+from perphedge.services.hedge_models import HistoryPage
+from perphedge.services.hedge_read import optional_rows
+from perphedge.services.hedge_view import iso, order_dict, text
+
+#: The largest page the API serves.
+MAX_PAGE = 500
+
+
+def _page(store: HedgeStore, query: Select[*tuple[Any, ...]], offset: int,
+          limit: int) -> list[Any]:
+    with store.session() as s:
+        return list(s.execute(query.offset(offset).limit(limit)).all())
+
+
+def decision_dict(row: DecisionRow) -> dict[str, Any]:
+    """An audit row with its reasons: the calls or lines of the decision, or its error."""
+    payload: dict[str, Any] = json.loads(row.payload_json)
+    reasons = payload.get("lines") or payload.get("calls") or []
+    if payload.get("error"):
+        reasons = [str(payload["error"]), *reasons]
+    return {"id": row.id, "time": iso(row.ts_ms), "ts_ms": row.ts_ms, "kind": row.kind,
+            "status": payload.get("status"), "policy": payload.get("policy"),
+            "reasons": [str(r) for r in reasons],
+            "actions": payload.get("actions", []), "dry_run": payload.get("dry_run")}
+
+
+def history_page(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100) -> HistoryPage:
+    """Page ``offset // limit`` of every list of the hedge's history."""
+    decisions = _page(store, select(DecisionRow).where(DecisionRow.hedge_id == hedge)
+                      .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc()), offset, limit)
+    orders = _page(store, select(OrderRow).where(OrderRow.hedge_id == hedge)
+                   .order_by(OrderRow.id.desc()), offset, limit)
+    fills = _page(store, select(FillRow, OrderRow.client_order_id, OrderRow.market,
+                                OrderRow.side).join(OrderRow)
+                  .where(OrderRow.hedge_id == hedge)
+                  .order_by(FillRow.ts_ms.desc(), FillRow.id.desc()), offset, limit)
+    funding = _page(store, select(FundingRow).where(FundingRow.hedge_id == hedge)
+                    .order_by(FundingRow.ts_ms.desc()), offset, limit)
+    moves = _page(store, select(MarginMoveRow).where(MarginMoveRow.hedge_id == hedge)
+                  .order_by(MarginMoveRow.ts_ms.desc(), MarginMoveRow.id.desc()), offset, limit)
+    return HistoryPage(
+        hedge=hedge, offset=offset, limit=limit,
+        decisions=[decision_dict(d) for (d,) in decisions],
+        orders=[order_dict(o) for (o,) in orders],
+        fills=[{"time": iso(f.ts_ms), "client_order_id": cid, "market": market, "side": side,
+                "trade_id": f.trade_id, "quantity": text(f.qty_base),
+                "price": text(f.price_usdt), "fee": text(f.fee_usdt)}
+               for f, cid, market, side in fills],
+        funding=[{"time": iso(f.ts_ms), "symbol": f.symbol, "amount": text(f.amount_usdt),
+                  "rate": text(f.rate)} for (f,) in funding],
+        margin_moves=[{"time": iso(m.ts_ms), "kind": m.kind, "amount": text(m.amount_usdt),
+                       "from_reserve": m.from_reserve, "note": m.note} for (m,) in moves],
+        alerts=optional_rows(store.engine, "alerts", hedge, limit, offset),
+    )

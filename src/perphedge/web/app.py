@@ -1,0 +1,89 @@
+"""The web application factory: API, dashboard and ``/metrics`` over one hedge service.
+
+``perphedge web`` serves it alone over a store; ``perphedge serve --http`` mounts the same app
+next to the engine (one call: ``create_app(service, token=resolve_api_token(),
+open_reads=is_loopback(host))``, then run it with uvicorn in serve's event loop).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+
+from perphedge.errors import (
+    DataError,
+    ExchangeError,
+    HedgeStopped,
+    InputError,
+    PerphedgeError,
+)
+from perphedge.services.hedge_service import HedgeService
+from perphedge.web.api import api_router
+from perphedge.web.auth import require
+from perphedge.web.dashboard import dashboard_router
+from perphedge.web.metrics import WebMetrics
+
+log = logging.getLogger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _status_of(err: PerphedgeError) -> int:
+    if isinstance(err, InputError):
+        return 404 if err.field == "HEDGE" else 400
+    if isinstance(err, HedgeStopped | DataError):
+        return 409
+    if isinstance(err, ExchangeError):
+        return 502
+    return 500
+
+
+def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bool = True,
+               poll_seconds: float = 5.0) -> FastAPI:
+    """The app over ``service``: reads open when ``open_reads`` (loopback), writes need ``token``.
+
+    The returned app's ``state.metrics`` holds the registry and the cycle histogram that a
+    serving engine observes into.
+    """
+    app = FastAPI(title="perphedge", version="1", summary="See and steer running hedges.")
+    metrics = WebMetrics(service.store, service.views)
+    app.state.metrics = metrics
+
+    @app.exception_handler(PerphedgeError)
+    async def perphedge_error(_request: Request, err: PerphedgeError) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=_status_of(err))
+
+    @app.exception_handler(Exception)
+    async def bug(_request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error in the web layer")
+        return JSONResponse({"error": f"internal error ({type(err).__name__})"}, status_code=500)
+
+    app.include_router(api_router(service, token, open_reads=open_reads))
+    app.include_router(dashboard_router(service, token, open_reads=open_reads,
+                                        poll_seconds=poll_seconds))
+
+    read_guard = require(token, when=not open_reads)
+
+    @app.get("/metrics", include_in_schema=False)
+    def scrape(request: Request) -> Response:
+        read_guard(request)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
