@@ -33,13 +33,31 @@ def _page(store: HedgeStore, query: Select[*tuple[Any, ...]], offset: int,
 def decision_dict(row: DecisionRow) -> dict[str, Any]:
     """An audit row with its reasons: the calls or lines of the decision, or its error."""
     payload: dict[str, Any] = json.loads(row.payload_json)
-    reasons = payload.get("lines") or payload.get("calls") or []
+    reasons = payload.get("lines") or payload.get("calls") or [
+        _describe(a) for a in payload.get("actions") or []]
     if payload.get("error"):
         reasons = [str(payload["error"]), *reasons]
+    if not reasons and row.kind == "decision":
+        reasons = [_why_idle(payload)]
     return {"id": row.id, "time": iso(row.ts_ms), "ts_ms": row.ts_ms, "kind": row.kind,
             "status": payload.get("status"), "policy": payload.get("policy"),
             "reasons": [str(r) for r in reasons],
             "actions": payload.get("actions", []), "dry_run": payload.get("dry_run")}
+
+
+def _describe(action: dict[str, Any]) -> str:
+    """An action without venue calls (an alert, a hold): its type and fields."""
+    fields = ", ".join(f"{k} {v}" for k, v in action.items() if k != "type" and v is not None)
+    return f"{action.get('type', 'action')}: {fields}" if fields else str(action.get("type"))
+
+
+def _why_idle(payload: dict[str, Any]) -> str:
+    """Why nothing was done: what the policy saw (hedge against target, runway)."""
+    seen, figures = payload.get("observed") or {}, payload.get("figures") or {}
+    runway = figures.get("runway_pct")
+    tail = f", runway {float(runway):.2f} %" if runway is not None else ""
+    return (f"nothing to do: hedge {seen.get('hedge_qty')} for target "
+            f"{seen.get('target_exposure_qty')}{tail}")
 
 
 def history_page(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100) -> HistoryPage:

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from perphedge.services.hedge_history import history_page
 from perphedge.services.hedge_models import HedgeView
 from perphedge.services.hedge_service import HedgeService
+from perphedge.services.hedge_view import iso
 from perphedge.services.status_format import funding_text, lot_step, money, percent, quantity, ratio
 from perphedge.web.auth import require
 
@@ -30,7 +31,24 @@ STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 RUNWAY_FULL_PCT = 50
 
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(money=money, percent=percent, ratio=ratio)
+
+
+def when(iso_time: str | None) -> str:
+    """An ISO time as ``2024-01-01 08:00 UTC`` (short enough for a phone's card).
+
+    >>> when("2024-01-01T08:00:00+00:00"), when(None)
+    ('2024-01-01 08:00 UTC', '—')
+    """
+    return f"{iso_time[:10]} {iso_time[11:16]} UTC" if iso_time else "—"
+
+
+def when_ms(ts_ms: object) -> str:
+    """Unix milliseconds as :func:`when` shows them."""
+    return when(iso(ts_ms)) if isinstance(ts_ms, int) else "—"
+
+
+templates.env.filters.update(money=money, percent=percent, ratio=ratio, when=when,
+                             when_ms=when_ms)
 
 
 def card(view: HedgeView) -> dict[str, Any]:
