@@ -15,6 +15,7 @@ import httpx
 from tests.conftest import run_cli
 from tests.web.hedge_fixture import paper_run
 
+PUBLIC = "0.0.0.0"  # noqa: S104 - the address refused, never bound
 NO_TOKEN = {"PERPHEDGE_API_TOKEN": "", "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
 
 
@@ -26,11 +27,11 @@ def free_port() -> int:
 
 def test_a_public_bind_needs_the_flag_and_a_token_one_line_exit_2(tmp_path: Path) -> None:
     run = paper_run(tmp_path, cycles=1)
-    result = run_cli("web", "--config", str(run.config), "--host", "0.0.0.0", env=NO_TOKEN)
+    result = run_cli("web", "--config", str(run.config), "--host", PUBLIC, env=NO_TOKEN)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: --host: expected a loopback address (or add --allow-remote), got '0.0.0.0'")
-    result = run_cli("web", "--config", str(run.config), "--host", "0.0.0.0", "--allow-remote",
+    result = run_cli("web", "--config", str(run.config), "--host", PUBLIC, "--allow-remote",
                      env=NO_TOKEN)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -42,7 +43,7 @@ def test_web_serves_the_hedges_of_the_store_on_loopback(tmp_path: Path) -> None:
     run = paper_run(tmp_path, cycles=2)
     port = free_port()
     env = {**os.environ, **NO_TOKEN}
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI
+    proc = subprocess.Popen(
         [sys.executable, "-m", "perphedge", "web", "--config", str(run.config),
          "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)

@@ -8,6 +8,7 @@ fills, funding, margin moves and snapshots exactly as a live run does.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -91,9 +92,30 @@ def paper_run(tmp_path: Path, cycles: int = 8) -> PaperRun:
     config = tmp_path / "perphedge.toml"
     config.write_text(CONFIG.format(db=db_url), encoding="utf-8")
     run = PaperRun(config, db_url, venue, replay, ReplayingClock(replay, T0 + HOUR))
+    run_cycles(run, [], cycles)
+    return run
+
+
+def run_cycles(run: PaperRun, names: list[str], cycles: int) -> None:
+    """Run the engine (sending, on the paper venue) for ``cycles`` cycles of ``names``.
+
+    In a thread of its own: a test driving the browser already has Playwright's event loop
+    running in this one.
+    """
     service = run.service(send=True)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(service.run(names, cycles))
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=target, name="engine")
     try:
-        asyncio.run(service.run([], cycles))
+        thread.start()
+        thread.join(timeout=60)
     finally:
         service.comp.close()
-    return run
+    if errors:
+        raise errors[0]
