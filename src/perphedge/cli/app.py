@@ -30,6 +30,7 @@ def _register_commands() -> None:
         data_cmd,
         demo_cmd,
         exchange_cmd,
+        export_cmd,
         hedge_cmds,
         init_cmd,
         plan_cmd,

@@ -17,8 +17,8 @@ from perphedge.services.hedge_history import MAX_PAGE, history_page
 from perphedge.services.hedge_models import CloseAnswer, HedgeView, HistoryPage, Series, StateChange
 from perphedge.services.hedge_read import HedgeIdentity, series
 from perphedge.services.hedge_service import HedgeService
+from perphedge.services.time_input import parse_time_ms
 from perphedge.web.auth import require
-from perphedge.web.timeparse import parse_time_ms
 
 
 def identity(service: HedgeService, name: str) -> HedgeIdentity:
