@@ -125,6 +125,9 @@ def test_reads_need_the_token_when_not_on_loopback(service: HedgeService) -> Non
     for path in ("/api/hedges", "/api/hedges/btc/series", "/metrics", "/fragments/cards"):
         assert client.get(path).status_code == 401, path
         assert client.get(path, headers=AUTH).status_code == 200, path
+    page = client.get("/").text  # the page itself holds no numbers until the token is given
+    assert "enter the API token to see the hedges" in page
+    assert 'class="card"' not in page
 
 
 def test_the_openapi_docs_list_every_route(app: FastAPI) -> None:

@@ -11,9 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect
+from pydantic import SecretStr
 
 from perphedge.services.hedge_service import HedgeService
 from perphedge.services.status_format import money
+from perphedge.web.app import create_app
 from tests.web.browser import chromium
 from tests.web.conftest import TOKEN
 from tests.web.hedge_fixture import HOUR, PaperRun, run_cycles
@@ -109,3 +111,18 @@ def test_on_a_phone_the_cards_fit_without_horizontal_scroll(
         assert box["x"] >= 0
         assert box["x"] + box["width"] <= width
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+
+
+def test_beyond_loopback_the_page_shows_the_hedges_once_the_token_is_given(
+        browser: Browser, service: HedgeService) -> None:
+    guarded = create_app(service, token=SecretStr(TOKEN), open_reads=False, poll_seconds=1)
+    with uvicorn_on_loopback(guarded) as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        expect(page.locator("#cards p.empty")).to_contain_text("enter the API token")
+        expect(page.locator("#message")).to_contain_text("401")
+        assert page.locator("article.card").count() == 0
+        page.fill("#token", TOKEN)
+        page.click("#token-form button")
+        expect(page.locator("article.card")).to_have_count(2)
+        expect(page.locator("#chart-value-eth .main-svg").first).to_be_visible()

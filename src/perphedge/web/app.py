@@ -15,13 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
-from perphedge.errors import (
-    DataError,
-    ExchangeError,
-    HedgeStopped,
-    InputError,
-    PerphedgeError,
-)
+from perphedge.errors import ExchangeError, InputError, PerphedgeError
 from perphedge.services.hedge_service import HedgeService
 from perphedge.web.api import api_router
 from perphedge.web.auth import require
@@ -48,11 +42,10 @@ def is_loopback(host: str) -> bool:
 def _status_of(err: PerphedgeError) -> int:
     if isinstance(err, InputError):
         return 404 if err.field == "HEDGE" else 400
-    if isinstance(err, HedgeStopped | DataError):
-        return 409
     if isinstance(err, ExchangeError):
         return 502
-    return 500
+    # The hedge is not in a state that allows it (stopped, changed meanwhile): a conflict.
+    return 409
 
 
 def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bool = True,

@@ -78,6 +78,7 @@ async function refresh() {
     for (const card of cards.querySelectorAll("article.card")) {
       if (!known.has(card.id)) card.remove();
     }
+    for (const note of cards.querySelectorAll("p.empty")) note.remove();
     for (const card of cards.querySelectorAll("article.card")) {
       const hedge = card.dataset.hedge;
       await drawCharts(hedge);
