@@ -127,7 +127,7 @@ def test_the_store_golden_holding_has_the_hand_computed_accounts(store: HedgeSto
 def test_status_shows_cents_lots_and_two_place_percents(store: HedgeStore) -> None:
     lines = dict(status_lines(hedge_view(store, HedgeIdentity("btc", "BTC"))))
     assert lines["runway"] == "49.33 %"
-    assert lines["margin ratio"] == "0.60 %"
+    assert lines["margin ratio"] == "60.19 %"
     assert lines["liquidation price (USDT)"] == "58,123.46"
     assert lines["unrealized pnl (USDT)"] == "3,000.00"
     assert lines["hedge quantity (BTC)"] == "1.500"
