@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import (
@@ -25,7 +27,9 @@ from perphedge.services.accounts import (
     average_cost,
     hedge_accounts,
     hedge_effectiveness,
+    hedged_value,
 )
+from perphedge.services.accounts_running import walk
 from perphedge.services.hedge_read import HedgeIdentity, hedge_view
 from perphedge.services.status_format import money, percent, status_lines
 
@@ -135,3 +139,33 @@ def test_status_shows_cents_lots_and_two_place_percents(store: HedgeStore) -> No
     assert lines["hedged value (USDT)"] == "62,464.75"
     assert lines["funding (USDT)"] == "15.50 received"
     assert lines["hedge effectiveness"] == percent(D("133.33"))
+
+
+trade_lists = st.lists(
+    st.tuples(st.integers(0, 50), st.sampled_from(["futures", "spot"]),
+              st.decimals("-3", "3", places=3).filter(lambda q: q != 0),
+              st.decimals("30000", "50000", places=1), st.decimals("0", "30", places=2)),
+    max_size=12)
+
+
+@given(raw=trade_lists, pays=st.lists(st.tuples(st.integers(0, 50),
+                                               st.decimals("-20", "20", places=2)), max_size=6),
+       times=st.lists(st.integers(0, 60), min_size=1, max_size=8))
+def test_walking_forward_equals_recomputing_from_the_first_fill(
+        raw: list[tuple[int, str, Decimal, Decimal, Decimal]],
+        pays: list[tuple[int, Decimal]], times: list[int]) -> None:
+    """The running totals (charts, export) against the slow reference: the accounts of every
+    fill and settlement up to each time."""
+    fills = tuple(sorted((Trade(*r) for r in raw), key=lambda t: t.ts_ms))
+    pays = sorted(pays, key=lambda p: p[0])
+    mark = D(41000)
+    for ts, run in zip(sorted(times), walk(fills, pays, sorted(times)), strict=True):
+        upto = tuple(t for t in fills if t.ts_ms <= ts)
+        paid = tuple(a for when, a in pays if when <= ts)
+        ref = hedge_accounts(AccountsInput("holding", upto, paid, spot_qty=D(1),
+                                           exposure_qty=D(1), mark=mark))
+        assert run.funding == ref.funding_total
+        assert run.fees == ref.fees_total
+        assert run.position.realised == ref.hedge_realised
+        assert hedged_value("holding", run.position, run.funding - run.fees, D(1), D(1),
+                            mark) == ref.hedged_value

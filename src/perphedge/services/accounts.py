@@ -204,6 +204,26 @@ def _spot_realised(kind: str, trades: Iterable[Trade], entry: Decimal) -> Decima
     return total
 
 
+def hedged_value(kind: str, futures: Position, net_carry: Decimal, spot_qty: Decimal | None,
+                 exposure_qty: Decimal | None, mark: Decimal | None) -> Decimal | None:
+    """What the hedged exposure is worth at ``mark`` (None when nothing is hedged yet).
+
+    ``net_carry`` is funding − fees. A holding: spot × mark + hedge PnL (unrealised and
+    realised) + carry. A purchase: the cost to buy ``exposure_qty`` at mark less that.
+
+    >>> short = Position(Decimal(-1), Decimal(40000))
+    >>> hedged_value("holding", short, Decimal(-8), Decimal(1), Decimal(1), Decimal(38000))
+    Decimal('39992')
+    """
+    if futures.qty == 0 or mark is None:
+        return None
+    pnl = futures.unrealised(mark) + futures.realised + net_carry
+    if kind == PURCHASE:
+        to_buy = exposure_qty if exposure_qty is not None else abs(futures.qty)
+        return to_buy * mark - pnl
+    return None if spot_qty is None else spot_qty * mark + pnl
+
+
 def hedge_accounts(data: AccountsInput) -> Accounts:
     """The accounts of one hedge from its fills, funding and latest snapshot.
 
@@ -226,23 +246,18 @@ def hedge_accounts(data: AccountsInput) -> Accounts:
     spot_trades = [t for t in data.trades if t.market == "spot"]
     hedged = qty > 0
     locked = qty * entry if hedged else None
-    carry = futures.realised + funding - fees
     unrealised = None if data.mark is None or not hedged else futures.unrealised(data.mark)
-    hedged_value: Decimal | None = None
+    value = hedged_value(data.kind, futures, funding - fees, data.spot_qty, data.exposure_qty,
+                         data.mark)
     spot_unrealised: Decimal | None = None
-    if unrealised is not None and data.mark is not None:
-        if data.kind == PURCHASE:
-            to_buy = data.exposure_qty if data.exposure_qty is not None else qty
-            hedged_value = to_buy * data.mark - (unrealised + carry)
-        elif data.spot_qty is not None:
-            hedged_value = data.spot_qty * data.mark + unrealised + carry
-            spot_unrealised = data.spot_qty * (data.mark - entry)
+    if hedged and data.kind == HOLDING and data.mark is not None and data.spot_qty is not None:
+        spot_unrealised = data.spot_qty * (data.mark - entry)
     deviation = None
-    if hedged_value is not None and locked:
-        deviation = (hedged_value - locked) / locked * HUNDRED
+    if value is not None and locked:
+        deviation = (value - locked) / locked * HUNDRED
     return Accounts(
         hedge_entry=entry if hedged else None, hedge_qty=qty, locked_value=locked,
-        hedged_value=hedged_value, deviation_pct=deviation,
+        hedged_value=value, deviation_pct=deviation,
         effective_locked_price=effective_locked_price(data.kind, qty, entry, futures.realised,
                                                       funding, fees),
         hedge_effectiveness=hedge_effectiveness(data.points),

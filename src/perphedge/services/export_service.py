@@ -8,7 +8,6 @@ the daily columns sum to the totals of the listed rows.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,8 +17,8 @@ from sqlalchemy import select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, OrderRow
-from perphedge.domain.money import ZERO
-from perphedge.services.accounts import AccountsInput, Trade, average_cost, hedge_accounts
+from perphedge.services.accounts import Trade, effective_locked_price, hedged_value
+from perphedge.services.accounts_running import walk
 from perphedge.services.hedge_read import (
     HedgeIdentity,
     funding,
@@ -83,38 +82,35 @@ def daily_rows(kind: str, all_trades: tuple[Trade, ...], pays: list[tuple[int, D
     for snap in snaps:
         if _in(snap.ts_ms, from_ms, to_ms):
             last_of_day[_day(snap.ts_ms)] = snap
-    trade_ts, pay_ts = [t.ts_ms for t in all_trades], [ts for ts, _ in pays]
+    days = sorted(last_of_day)
+    if not days:
+        return []
+    # The totals just before the first day, then at each day's end.
+    ends = [_day_end_ms(days[0]) - DAY_MS, *(_day_end_ms(d) for d in days)]
+    running = list(walk(all_trades, pays, ends))
     rows: Rows = []
-    before = (ZERO, ZERO, ZERO)  # funding, fees, realised up to the previous day's end
-    first = min(last_of_day, default=None)
-    if first is not None:
-        start = _day_end_ms(first) - DAY_MS
-        upto = all_trades[: bisect_right(trade_ts, start)]
-        before = (sum((a for t, a in pays if t <= start), ZERO),
-                  sum((t.fee for t in upto), ZERO),
-                  average_cost((t.qty, t.price) for t in upto if t.market == "futures").realised)
-    for day, snap in sorted(last_of_day.items()):
-        end = _day_end_ms(day)
-        upto = all_trades[: bisect_right(trade_ts, end)]
-        paid = tuple(a for _, a in pays[: bisect_right(pay_ts, end)])
+    for day, before, run in zip(days, running, running[1:], strict=False):
+        snap = last_of_day[day]
         exposure = snap.hedge_qty_base if kind == "purchase" else snap.spot_qty_base
-        acc = hedge_accounts(AccountsInput(kind, upto, paid, spot_qty=snap.spot_qty_base,
-                                           exposure_qty=exposure, mark=snap.mark_price_usdt))
+        pos = run.position
+        qty = abs(pos.qty)
         rows.append({
             "date": day, "snapshot_time": iso(snap.ts_ms),
             "spot_quantity": snap.spot_qty_base, "hedge_quantity": snap.hedge_qty_base,
             "mark_price": snap.mark_price_usdt, "liquidation_price": snap.liquidation_price_usdt,
             "unhedged_value": exposure * snap.mark_price_usdt,
-            "locked_value": acc.locked_value, "hedged_value": acc.hedged_value,
-            "hedge_unrealized_pnl": acc.hedge_unrealised,
-            "hedge_realized_pnl_day": acc.hedge_realised - before[2],
-            "funding_day": acc.funding_total - before[0],
-            "fees_day": acc.fees_total - before[1],
-            "hedge_realized_pnl_total": acc.hedge_realised,
-            "funding_total": acc.funding_total, "fees_total": acc.fees_total,
-            "effective_locked_price": _q(acc.effective_locked_price),
+            "locked_value": qty * pos.entry if qty else None,
+            "hedged_value": hedged_value(kind, pos, run.funding - run.fees, snap.spot_qty_base,
+                                         exposure, snap.mark_price_usdt),
+            "hedge_unrealized_pnl": pos.unrealised(snap.mark_price_usdt) if qty else None,
+            "hedge_realized_pnl_day": pos.realised - before.position.realised,
+            "funding_day": run.funding - before.funding,
+            "fees_day": run.fees - before.fees,
+            "hedge_realized_pnl_total": pos.realised,
+            "funding_total": run.funding, "fees_total": run.fees,
+            "effective_locked_price": _q(effective_locked_price(
+                kind, qty, pos.entry, pos.realised, run.funding, run.fees)),
         })
-        before = (acc.funding_total, acc.fees_total, acc.hedge_realised)
     return rows
 
 

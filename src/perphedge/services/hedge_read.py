@@ -9,7 +9,6 @@ ignored when not, so the web layer works over any store version.
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,7 +34,9 @@ from perphedge.services.accounts import (
     Point,
     Trade,
     hedge_accounts,
+    hedged_value,
 )
+from perphedge.services.accounts_running import walk
 from perphedge.services.hedge_models import HedgeView, LegPnl, Series, SeriesPoint
 from perphedge.services.hedge_view import iso
 
@@ -192,24 +193,20 @@ def series(store: HedgeStore, who: HedgeIdentity, from_ms: int | None = None,
     """Each snapshot with hedged and unhedged value, cumulative funding and fees at its time."""
     row = store.hedge(who.name)
     kind = row.exposure_kind if row is not None else who.kind
-    all_trades = trades(store, who.name, to_ms)
-    pays = funding(store, who.name)
-    trade_ts = [t.ts_ms for t in all_trades]
-    pay_ts = [ts for ts, _ in pays]
+    snaps = snapshots(store, who.name, from_ms, to_ms)
     points = []
-    for snap in snapshots(store, who.name, from_ms, to_ms):
-        upto = all_trades[: bisect_right(trade_ts, snap.ts_ms)]
-        paid = tuple(a for _, a in pays[: bisect_right(pay_ts, snap.ts_ms)])
+    for snap, run in zip(snaps, walk(trades(store, who.name, to_ms), funding(store, who.name),
+                                     (s.ts_ms for s in snaps)), strict=True):
         exposure = snap.hedge_qty_base if kind == PURCHASE else snap.spot_qty_base
-        acc = hedge_accounts(AccountsInput(kind, upto, paid, spot_qty=snap.spot_qty_base,
-                                           exposure_qty=exposure, mark=snap.mark_price_usdt))
         unhedged = exposure * snap.mark_price_usdt
+        value = hedged_value(kind, run.position, run.funding - run.fees, snap.spot_qty_base,
+                             exposure, snap.mark_price_usdt)
         points.append(SeriesPoint(
             time=iso(snap.ts_ms) or "", ts_ms=snap.ts_ms, spot_quantity=snap.spot_qty_base,
             hedge_quantity=snap.hedge_qty_base, mark_price=snap.mark_price_usdt,
             liquidation_price=snap.liquidation_price_usdt, unhedged_value=unhedged,
-            hedged_value=acc.hedged_value if acc.hedged_value is not None else unhedged,
-            funding_cumulative=acc.funding_total, fees_cumulative=acc.fees_total))
+            hedged_value=unhedged if value is None else value,
+            funding_cumulative=run.funding, fees_cumulative=run.fees))
     return Series(hedge=who.name, points=points)
 
 
