@@ -7,6 +7,7 @@ compare-and-set state changes); close runs the engine's close, as a dry run unle
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Annotated
 
@@ -32,6 +33,9 @@ def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bo
     read = [Depends(require(token, when=not open_reads))]
     write = [Depends(require(token))]
     router = APIRouter(prefix="/api", tags=["hedges"])
+    # Sync routes run in a thread pool; the store queues audit rows per instance, so the
+    # state changes that write them go one at a time.
+    writing = threading.Lock()
 
     @router.get("/hedges", dependencies=read)
     def hedges() -> list[HedgeView]:
@@ -61,12 +65,14 @@ def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bo
     @router.post("/hedges/{name}/pause", dependencies=write)
     def pause(name: str) -> StateChange:
         """Kill switch: the engine acts on the hedge no more until resumed."""
-        return StateChange(hedge=name, state=service.pause(name))
+        with writing:
+            return StateChange(hedge=name, state=service.pause(name))
 
     @router.post("/hedges/{name}/resume", dependencies=write)
     def resume(name: str) -> StateChange:
         """Act on the hedge again (a halted hedge first adopts the exchange's position)."""
-        return StateChange(hedge=name, state=service.resume(name))
+        with writing:
+            return StateChange(hedge=name, state=service.resume(name))
 
     @router.post("/hedges/{name}/close", dependencies=write)
     async def close(name: str, confirm: bool = False, sell_spot: bool = False) -> CloseAnswer:
