@@ -27,7 +27,6 @@ BTC_CLOSES = ["42000", "41500", "40800", "41200", "39900", "40400", "41800", "42
               "40500", "40000", "40100"] + ["40200"] * 36
 ETH_CLOSES = ["2300", "2280", "2250", "2310", "2200", "2240", "2290", "2330", "2270", "2260",
               "2250", "2255"] + ["2260"] * 36
-FUNDING = [(T0 + h * HOUR, "0.0001") for h in (2, 10, 18, 26)]
 
 CONFIG = """
 [store]
@@ -80,11 +79,16 @@ class PaperRun:
 
 
 def paper_run(tmp_path: Path, cycles: int = 8) -> PaperRun:
-    """Open and follow both hedges for ``cycles`` hourly cycles on the paper venue."""
+    """Open and follow both hedges for ``cycles`` hourly cycles on the paper venue.
+
+    Past the scripted two days the paths repeat (and settle funding every 8 h).
+    """
+    laps = cycles // len(BTC_CLOSES) + 1
+    funding = [(T0 + h * HOUR, "0.0001") for h in range(2, laps * len(BTC_CLOSES), 8)]
     replay = ReplayClock(T0 + HOUR, speed=0)
     market = ReplayMarket({
-        "BTCUSDT": PricePath.scripted("BTCUSDT", HOUR, T0, BTC_CLOSES, FUNDING),
-        "ETHUSDT": PricePath.scripted("ETHUSDT", HOUR, T0, ETH_CLOSES, FUNDING),
+        "BTCUSDT": PricePath.scripted("BTCUSDT", HOUR, T0, BTC_CLOSES * laps, funding),
+        "ETHUSDT": PricePath.scripted("ETHUSDT", HOUR, T0, ETH_CLOSES * laps, funding),
     }, replay)
     deposits = {"USDT": Decimal(200000), "BTC": Decimal("1.5"), "ETH": Decimal(12)}
     venue = PaperVenue(paper_exchange(market, deposits, T0))

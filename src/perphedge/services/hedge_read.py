@@ -9,12 +9,13 @@ ignored when not, so the web layer works over any store version.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import MetaData, Table, func, inspect, select
 from sqlalchemy.engine import Engine
 
 from perphedge.adapters.store.repository import HedgeStore
@@ -80,16 +81,21 @@ def funding(store: HedgeStore, hedge_id: str) -> list[tuple[int, Decimal]]:
     return [(ts, amount) for ts, amount in rows]
 
 
+#: A snapshot's columns, read as plain rows (no ORM objects: a month of cycles is thousands).
+_SNAPSHOT_COLUMNS = tuple(c for c in SnapshotRow.__table__.columns if c.key != "hedge_id")
+
+
 def snapshots(store: HedgeStore, hedge_id: str, from_ms: int | None = None,
-              to_ms: int | None = None, limit: int = SERIES_LIMIT) -> list[SnapshotRow]:
-    """The hedge's snapshots, oldest first (the newest ``limit`` of them)."""
-    query = select(SnapshotRow).where(SnapshotRow.hedge_id == hedge_id)
+              to_ms: int | None = None, limit: int = SERIES_LIMIT) -> list[Any]:
+    """The hedge's snapshots, oldest first (the newest ``limit`` of them), as rows whose
+    attributes are :class:`SnapshotRow`'s (``ts_ms``, ``spot_qty_base``, ...)."""
+    query = select(*_SNAPSHOT_COLUMNS).where(SnapshotRow.hedge_id == hedge_id)
     if from_ms is not None:
         query = query.where(SnapshotRow.ts_ms >= from_ms)
     if to_ms is not None:
         query = query.where(SnapshotRow.ts_ms <= to_ms)
     with store.session() as s:
-        rows = s.scalars(query.order_by(SnapshotRow.ts_ms.desc(), SnapshotRow.id.desc())
+        rows = s.execute(query.order_by(SnapshotRow.ts_ms.desc(), SnapshotRow.id.desc())
                          .limit(limit)).all()
     return list(reversed(rows))
 
@@ -107,12 +113,26 @@ def last_result(store: HedgeStore, hedge_id: str) -> tuple[int | None, dict[str,
     return row.ts_ms, payload
 
 
+#: Tables of other parts, once reflected, per engine (a table never leaves a migrated store).
+_REFLECTED: weakref.WeakKeyDictionary[Engine, dict[str, Table]] = weakref.WeakKeyDictionary()
+
+
+def optional_table(engine: Engine, table_name: str) -> Table | None:
+    """The table ``table_name`` as the store has it, or None when it has no such table."""
+    known = _REFLECTED.setdefault(engine, {})
+    if table_name not in known:
+        if not inspect(engine).has_table(table_name):
+            return None
+        known[table_name] = Table(table_name, MetaData(), autoload_with=engine)
+    return known[table_name]
+
+
 def optional_rows(engine: Engine, table_name: str, hedge_id: str | None = None,
                   limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Rows of a table that may not exist in this store (newest first), as plain dicts."""
-    if not inspect(engine).has_table(table_name):
+    table = optional_table(engine, table_name)
+    if table is None:
         return []
-    table = Table(table_name, MetaData(), autoload_with=engine)
     query = select(table)
     if hedge_id is not None and "hedge_id" in table.c:
         query = query.where(table.c.hedge_id == hedge_id)
@@ -121,6 +141,16 @@ def optional_rows(engine: Engine, table_name: str, hedge_id: str | None = None,
         rows = c.execute(query.order_by(*order).limit(limit).offset(offset)).mappings().all()
     return [{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()}
             for row in rows]
+
+
+def optional_counts(engine: Engine, table_name: str) -> dict[str, int]:
+    """Rows per ``hedge_id`` of a table that may not exist (empty when it does not)."""
+    table = optional_table(engine, table_name)
+    if table is None or "hedge_id" not in table.c:
+        return {}
+    with engine.connect() as c:
+        rows = c.execute(select(table.c.hedge_id, func.count()).group_by(table.c.hedge_id))
+        return {str(hedge): int(n) for hedge, n in rows}
 
 
 def lease_holder(engine: Engine, hedge: str, account: str) -> str | None:
@@ -133,7 +163,7 @@ def lease_holder(engine: Engine, hedge: str, account: str) -> str | None:
     return None
 
 
-def _points(rows: Sequence[SnapshotRow], kind: str, target: Decimal | None) -> tuple[Point, ...]:
+def _points(rows: Sequence[Any], kind: str, target: Decimal | None) -> tuple[Point, ...]:
     sign = 1 if kind == PURCHASE else -1
     out = []
     for r in rows:

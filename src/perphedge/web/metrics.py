@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import DecisionRow
 from perphedge.services.hedge_models import HedgeView
-from perphedge.services.hedge_read import optional_rows
+from perphedge.services.hedge_read import optional_counts, optional_rows
 
 #: Hedge states as numbers for ``perphedge_state`` (the label ``state`` names it too).
 STATE_CODES = {"active": 1, "adopting": 2, "paused": 3, "halted": 4, "closed": 5, "new": 0}
@@ -83,10 +83,10 @@ class StoreCollector(Collector):
                              .where(DecisionRow.hedge_id.in_(names))
                              .group_by(DecisionRow.hedge_id, DecisionRow.kind)).all()
         counts = {(h, k): (n, ts) for h, k, n, ts in rows}
+        raised = optional_counts(self.store.engine, "alerts")
         for name in names:
             errors.add_metric([name], counts.get((name, "error"), (0, 0))[0])
-            alerts.add_metric([name], len(optional_rows(self.store.engine, "alerts", name,
-                                                        limit=1_000_000)))
+            alerts.add_metric([name], raised.get(name, 0))
             result = counts.get((name, "result"))
             if result is not None:
                 last.add_metric([name], result[1] / 1000)
