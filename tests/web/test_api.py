@@ -13,7 +13,7 @@ from sqlalchemy import text
 from perphedge.services.hedge_service import HedgeService
 from perphedge.web.app import create_app
 from tests.web.conftest import TOKEN
-from tests.web.hedge_fixture import PaperRun
+from tests.web.hedge_fixture import HOUR, PaperRun, run_cycles
 from tests.web.uvicorn_server import uvicorn_on_loopback
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -148,3 +148,20 @@ def test_a_real_uvicorn_server_on_loopback_serves_reads_and_guards_writes(
         answer = httpx.post(f"{url}/api/hedges/eth/pause", headers=AUTH, timeout=10)
         assert answer.json()["state"] == "paused"
         assert service.store.hedge_state("eth") == "paused"
+
+
+def test_without_an_alerts_table_a_refused_cycle_is_an_alert_and_counted(
+        app: FastAPI, run: PaperRun) -> None:
+    run.venue.hedge_mode = True  # Binance hedge mode: the engine refuses and halts the hedge
+    run.clock.advance_ms(HOUR)
+    run_cycles(run, ["eth"], 1)
+    client = TestClient(app)
+    (alert,) = client.get("/api/hedges/eth/history").json()["alerts"]
+    assert alert["code"] == "refused"
+    assert "hedge mode" in alert["message"]
+    assert client.get("/api/hedges/btc/history").json()["alerts"] == []
+    assert client.get("/api/hedges/eth").json()["state"] == "halted"
+    assert "perphedge_alerts_total{hedge=\"eth\"} 1.0" in client.get("/metrics").text
+    # Resuming a halted hedge adopts what the exchange shows (the service decides).
+    resumed = client.post("/api/hedges/eth/resume", headers=AUTH).json()
+    assert resumed == {"hedge": "eth", "state": "adopting"}

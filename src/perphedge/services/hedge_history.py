@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import (
@@ -17,7 +17,7 @@ from perphedge.adapters.store.schema import (
     OrderRow,
 )
 from perphedge.services.hedge_models import HistoryPage
-from perphedge.services.hedge_read import optional_rows
+from perphedge.services.hedge_read import optional_rows, optional_table
 from perphedge.services.hedge_view import iso, order_dict, text
 
 #: The largest page the API serves.
@@ -54,10 +54,43 @@ def _describe(action: dict[str, Any]) -> str:
 def _why_idle(payload: dict[str, Any]) -> str:
     """Why nothing was done: what the policy saw (hedge against target, runway)."""
     seen, figures = payload.get("observed") or {}, payload.get("figures") or {}
+    if seen.get("hedge_qty") is None:
+        return "nothing to do"
     runway = figures.get("runway_pct")
     tail = f", runway {float(runway):.2f} %" if runway is not None else ""
     return (f"nothing to do: hedge {seen.get('hedge_qty')} for target "
             f"{seen.get('target_exposure_qty')}{tail}")
+
+
+def audit_alerts(store: HedgeStore, hedge: str, offset: int = 0,
+                 limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts from the audit log (newest first): each Alert a policy raised, and each refused or
+    failed cycle — what the dashboard shows when no notifier keeps an ``alerts`` table."""
+    query = (select(DecisionRow).where(
+        DecisionRow.hedge_id == hedge,
+        or_(DecisionRow.kind.in_(("refused", "error")),
+            and_(DecisionRow.kind == "decision", DecisionRow.payload_json.contains('"Alert"'))))
+        .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc()))
+    out: list[dict[str, Any]] = []
+    for (row,) in _page(store, query, 0, offset + limit):
+        payload: dict[str, Any] = json.loads(row.payload_json)
+        if row.kind == "decision":
+            out += [{"time": iso(row.ts_ms), "ts_ms": row.ts_ms, "code": a.get("code"),
+                     "message": a.get("message"), "source": "engine"}
+                    for a in payload.get("actions") or [] if a.get("type") == "Alert"]
+        else:
+            text_ = payload.get("error") or "; ".join(payload.get("lines") or [])
+            out.append({"time": iso(row.ts_ms), "ts_ms": row.ts_ms, "code": row.kind,
+                        "message": str(text_), "source": "engine"})
+    return out[offset:offset + limit]
+
+
+def alerts(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100
+           ) -> list[dict[str, Any]]:
+    """The notifier's ``alerts`` table when the store has one, else the audit log's alerts."""
+    if optional_table(store.engine, "alerts") is not None:
+        return optional_rows(store.engine, "alerts", hedge, limit, offset)
+    return audit_alerts(store, hedge, offset, limit)
 
 
 def history_page(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100) -> HistoryPage:
@@ -86,5 +119,5 @@ def history_page(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 10
                   "rate": text(f.rate)} for (f,) in funding],
         margin_moves=[{"time": iso(m.ts_ms), "kind": m.kind, "amount": text(m.amount_usdt),
                        "from_reserve": m.from_reserve, "note": m.note} for (m,) in moves],
-        alerts=optional_rows(store.engine, "alerts", hedge, limit, offset),
+        alerts=alerts(store, hedge, offset, limit),
     )

@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import DecisionRow
+from perphedge.services.hedge_history import audit_alerts
 from perphedge.services.hedge_models import HedgeView
-from perphedge.services.hedge_read import optional_counts, optional_rows
+from perphedge.services.hedge_read import optional_counts, optional_rows, optional_table
 
 #: Hedge states as numbers for ``perphedge_state`` (the label ``state`` names it too).
 STATE_CODES = {"active": 1, "adopting": 2, "paused": 3, "halted": 4, "closed": 5, "new": 0}
@@ -74,7 +75,9 @@ class StoreCollector(Collector):
     def _counters(self, names: list[str]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         errors = CounterMetricFamily("perphedge_exchange_errors",
                                      "Cycles stopped by an exchange error", labels=["hedge"])
-        alerts = CounterMetricFamily("perphedge_alerts", "Alerts raised", labels=["hedge"])
+        alerts = CounterMetricFamily(
+            "perphedge_alerts", "Alerts raised (the alerts table, else the audit log's)",
+            labels=["hedge"])
         last = GaugeMetricFamily("perphedge_last_cycle_timestamp_seconds",
                                  "Time of the hedge's last cycle, Unix seconds", labels=["hedge"])
         with self.store.session() as s:
@@ -83,10 +86,12 @@ class StoreCollector(Collector):
                              .where(DecisionRow.hedge_id.in_(names))
                              .group_by(DecisionRow.hedge_id, DecisionRow.kind)).all()
         counts = {(h, k): (n, ts) for h, k, n, ts in rows}
-        raised = optional_counts(self.store.engine, "alerts")
+        table = optional_table(self.store.engine, "alerts") is not None
+        raised = optional_counts(self.store.engine, "alerts") if table else {}
         for name in names:
             errors.add_metric([name], counts.get((name, "error"), (0, 0))[0])
-            alerts.add_metric([name], raised.get(name, 0))
+            alerts.add_metric([name], raised.get(name, 0) if table else
+                              len(audit_alerts(self.store, name, 0, 1_000_000)))
             result = counts.get((name, "result"))
             if result is not None:
                 last.add_metric([name], result[1] / 1000)
