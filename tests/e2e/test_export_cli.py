@@ -11,6 +11,7 @@ import pytest
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow
+from perphedge.cli.app import main
 from tests.conftest import run_cli
 from tests.web.hedge_fixture import PaperRun, paper_run
 
@@ -59,7 +60,8 @@ def test_csv_totals_equal_the_store(day_and_a_half: PaperRun, tmp_path: Path) ->
 
 def test_parquet_and_a_window_keep_exact_decimals(day_and_a_half: PaperRun,
                                                  tmp_path: Path) -> None:
-    export(day_and_a_half, tmp_path, "--format", "parquet", "--from", "2024-01-02")
+    main(["export", "--hedge", "btc", "--config", str(day_and_a_half.config), "--out",
+          str(tmp_path), "--format", "parquet", "--from", "2024-01-02"])
     daily = pq.read_table(tmp_path / "btc-daily.parquet").to_pylist()
     assert [d["date"] for d in daily] == ["2024-01-02"]
     funding = pq.read_table(tmp_path / "btc-funding.parquet").to_pylist()
@@ -69,14 +71,18 @@ def test_parquet_and_a_window_keep_exact_decimals(day_and_a_half: PaperRun,
     assert pq.read_table(tmp_path / "btc-fills.parquet").num_rows == 0  # all fills on day 1
 
 
-def test_a_bad_format_or_window_is_one_line_exit_2(day_and_a_half: PaperRun,
-                                                   tmp_path: Path) -> None:
+def test_a_bad_format_or_window_is_one_line_exit_2(
+        day_and_a_half: PaperRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(day_and_a_half.config)
-    bad = run_cli("export", "--hedge", "btc", "--format", "xlsx", "--config", config)
-    assert bad.returncode == 2
-    assert bad.stderr.strip() == "error: --format: expected csv or parquet, got 'xlsx'"
-    bad = run_cli("export", "--hedge", "btc", "--from", "2024-02-01", "--to", "2024-01-01",
-                  "--config", config, "--out", str(tmp_path))
-    assert bad.returncode == 2
-    assert bad.stderr.strip().startswith("error: --to: expected a time after --from")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--hedge", "btc", "--format", "xlsx", "--config", config])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --format: expected csv or parquet, got 'xlsx'")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--hedge", "btc", "--from", "2024-02-01", "--to", "2024-01-01",
+              "--config", config, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "error: --to: expected a time after --from")
     assert not list(tmp_path.iterdir())  # nothing half-done

@@ -6,6 +6,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from perphedge.cli.app import main
 from tests.conftest import run_cli
 from tests.unit.test_accounts import seeded_store
 
@@ -21,7 +24,8 @@ exposure = { source = "balance" }
 """
 
 
-def test_status_prints_the_accounts_rounded_and_json_keeps_exact_decimals(tmp_path: Path) -> None:
+def test_status_prints_the_accounts_rounded_and_json_keeps_exact_decimals(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seeded_store(tmp_path).close()
     config = tmp_path / "c.toml"
     config.write_text(CONFIG, encoding="utf-8")
@@ -35,9 +39,8 @@ def test_status_prints_the_accounts_rounded_and_json_keeps_exact_decimals(tmp_pa
     assert "41,643.17" in result.stdout  # effective locked price
     assert "15.50 received" in result.stdout
 
-    result = run_cli("status", "--json", "--config", str(config), "--db", db)
-    assert result.returncode == 0, result.stderr
-    (row,) = json.loads(result.stdout)
+    main(["status", "--json", "--config", str(config), "--db", db])
+    (row,) = json.loads(capsys.readouterr().out)
     assert Decimal(row["runway_pct"]) == Decimal("49.32787096337370799108260512")
     assert Decimal(row["locked_value"]) == 61500
     assert row["name"] == "btc"

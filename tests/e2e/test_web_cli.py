@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import keyring
+import pytest
+from keyring.backends.null import Keyring as NullKeyring
 
-from tests.conftest import run_cli
+from perphedge.cli.app import main
 from tests.web.hedge_fixture import paper_run
 
 PUBLIC = "0.0.0.0"  # noqa: S104 - the address refused, never bound
@@ -25,18 +28,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_public_bind_needs_the_flag_and_a_token_one_line_exit_2(tmp_path: Path) -> None:
+def test_a_public_bind_needs_the_flag_and_a_token_one_line_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     run = paper_run(tmp_path, cycles=1)
-    result = run_cli("web", "--config", str(run.config), "--host", PUBLIC, env=NO_TOKEN)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "error: --host: expected a loopback address (or add --allow-remote), got '0.0.0.0'")
-    result = run_cli("web", "--config", str(run.config), "--host", PUBLIC, "--allow-remote",
-                     env=NO_TOKEN)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: --allow-remote: expected an API token in PERPHEDGE_API_TOKEN or the keyring, "
-        "got 'none set'"]
+    for name, value in NO_TOKEN.items():
+        monkeypatch.setenv(name, value)
+    before = keyring.get_keyring()
+    keyring.set_keyring(NullKeyring())
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["web", "--config", str(run.config), "--host", PUBLIC])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip() == (
+            "error: --host: expected a loopback address (or add --allow-remote), got '0.0.0.0'")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["web", "--config", str(run.config), "--host", PUBLIC, "--allow-remote"])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            "error: --allow-remote: expected an API token in PERPHEDGE_API_TOKEN or the "
+            "keyring, got 'none set'"]
+    finally:
+        keyring.set_keyring(before)
 
 
 def test_web_serves_the_hedges_of_the_store_on_loopback(tmp_path: Path) -> None:
