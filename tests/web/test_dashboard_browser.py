@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from pydantic import SecretStr
 
 from perphedge.services.hedge_service import HedgeService
@@ -38,8 +38,38 @@ def site(app: FastAPI) -> Iterator[str]:
         yield url
 
 
-def open_page(browser: Browser, url: str, width: int = 1280, height: int = 900) -> Page:
+#: Requests a page tried beyond 127.0.0.1, per page (each test asserts its pages made none).
+OUTSIDE: dict[Page, list[str]] = {}
+
+
+def offline_page(browser: Browser, width: int = 1280, height: int = 900) -> Page:
+    """A page whose requests beyond 127.0.0.1 are refused and recorded in :data:`OUTSIDE`."""
     page = browser.new_page(viewport={"width": width, "height": height})
+    outside = OUTSIDE.setdefault(page, [])
+
+    def guard(route: Route) -> None:
+        if route.request.url.startswith("http://127.0.0.1:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    return page
+
+
+@pytest.fixture(autouse=True)
+def works_offline() -> Iterator[None]:
+    """Every page a test opened asked nothing of the internet (plotly, Swagger UI: local)."""
+    OUTSIDE.clear()
+    yield
+    assert {url for urls in OUTSIDE.values() for url in urls} == set()
+    for page in OUTSIDE:
+        page.close()
+
+
+def open_page(browser: Browser, url: str, width: int = 1280, height: int = 900) -> Page:
+    page = offline_page(browser, width, height)
     page.goto(url + "/")
     expect(page.locator("article.card")).to_have_count(2)
     return page
@@ -117,7 +147,7 @@ def test_beyond_loopback_the_page_shows_the_hedges_once_the_token_is_given(
         browser: Browser, service: HedgeService) -> None:
     guarded = create_app(service, token=SecretStr(TOKEN), open_reads=False, poll_seconds=1)
     with uvicorn_on_loopback(guarded) as url:
-        page = browser.new_page()
+        page = offline_page(browser)
         page.goto(url + "/")
         expect(page.locator("#cards p.empty")).to_contain_text("enter the API token")
         expect(page.locator("#message")).to_contain_text("401")
@@ -126,3 +156,10 @@ def test_beyond_loopback_the_page_shows_the_hedges_once_the_token_is_given(
         page.click("#token-form button")
         expect(page.locator("article.card")).to_have_count(2)
         expect(page.locator("#chart-value-eth .main-svg").first).to_be_visible()
+
+
+def test_the_openapi_docs_render_offline(browser: Browser, site: str) -> None:
+    page = offline_page(browser)
+    page.goto(site + "/docs")
+    expect(page.locator(".opblock").first).to_be_visible()
+    expect(page.locator(".opblock")).to_have_count(7)

@@ -12,6 +12,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
@@ -55,7 +56,10 @@ def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bo
     The returned app's ``state.metrics`` holds the registry and the cycle histogram that a
     serving engine observes into.
     """
-    app = FastAPI(title="perphedge", version="1", summary="See and steer running hedges.")
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files inside the
+    # fastapi-offline package, not from a CDN, so the docs work on a machine with no internet.
+    app = FastAPIOffline(title="perphedge", version="1",
+                         summary="See and steer running hedges.")
     metrics = WebMetrics(service.store, service.views)
     app.state.metrics = metrics
 
