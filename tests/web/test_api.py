@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from perphedge.services.hedge_service import HedgeService
-from perphedge.web.app import create_app
+from perphedge.web.app import create_app, own_store
 from tests.web.conftest import TOKEN
 from tests.web.hedge_fixture import HOUR, PaperRun, run_cycles
 from tests.web.uvicorn_server import uvicorn_on_loopback
@@ -165,3 +165,14 @@ def test_without_an_alerts_table_a_refused_cycle_is_an_alert_and_counted(
     # Resuming a halted hedge adopts what the exchange shows (the service decides).
     resumed = client.post("/api/hedges/eth/resume", headers=AUTH).json()
     assert resumed == {"hedge": "eth", "state": "adopting"}
+
+
+def test_next_to_an_engine_the_app_gets_a_store_object_of_its_own(service: HedgeService) -> None:
+    web = own_store(service)
+    try:
+        assert web.store is not service.store
+        assert web.store.url == service.store.url
+        assert web.comp.config is service.comp.config
+        assert [v.name for v in web.views()] == ["btc", "eth"]
+    finally:
+        web.comp.close()

@@ -1,7 +1,7 @@
 """The web application factory: API, dashboard and ``/metrics`` over one hedge service.
 
 ``perphedge web`` serves it alone over a store; ``perphedge serve --http`` mounts the same app
-next to the engine (one call: ``create_app(service, token=resolve_api_token(),
+next to the engine (one call: ``create_app(own_store(service), token=resolve_api_token(),
 open_reads=is_loopback(host))``, then run it with uvicorn in serve's event loop).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -16,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
+from perphedge.adapters.store.repository import HedgeStore
 from perphedge.errors import ExchangeError, InputError, PerphedgeError
 from perphedge.services.hedge_service import HedgeService
 from perphedge.web.api import api_router
@@ -38,6 +40,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def own_store(service: HedgeService) -> HedgeService:
+    """The same hedges and database through a store object of the web's own.
+
+    A store object queues the engine's audit rows until its next write (so a decision and its
+    first order share one commit); a pause from a web thread through the engine's own store
+    object would write them early. Next to a running engine, give the app this copy.
+    """
+    comp = replace(service.comp, store=HedgeStore(service.store.url), _venues={})
+    return HedgeService(comp)
 
 
 def _status_of(err: PerphedgeError) -> int:
