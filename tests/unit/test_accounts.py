@@ -169,3 +169,41 @@ def test_walking_forward_equals_recomputing_from_the_first_fill(
         assert run.position.realised == ref.hedge_realised
         assert hedged_value("holding", run.position, run.funding - run.fees, D(1), D(1),
                             mark) == ref.hedged_value
+
+
+def test_the_store_golden_purchase_reads_its_target_from_the_last_cycle(tmp_path: Path) -> None:
+    store = HedgeStore(f"sqlite:///{tmp_path / 'purchase.db'}")
+    try:
+        store.add_hedge(HedgeRow(id="buy", account="main", asset="BTC", symbol="BTCUSDT",
+                                 exposure_kind="purchase", policy="managed", state="active",
+                                 created_ms=T0, updated_ms=T0, spec_json="{}"))
+        with store.session() as s, s.begin():
+            order = OrderRow(hedge_id="buy", account="main", client_order_id="ph-buy-1",
+                             market="futures", symbol="BTCUSDT", side="buy", order_type="market",
+                             qty_base=D("0.5"), reduce_only=False, state="filled",
+                             filled_qty_base=D("0.5"), avg_price_usdt=D(40000),
+                             created_ms=T0, updated_ms=T0, note="")
+            s.add(order)
+            s.flush()
+            s.add(FillRow(order_id=order.id, trade_id="1", ts_ms=T0, qty_base=D("0.5"),
+                          price_usdt=D(40000), fee_usdt=D(10)))
+            s.add(FundingRow(hedge_id="buy", symbol="BTCUSDT", ts_ms=T0 + 8 * HOUR, rate=None,
+                             amount_usdt=D(-6)))
+            s.add(SnapshotRow(hedge_id="buy", ts_ms=T0 + 9 * HOUR, spot_qty_base=D(0),
+                              hedge_qty_base=D("0.5"), mark_price_usdt=D(44000),
+                              liquidation_price_usdt=D(21000), margin_balance_usdt=D(12000),
+                              unrealized_pnl_usdt=D(2000)))
+            s.add(DecisionRow(hedge_id="buy", ts_ms=T0 + 9 * HOUR, kind="result",
+                              payload_json=json.dumps({"observed": {
+                                  "target_exposure_qty": "0.5", "hedge_qty": "0.5"}})))
+        view = hedge_view(store, HedgeIdentity("buy", "BTC"))
+    finally:
+        store.close()
+    assert view.kind == "purchase"
+    assert view.locked_value == D(20000)
+    assert view.hedged_value == D(20016)  # 0.5 × 44,000 − (2,000 − 6 − 10): the cost
+    assert view.deviation_pct == D("0.08")
+    assert view.effective_locked_price == D(40032)
+    assert (view.funding_is, view.funding_paid) == ("cost", D(6))
+    assert view.spot_leg is not None
+    assert view.spot_leg.unrealized is None  # nothing held yet
