@@ -133,7 +133,11 @@ def test_reads_need_the_token_when_not_on_loopback(service: HedgeService) -> Non
 def test_the_openapi_docs_list_every_route(app: FastAPI) -> None:
     client = TestClient(app)
     assert client.get("/docs").status_code == 200
-    paths = set(client.get("/openapi.json").json()["paths"])
+    document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert document["paths"]["/api/hedges/{name}/pause"]["post"]["security"] == [
+        {"HTTPBearer": []}]
+    paths = set(document["paths"])
     assert {"/api/hedges", "/api/hedges/{name}", "/api/hedges/{name}/history",
             "/api/hedges/{name}/series", "/api/hedges/{name}/pause",
             "/api/hedges/{name}/resume", "/api/hedges/{name}/close"} <= paths

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 from dataclasses import replace
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -91,9 +91,8 @@ def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bo
 
     read_guard = require(token, when=not open_reads)
 
-    @app.get("/metrics", include_in_schema=False)
-    def scrape(request: Request) -> Response:
-        read_guard(request)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(read_guard)])
+    def scrape() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

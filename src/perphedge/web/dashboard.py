@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import plotly
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import SecretStr
@@ -77,15 +77,15 @@ def dashboard_router(service: HedgeService, token: SecretStr | None, *, open_rea
             "cards": cards, "open_reads": open_reads, "poll_ms": int(poll_seconds * 1000),
             "token_set": token is not None})
 
-    @router.get("/fragments/cards", response_class=HTMLResponse)
+    @router.get("/fragments/cards", response_class=HTMLResponse,
+                dependencies=[Depends(read_guard)])
     def cards(request: Request) -> HTMLResponse:
-        read_guard(request)
         return templates.TemplateResponse(request, "cards.html",
                                            {"cards": [card(v) for v in service.views()]})
 
-    @router.get("/fragments/hedges/{name}/log", response_class=HTMLResponse)
+    @router.get("/fragments/hedges/{name}/log", response_class=HTMLResponse,
+                dependencies=[Depends(read_guard)])
     def decision_log(request: Request, name: str) -> HTMLResponse:
-        read_guard(request)
         service.comp.hedge(name)
         page = history_page(service.store, name, 0, 30)
         return templates.TemplateResponse(request, "log.html", {"page": page})
