@@ -51,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("perphedge.cli.hedge_cmds",
                "Act on the hedge again (a halted hedge adopts the position the exchange "
                "shows)."),
+    "web": ("perphedge.cli.web_cmd",
+            "Serve the dashboard (/), the REST API (/api, /docs) and /metrics over the store."),
+    "export": ("perphedge.cli.export_cmd",
+               "Write a hedge's daily accounts and every fill, funding payment and transfer."),
     "exchange": ("perphedge.cli.exchange_cmd",
                  "A local Binance-compatible USDⓈ-M and spot exchange."),
     "data": ("perphedge.cli.data_cmd",
@@ -163,4 +167,5 @@ def main(argv: list[str] | None = None) -> None:
     # typer turns a KeyboardInterrupt inside a command into ``Exit(130)``.
     if code == INTERRUPTED:
         fail("interrupted", INTERRUPTED)
-    raise SystemExit(code if isinstance(code, int) else 0)
+    if isinstance(code, int) and code != 0:
+        raise SystemExit(code)

@@ -20,8 +20,10 @@ from rich.table import Table
 from perphedge.cli.app import app, fail
 from perphedge.engine.loop import CycleReport
 from perphedge.services.compose import compose
+from perphedge.services.hedge_models import HedgeView
 from perphedge.services.hedge_service import HedgeService
-from perphedge.services.hedge_view import STATUS_KEYS, report_dict
+from perphedge.services.hedge_view import report_dict
+from perphedge.services.status_format import status_lines
 
 T = TypeVar("T")
 
@@ -88,15 +90,15 @@ def open_(hedge: Annotated[str, typer.Argument(help="Hedge name from the config.
     _finish("open", [report])
 
 
-def _status_table(rows: list[dict[str, Any]], title: str) -> Table:
+def _status_table(views: list[HedgeView], title: str) -> Table:
     """One column per hedge, one row per figure (fits a terminal with several hedges)."""
     table = Table(title=title)
     table.add_column("", style="bold")
-    for row in rows:
-        table.add_column(str(row["hedge"]), justify="right")
-    for key in STATUS_KEYS[1:]:
-        table.add_row(key.replace("_", " "),
-                      *("—" if row[key] is None else str(row[key]) for row in rows))
+    for view in views:
+        table.add_column(view.name, justify="right")
+    columns = [status_lines(view) for view in views]
+    for i, (label, _) in enumerate(columns[0] if columns else []):
+        table.add_row(label, *(lines[i][1] for lines in columns))
     return table
 
 
@@ -112,13 +114,13 @@ def run(hedges: Annotated[list[str] | None, typer.Argument(help="Hedges (default
     console = Console()
     if not yes:
         console.print(DRY_RUN_NOTE)
-    with Live(_status_table(service.status(hedges or []), "perphedge run"), console=console,
+    with Live(_status_table(service.views(hedges or []), "perphedge run"), console=console,
               auto_refresh=False) as live:
 
         def on_cycle(n: int, reports: list[CycleReport]) -> None:
             for report in reports:
                 _print_report(live.console, report, yes)
-            live.update(_status_table(service.status(hedges or []), f"perphedge run: cycle {n}"),
+            live.update(_status_table(service.views(hedges or []), f"perphedge run: cycle {n}"),
                         refresh=True)
 
         reports = _run(service, lambda: service.run(hedges or [], cycles, on_cycle,
@@ -131,13 +133,13 @@ def status(config: ConfigOpt = None, db: DbOpt = None, as_json: JsonOpt = False)
     """Each hedge as of its last cycle: quantities, drift, liquidation, runway, PnL, totals."""
     service = _service(config, db)
     try:
-        rows = service.status()
+        views = service.views()
     finally:
         service.comp.close()
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
     else:
-        Console().print(_status_table(rows, "perphedge status"))
+        Console().print(_status_table(views, "perphedge status"))
 
 
 @app.command()

@@ -13,13 +13,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from perphedge.adapters.store.schema import DecisionRow, FundingRow, MarginMoveRow
+from perphedge.adapters.store.schema import FundingRow, MarginMoveRow
 from perphedge.config.models import HedgeConfig, parse_interval_ms
 from perphedge.engine import reconcile as rc
 from perphedge.engine.loop import CycleReport, HedgeEngine, ensure_hedge_row
 from perphedge.errors import DataError, InputError
 from perphedge.services.compose import Composition
-from perphedge.services.hedge_view import history_dict, status_row
+from perphedge.services.hedge_models import HedgeView
+from perphedge.services.hedge_read import HedgeIdentity, hedge_view
+from perphedge.services.hedge_view import history_dict
 
 OnCycle = Callable[[int, list[CycleReport]], None]
 #: Compare-and-set attempts of a user's state change before giving up (each loses only to
@@ -134,20 +136,13 @@ class HedgeService:
 
     # ------------------------------------------------------------------ reading
     def status(self, names: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Per hedge: quantities, drift, mark, liquidation, runway, margin ratio, PnL, totals."""
-        rows = []
-        for hedge in self._pick(names):
-            with self.store.session() as s:
-                result = s.scalars(
-                    select(DecisionRow)
-                    .where(DecisionRow.hedge_id == hedge.name, DecisionRow.kind == "result")
-                    .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc()).limit(1)
-                ).one_or_none()
-            rows.append(status_row(
-                hedge, self.store.hedge(hedge.name), self.store.latest_snapshot(hedge.name),
-                result, self.store.funding_total(hedge.name), self.store.fees_total(hedge.name),
-            ))
-        return rows
+        """Per hedge: quantities, drift, liquidation, runway, margin ratio, PnL, accounts."""
+        return [view.model_dump(mode="json") for view in self.views(names)]
+
+    def views(self, names: Sequence[str] = ()) -> list[HedgeView]:
+        """Per hedge, as of its last cycle, with its accounts (the store only)."""
+        return [hedge_view(self.store, HedgeIdentity(h.name, h.asset, h.kind), h.account)
+                for h in self._pick(names)]
 
     def history(self, name: str, limit: int = 100) -> dict[str, Any]:
         """The hedge's audit log, orders, funding payments and margin moves."""

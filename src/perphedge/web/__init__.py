@@ -1,0 +1,1 @@
+"""The web layer: REST API, dashboard and ``/metrics`` over the hedge services (FastAPI)."""
