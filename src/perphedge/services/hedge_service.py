@@ -49,6 +49,8 @@ class HedgeService:
         """Cycle the hedges (all configured when ``names`` is empty) ``cycles`` times or forever.
 
         Between cycles the engine waits the shortest ``decision_interval`` of the hedges.
+        When orders are sent, the accounts' run leases are taken first and renewed before
+        every cycle (:class:`~perphedge.adapters.store.lease.LeaseHeld` names another holder).
         ``freeze_heap`` (a long-running process, ``perphedge run``): after the first cycle has
         loaded everything, the objects alive then are moved out of the garbage collector's
         sight (:func:`gc.freeze`), so a full collection no longer walks every module and
@@ -62,8 +64,13 @@ class HedgeService:
         wait_s = min(parse_interval_ms(h.decision_interval) for h in hedges) / 1000
         reports: list[CycleReport] = []
         n = 0
+        leases = self.comp.leases(hedges) if self.comp.send else None
+        if leases is not None:
+            leases.acquire()
         try:
             while cycles is None or n < cycles:
+                if leases is not None:
+                    leases.renew()
                 reports = [await engine.cycle() for engine in engines]
                 n += 1
                 if freeze_heap and n == 1:
@@ -74,6 +81,8 @@ class HedgeService:
                 if cycles is None or n < cycles:
                     await self.comp.clock.sleep(wait_s)
         finally:
+            if leases is not None:
+                leases.release()
             await self.comp.close_venues()
         return reports
 
