@@ -33,6 +33,7 @@ def _register_commands() -> None:
         hedge_cmds,
         init_cmd,
         plan_cmd,
+        serve_cmd,
     )
 
 

@@ -213,6 +213,10 @@ class AlertsConfig(Model):
                 # Never echo the URL: it may carry a token.
                 raise ConfigValueError(f"urls[{index}]", "an Apprise URL like json://host/path",
                                        f"{url.partition(':')[0][:12]}:… (not shown)")
+        if self.heartbeat_url is not None and not self.heartbeat_url.startswith(
+                ("http://", "https://")):
+            raise ConfigValueError("heartbeat_url", "an http:// or https:// URL",
+                                   f"{self.heartbeat_url.partition(':')[0][:12]}:… (not shown)")
         return self
 
 

@@ -26,6 +26,7 @@ from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor, exe
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Venue
 from perphedge.errors import InputError
+from perphedge.services.notifier import Notifier
 from perphedge.services.run_lease import AccountLeases, lease_ttl_ms
 
 CONFIG_ENV = "PERPHEDGE_CONFIG"
@@ -111,6 +112,13 @@ class Composition:
         """The run leases of the accounts of ``hedges`` (taken by ``run --yes`` and ``serve``)."""
         return AccountLeases(LeaseStore(self.store.engine), [h.account for h in hedges],
                              lease_ttl_ms(self.config, hedges), self.clock)
+
+    def notifier(self) -> Notifier:
+        """The alert channels of ``[alerts]`` (Apprise URLs, from the file and ``urls_env``)."""
+        # Apprise loads only where alerts are sent.
+        from perphedge.adapters.notify.apprise_notifier import AppriseNotifier, configured_urls
+
+        return AppriseNotifier(configured_urls(self.config.alerts))
 
     async def close_venues(self) -> None:
         venues, self._venues = list(self._venues.values()), {}

@@ -1,0 +1,137 @@
+"""``perphedge serve`` as a subprocess against the local exchange through the real ccxt client,
+with alerts arriving at a loopback webhook (Apprise ``json://``) and a loopback SMTP server
+(``mailto://``): opened, runway low after a rally, exchange failing and resolved, stopped; a
+second ``serve`` refuses; ``health`` turns to 1 when the exchange or the service is down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from perphedge.adapters.store.repository import HedgeStore
+from perphedge.adapters.store.service_records import ServiceRecords
+from tests.conftest import run_cli
+from tests.e2e.receivers import Inbox, smtp_server, webhook
+from tests.e2e.tcp_switch import TcpSwitch, tcp_switch
+from tests.e2e.test_live_cli import KEYS, write_config
+from tests.integration.local_exchange_fixture import HOUR_MS, T0_MS, LocalVenue, local_exchange
+
+pytestmark = pytest.mark.slow
+
+#: 40,000 for the first three hours, then a rally to 47,000 (+17.5 %).
+RALLY = ["40000"] * 3 + ["47000"] * 45
+
+
+def alerts_config(hook_url: str, mail_url: str) -> str:
+    return f"""
+[service]
+lease_ttl = "10s"
+
+[alerts]
+urls = ["{hook_url}", "{mail_url}"]
+runway_below_pct = 30
+failing_cycles = 2
+repeat_every = "1h"
+"""
+
+
+class Setup:
+    """The exchange, the receivers and a config for a 1 s static hedge of 1 BTC."""
+
+    def __init__(self, venue: LocalVenue, switch: TcpSwitch, tmp: Path,
+                 hook: tuple[str, Inbox], mail: tuple[str, Inbox]) -> None:
+        self.venue = venue
+        self.switch = switch
+        self.hook = hook[1]
+        self.mail = mail[1]
+        self.db_url = f"sqlite:///{tmp / 'store.db'}"
+        self.config = tmp / "perphedge.toml"
+        write_config(self.config, switch.url, self.db_url)
+        text = self.config.read_text().replace('policy = "managed"', 'policy = "static"')
+        self.config.write_text(text + alerts_config(hook[0], mail[0]))
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        result = run_cli(*args, "--config", str(self.config), env=KEYS, timeout=60)
+        return result.returncode, result.stdout, result.stderr
+
+    def start_serve(self, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as sink:
+            return subprocess.Popen(
+                [sys.executable, "-m", "perphedge", "serve", "--config", str(self.config)],
+                env={**os.environ, **KEYS}, stdout=subprocess.DEVNULL, stderr=sink)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    with local_exchange(RALLY) as venue, tcp_switch(venue.url) as switch, webhook() as hook, \
+            smtp_server() as mail:
+        ex = venue.exchange
+        with ex.lock:
+            ex.account.deposit("BTC", Decimal(1), ex.now_ms())
+        yield Setup(venue, switch, tmp_path, hook, mail)
+
+
+def test_serve_alerts_on_rally_and_exchange_outage_and_stops_cleanly(
+        setup: Setup, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    serve = setup.start_serve(log)
+    try:
+        setup.hook.wait_for(lambda t: t == "perphedge serve started")
+        setup.hook.wait_for(lambda t: t == "btc: hedge opened")
+
+        code, _out, err = setup.cli("serve")
+        assert code == 1
+        (line,) = err.strip().splitlines()
+        assert f"already run by another perphedge process: host {os.uname().nodename}, " \
+               f"pid {serve.pid}" in line
+
+        assert setup.cli("health")[0] == 0
+
+        setup.venue.clock.set(T0_MS + 4 * HOUR_MS)  # the rally: the short's runway shrinks
+        runway = setup.hook.wait_for(lambda t: t.startswith("btc: runway below 30"))
+        assert setup.mail.wait_for(lambda t: t == runway)
+
+        setup.switch.set_up(False)  # the exchange stops answering
+        setup.hook.wait_for(lambda t: t == "btc: exchange failing")
+        code, out, _err = setup.cli("health")
+        assert code == 1
+        assert "btc: the exchange failed the last" in out
+
+        setup.switch.set_up(True)
+        setup.hook.wait_for(lambda t: t == "resolved: btc: exchange failing")
+        assert "resolved: btc: exchange failing" in setup.mail.wait_for(
+            lambda t: t.startswith("resolved: btc: exchange"))
+
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0
+        setup.hook.wait_for(lambda t: t == "perphedge serve stopped")
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(10)
+
+    time.sleep(1.2)
+    code, out, _err = setup.cli("health", "--max-age", "1s")
+    assert code == 1
+    assert "btc: last heartbeat" in out
+
+    titles = setup.hook.titles()
+    assert titles.count(runway) == 1  # deduplicated: held for many cycles, sent once
+    assert "Traceback" not in log.read_text()
+    store = HedgeStore(setup.db_url)
+    try:
+        stored = ServiceRecords(store.engine).alerts()
+    finally:
+        store.close()
+    sent = {row.title: row for row in stored}
+    assert sent[runway].delivered
+    assert "json://127.0.0.1" in sent[runway].delivery
+    assert "mailto://" in sent[runway].delivery
