@@ -91,7 +91,7 @@ class HedgeServer:
                 if now >= renew_at:
                     self._renew()
                     continue
-                await _wait(stop, (min(min(due.values()), renew_at) - now) / 1000)
+                await self._wait(stop, (min(min(due.values()), renew_at) - now) / 1000)
                 continue
             self._renew()
             for hedge in ready:
@@ -106,6 +106,16 @@ class HedgeServer:
                 if stop.is_set():
                     break
             await self._retry_alerts()
+
+    async def _wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds`` on the clock, or until ``stop`` is set, whichever comes first."""
+        sleeping = asyncio.ensure_future(self.clock.sleep(max(0.0, seconds)))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeping, stopping):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _renew(self) -> None:
         self.leases.renew()
@@ -141,10 +151,6 @@ class HedgeServer:
         self.alerts.submit(Notice(f"service:{what}:{ts}", None, "event", title, body), ts)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` or until ``stop`` is set, whichever comes first."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
 
 
 def build_server(comp: Composition, names: Sequence[str] = ()) -> HedgeServer:
