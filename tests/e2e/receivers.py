@@ -25,6 +25,7 @@ class Inbox:
     """What a receiver got: (title, body) pairs, in arrival order."""
 
     items: list[tuple[str, str]] = field(default_factory=list)
+    pings: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, title: str, body: str) -> None:
@@ -52,6 +53,11 @@ def webhook() -> Iterator[tuple[str, Inbox]]:
     inbox = Inbox()
 
     class Hook(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the heartbeat ping
+            inbox.pings += 1
+            self.send_response(200)
+            self.end_headers()
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             data: dict[str, Any] = json.loads(self.rfile.read(length))

@@ -37,6 +37,7 @@ lease_ttl = "10s"
 
 [alerts]
 urls = ["{hook_url}", "{mail_url}"]
+heartbeat_url = "{hook_url.replace("json://", "http://").replace("/hook", "/ping")}"
 runway_below_pct = 30
 failing_cycles = 2
 repeat_every = "1h"
@@ -123,6 +124,7 @@ def test_serve_alerts_on_rally_and_exchange_outage_and_stops_cleanly(
     assert code == 1
     assert "btc: last heartbeat" in out
 
+    assert setup.hook.pings >= 5  # the dead-man's switch was pinged after every cycle
     titles = setup.hook.titles()
     assert titles.count(runway) == 1  # deduplicated: held for many cycles, sent once
     assert "Traceback" not in log.read_text()
@@ -135,3 +137,20 @@ def test_serve_alerts_on_rally_and_exchange_outage_and_stops_cleanly(
     assert sent[runway].delivered
     assert "json://127.0.0.1" in sent[runway].delivery
     assert "mailto://" in sent[runway].delivery
+
+
+def test_alerts_test_reports_each_channel_masked(setup: Setup) -> None:
+    code, out, err = setup.cli("alerts", "test")
+    assert code == 0, err
+    assert setup.hook.wait_for(lambda t: t == "perphedge test alert")
+    assert setup.mail.wait_for(lambda t: t == "perphedge test alert")
+    lines = out.strip().splitlines()
+    assert [line.split("/")[0] for line in lines] == ["json:", "mailto:"]
+    assert all(line.endswith(": ok") for line in lines)
+
+    setup.config.write_text(setup.config.read_text().replace(
+        'urls = ["', 'urls = ["json://user:SeCrEtToKeN@127.0.0.1:9/dead", "'))
+    code, out, _err = setup.cli("alerts", "test")
+    assert code == 1
+    assert "json://user:****@127.0.0.1:9/dead: failed" in out
+    assert "SeCrEtToKeN" not in out + _err
