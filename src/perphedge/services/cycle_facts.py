@@ -48,14 +48,19 @@ def rescues(report: CycleReport, asset: str) -> tuple[str, ...]:
     out: list[str] = []
     for action in report.actions:
         if isinstance(action, AddMargin):
-            out.append(f"added {action.amount} USDT of margin to the position")
+            out.append(f"added {_usdt(action.amount)} USDT of margin to the position")
         elif isinstance(action, SellSpot):
-            out.append(f"sold {action.qty} {asset} of spot to fund the margin")
+            out.append(f"sold {action.qty.quantize(Decimal('1e-8'))} {asset} of spot to fund "
+                       "the margin")
         elif isinstance(action, Transfer) and action.to == "futures" and (
                 action.from_reserve or not grows):
             source = "the reserve" if action.from_reserve else "spot"
-            out.append(f"moved {action.amount} USDT from {source} to the futures wallet")
+            out.append(f"moved {_usdt(action.amount)} USDT from {source} to the futures wallet")
     return tuple(out)
+
+
+def _usdt(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.01')):,}"
 
 
 class FactsTracker:
