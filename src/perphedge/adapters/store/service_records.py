@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, select, update
@@ -77,42 +77,43 @@ class ServiceRecords:
                       for h in holding)
 
     # alerts -----------------------------------------------------------------------------------
-    def record_alert(self, notice: Notice, ts_ms: int, deliveries: Sequence[Delivery]) -> int:
-        """Store an alert with each channel's result (masked); returns its id."""
-        failed = [d.index for d in deliveries if not d.ok]
+    def record_alert(self, notice: Notice, ts_ms: int, channels: int) -> int:
+        """Store an alert before it is sent, every channel still to take it; returns its id."""
         row = AlertRow(key=notice.key, hedge_id=notice.hedge_id, kind=notice.kind,
-                       title=notice.title[:200], body=notice.body, ts_ms=ts_ms,
-                       delivered=bool(deliveries) and not failed,
-                       delivery=_describe(deliveries),
-                       failed_channels=",".join(map(str, failed)), attempts=1)
+                       title=notice.title[:200], body=notice.body, ts_ms=ts_ms, delivered=False,
+                       delivery="" if channels else "no channel configured",
+                       failed_channels=",".join(map(str, range(channels))), attempts=1)
         with self._session() as s, s.begin():
             s.add(row)
         return int(row.id)
 
+    def channel_result(self, alert_id: int, delivery: Delivery) -> None:
+        """Record how one channel took an alert (a channel that took it leaves the list)."""
+        with self._session() as s, s.begin():
+            row = s.get(AlertRow, alert_id)
+            if row is None:
+                return
+            pending = {int(i) for i in row.failed_channels.split(",") if i}
+            if delivery.ok:
+                pending.discard(delivery.index)
+            note = delivery.describe()
+            row.delivery = f"{row.delivery}; {note}"[-4000:] if row.delivery else note
+            row.failed_channels = ",".join(map(str, sorted(pending)))
+            row.delivered = not pending
+
     def to_retry(self) -> list[AlertRow]:
-        """Alerts some channel did not take yet, oldest first (up to ``MAX_ATTEMPTS`` tries)."""
+        """Alerts some channel did not take yet, oldest first (up to ``MAX_ATTEMPTS`` rounds)."""
         with self._session() as s:
             return list(s.scalars(select(AlertRow).where(AlertRow.failed_channels != "",
                                                          AlertRow.attempts < MAX_ATTEMPTS)
                                   .order_by(AlertRow.id)).all())
 
-    def retried(self, alert_id: int, deliveries: Sequence[Delivery]) -> None:
-        """Record a retry: channels that took it now leave the failed list."""
+    def count_attempt(self, alert_id: int) -> None:
         with self._session() as s, s.begin():
-            row = s.get(AlertRow, alert_id)
-            if row is None:
-                return
-            failed = [d.index for d in deliveries if not d.ok]
-            s.execute(update(AlertRow).where(AlertRow.id == alert_id).values(
-                failed_channels=",".join(map(str, failed)), attempts=row.attempts + 1,
-                delivered=not failed,
-                delivery=f"{row.delivery} | retry: {_describe(deliveries)}"[-4000:]))
+            s.execute(update(AlertRow).where(AlertRow.id == alert_id)
+                      .values(attempts=AlertRow.attempts + 1))
 
     def alerts(self, limit: int = 200) -> list[AlertRow]:
         """The latest alerts, newest first."""
         with self._session() as s:
             return list(s.scalars(select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)))
-
-
-def _describe(deliveries: Sequence[Delivery]) -> str:
-    return "; ".join(d.describe() for d in deliveries) or "no channel configured"
