@@ -57,7 +57,8 @@ class HedgeServer:
         names = ", ".join(h.name for h in self.hedges)
         log.info("service started", extra={"fields": {
             "hedges": [h.name for h in self.hedges], "holder": self.leases.owner.holder,
-            "lease_ttl_ms": self.leases.ttl_ms}})
+            "lease_ttl_ms": self.leases.ttl_ms,
+            "alert_channels": self.alerts.notifier.channels or "none configured"}})
         reason = "stopped on request (SIGTERM or SIGINT)"
         self.alerts.start()
         self._last_retry_ms = self.clock.now_ms()  # old failures: after the first minute
