@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ from perphedge.config.models import ConfigValueError, parse_interval_ms
 from perphedge.errors import InputError, PerphedgeError
 from perphedge.services.compose import Composition, compose
 
-alerts_app = typer.Typer(help="Alert channels ([alerts] urls in the config).", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert channels (alerts.urls in the config).", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 log = logging.getLogger("perphedge.serve")
@@ -26,9 +27,24 @@ log = logging.getLogger("perphedge.serve")
 class BugInService(PerphedgeError):
     """Not an exchange's fault nor the user's: perphedge itself failed (exit 1, see the log)."""
 
-    def __init__(self, err: Exception) -> None:
+    def __init__(self, err: Exception, where: str) -> None:
         super().__init__(f"perphedge serve stopped by an internal error ({type(err).__name__}: "
-                         f"{err}); the traceback is in the log file ([service] log_file)")
+                         f"{err}); the traceback is in {where}")
+
+
+def _traceback_file(err: Exception, log_file: str | None) -> str:
+    """Where the traceback went: the service's log file, else a crash file beside the logs."""
+    if log_file is not None:
+        return log_file
+    import traceback
+
+    import platformdirs
+
+    folder = Path(platformdirs.user_log_dir("perphedge"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"serve-crash-{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}.log"
+    path.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    return str(path)
 
 
 @app.command()
@@ -43,7 +59,7 @@ def serve(hedges: Annotated[list[str] | None, typer.Argument(
     """Run the configured hedges unattended, each on its decision interval, until SIGTERM.
 
     Sends orders (this is the live service). Takes the accounts' run leases: a second process
-    on the same store refuses. Logs JSON lines to stderr (and to [service] log_file).
+    on the same store refuses. Logs JSON lines to stderr (and to the config's service.log_file).
     """
     from perphedge.adapters.log_setup import setup_logging
     from perphedge.services.serve_service import build_server
@@ -62,7 +78,7 @@ def serve(hedges: Annotated[list[str] | None, typer.Argument(
     except Exception as err:
         # A bug: the traceback goes to the log file only; the user gets one line and exit 1.
         log.exception("service failed")
-        raise BugInService(err) from None
+        raise BugInService(err, _traceback_file(err, service.log_file)) from None
     finally:
         comp.close()
 
