@@ -20,6 +20,7 @@ from perphedge.engine.loop import CycleReport, HedgeEngine, ensure_hedge_row
 from perphedge.errors import InputError
 from perphedge.services.compose import Composition
 from perphedge.services.hedge_view import history_dict, status_row
+from perphedge.services.schedule import next_deadline
 
 OnCycle = Callable[[int, list[CycleReport]], None]
 
@@ -48,7 +49,8 @@ class HedgeService:
                   freeze_heap: bool = False) -> list[CycleReport]:
         """Cycle the hedges (all configured when ``names`` is empty) ``cycles`` times or forever.
 
-        Between cycles the engine waits the shortest ``decision_interval`` of the hedges.
+        Rounds start on a grid of the shortest ``decision_interval`` of the hedges (missed
+        deadlines are skipped, a slow round does not shift the later ones).
         When orders are sent, the accounts' run leases are taken first and renewed before
         every cycle (:class:`~perphedge.adapters.store.lease.LeaseHeld` names another holder).
         ``freeze_heap`` (a long-running process, ``perphedge run``): after the first cycle has
@@ -61,7 +63,8 @@ class HedgeService:
         if cycles is not None and cycles < 1:
             raise InputError("--cycles", "a number of at least 1", cycles)
         engines: list[HedgeEngine] = [self.comp.engine(h) for h in hedges]
-        wait_s = min(parse_interval_ms(h.decision_interval) for h in hedges) / 1000
+        interval_ms = min(parse_interval_ms(h.decision_interval) for h in hedges)
+        deadline_ms = self.comp.clock.now_ms()
         reports: list[CycleReport] = []
         n = 0
         leases = self.comp.leases(hedges) if self.comp.send else None
@@ -79,7 +82,10 @@ class HedgeService:
                 if on_cycle is not None:
                     on_cycle(n, reports)
                 if cycles is None or n < cycles:
-                    await self.comp.clock.sleep(wait_s)
+                    # By deadline: a slow round does not push the later ones back.
+                    deadline_ms = next_deadline(deadline_ms, interval_ms,
+                                                self.comp.clock.now_ms())
+                    await self.comp.clock.sleep((deadline_ms - self.comp.clock.now_ms()) / 1000)
         finally:
             if leases is not None:
                 leases.release()
