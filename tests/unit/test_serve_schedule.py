@@ -15,6 +15,7 @@ from perphedge.engine.venue import Venue, VenuePosition
 from perphedge.services.alert_center import AlertCenter
 from perphedge.services.alert_rules import AlertRules
 from perphedge.services.compose import compose
+from perphedge.services.hedge_service import HedgeService
 from perphedge.services.notifier import Delivery
 from perphedge.services.serve_service import HedgeServer
 from tests.unit.test_engine_fake_venue import T0, FakeVenue
@@ -123,3 +124,16 @@ def test_a_stop_during_a_cycle_lets_it_finish_and_starts_no_other(tmp_path: Path
         server.comp.close()
     assert starts == [0, 30_000]  # the second cycle recorded its result, no third began
     assert inbox.titles[-1] == "perphedge serve stopped"
+
+
+def test_run_also_keeps_to_the_grid(tmp_path: Path) -> None:
+    venue = SlowOnce.with_funds(btc="1", usdt="40000")
+    venue.clock = ManualClock(T0)
+    server, _inbox = build(tmp_path, venue)
+    service = HedgeService(server.comp)
+    try:
+        asyncio.run(service.run([], cycles=4))
+        starts = result_times(server)
+    finally:
+        server.comp.close()
+    assert starts == [0, 30_000, 120_000, 150_000]
