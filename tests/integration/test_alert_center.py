@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.service_records import ServiceRecords
+from perphedge.adapters.store.service_records import Heartbeat, ServiceRecords
 from perphedge.services.alert_center import AlertCenter
 from perphedge.services.alert_rules import AlertRules, CycleFacts
 from perphedge.services.notifier import Delivery
+from tests.integration.postgres_server import postgres_url
 
 
 class Flaky:
@@ -38,10 +39,22 @@ class Flaky:
         return out
 
 
-@pytest.fixture
-def records(tmp_path: Path) -> Iterator[ServiceRecords]:
-    store = HedgeStore(f"sqlite:///{tmp_path / 's.db'}")
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    with postgres_url() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceRecords]:
+    postgres = request.param == "postgresql"
+    store = HedgeStore(request.getfixturevalue("pg_url") if postgres
+                       else f"sqlite:///{tmp_path / 's.db'}")
     yield ServiceRecords(store.engine)
+    if postgres:  # the server is shared by the module's tests
+        with store.engine.begin() as conn:
+            for table in ("alerts", "alert_states", "heartbeats"):
+                conn.exec_driver_sql(f"DELETE FROM {table}")  # noqa: S608 -- fixed names
     store.close()
 
 
@@ -74,3 +87,11 @@ def test_a_failing_channel_is_retried_later_and_the_other_is_not_held_up(
                                  (1, "btc: runway below 15.00 %")]
     (row,) = records.alerts()
     assert (row.delivered, row.failed_channels, row.attempts) == (True, "", 2)
+
+
+def test_a_heartbeat_is_one_row_per_hedge_overwritten(records: ServiceRecords) -> None:
+    assert records.heartbeat("btc") is None
+    records.beat(Heartbeat("btc", 1_000, "idle", 0, "host/1/a", ""))
+    records.beat(Heartbeat("btc", 2_000, "error", 2, "host/1/a", "exchange error: timeout"))
+    assert records.heartbeat("btc") == Heartbeat("btc", 2_000, "error", 2, "host/1/a",
+                                                 "exchange error: timeout")
