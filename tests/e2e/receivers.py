@@ -36,11 +36,13 @@ class Inbox:
         with self.lock:
             return [t for t, _ in self.items]
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout_s: float = 30) -> str:
-        """The first title matching ``predicate``, waiting for it to arrive."""
+    def wait_for(self, predicate: Callable[[str], bool], timeout_s: float = 30,
+                 after: int = 0) -> str:
+        """The first title matching ``predicate`` (among those from index ``after`` on),
+        waiting for it to arrive."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            found = next((t for t in self.titles() if predicate(t)), None)
+            found = next((t for t in self.titles()[after:] if predicate(t)), None)
             if found is not None:
                 return found
             time.sleep(0.05)

@@ -70,6 +70,25 @@ class Setup:
                 env={**os.environ, **KEYS}, stdout=subprocess.DEVNULL, stderr=sink)
 
 
+def titles_before_restart(setup: Setup) -> int:
+    return len(setup.hook.titles())
+
+
+def wait_for_heartbeat_from(db_url: str, pid: int, timeout_s: float = 30) -> None:
+    store = HedgeStore(db_url)
+    try:
+        records = ServiceRecords(store.engine)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            beat = records.heartbeat("btc")
+            if beat is not None and f"/{pid}/" in beat.holder:
+                return
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise AssertionError(f"serve {pid} wrote no heartbeat")
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[Setup]:
     with local_exchange(RALLY) as venue, tcp_switch(venue.url) as switch, webhook() as hook, \
@@ -119,13 +138,23 @@ def test_serve_alerts_on_rally_and_exchange_outage_and_stops_cleanly(
             serve.kill()
             serve.wait(10)
 
-    time.sleep(1.2)
+    # A clean stop gave the lease back: a new service starts at once; then it is killed.
+    again = setup.start_serve(tmp_path / "serve-2.log")
+    try:
+        setup.hook.wait_for(lambda t: t == "perphedge serve started", timeout_s=30,
+                            after=titles_before_restart(setup))
+        wait_for_heartbeat_from(setup.db_url, again.pid)
+    finally:
+        again.send_signal(signal.SIGKILL)
+        again.wait(10)
+    time.sleep(1.5)
     code, out, _err = setup.cli("health", "--max-age", "1s")
     assert code == 1
     assert "btc: last heartbeat" in out
 
     assert setup.hook.pings >= 5  # the dead-man's switch was pinged after every cycle
     titles = setup.hook.titles()
+    assert titles.count("perphedge serve stopped") == 1  # kill -9: no goodbye
     assert titles.count(runway) == 1  # deduplicated: held for many cycles, sent once
     assert "Traceback" not in log.read_text()
     store = HedgeStore(setup.db_url)
