@@ -5,9 +5,10 @@ stop lets the running cycle finish and gives the lease back."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
-from perphedge.adapters.store.lease import LeaseStore
+from perphedge.adapters.store.lease import LeaseHeld, LeaseOwner, LeaseStore
 from perphedge.adapters.store.service_records import ServiceRecords
 from perphedge.config.models import PerphedgeConfig
 from perphedge.engine.clock import ManualClock
@@ -137,3 +138,55 @@ def test_run_also_keeps_to_the_grid(tmp_path: Path) -> None:
     finally:
         server.comp.close()
     assert starts == [0, 30_000, 120_000, 150_000]
+
+
+class SlowRead(FakeVenue):
+    """The first position read takes 2 s of wall time; halfway through, another process
+    tries to take the account's lease (its time to live is 1 s)."""
+
+    leases: LeaseStore
+    attempts: list[str]
+
+    async def positions(self) -> list[VenuePosition]:
+        if not self.attempts:
+            await asyncio.sleep(1.5)
+            try:
+                self.leases.acquire("account:main", LeaseOwner("other", 2, "x"),
+                                    int(time.time() * 1000), 1_000)
+                self.attempts.append("taken over")
+            except LeaseHeld:
+                self.attempts.append("refused")
+            await asyncio.sleep(0.5)
+        return await super().positions()
+
+
+def test_the_lease_is_renewed_while_a_slow_cycle_waits(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG + '\n[service]\nlease_ttl = "1s"\n', encoding="utf-8")
+    venue = SlowRead.with_funds(btc="1", usdt="40000")
+    venue.attempts = []
+
+    def factory(account: str, config: PerphedgeConfig) -> Venue:
+        return venue
+
+    comp = compose(path, f"sqlite:///{tmp_path / 's.db'}", send=True, venue_factory=factory)
+    venue.leases = LeaseStore(comp.store.engine)
+    hedges = list(comp.config.hedges)
+    records = ServiceRecords(comp.store.engine)
+    server = HedgeServer(comp, hedges, comp.leases(hedges), records,
+                         AlertCenter(AlertRules(), Inbox(), records))
+    stop = asyncio.Event()
+
+    async def stop_after_first_cycle() -> None:
+        while records.heartbeat("btc") is None:
+            await asyncio.sleep(0.05)
+        stop.set()
+
+    async def main() -> None:
+        await asyncio.gather(server.serve(stop), stop_after_first_cycle())
+
+    try:
+        asyncio.run(main())
+    finally:
+        comp.close()
+    assert venue.attempts == ["refused"]

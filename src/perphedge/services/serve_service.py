@@ -62,6 +62,7 @@ class HedgeServer:
         reason = "stopped on request (SIGTERM or SIGINT)"
         self.alerts.start()
         self._last_retry_ms = self.clock.now_ms()  # old failures: after the first minute
+        renewer = asyncio.create_task(self._keep_renewing(), name="lease-renewer")
         try:
             self._event("started", "perphedge serve started",
                         f"serving {names} as {self.leases.owner.holder}")
@@ -73,6 +74,9 @@ class HedgeServer:
             reason = f"stopped by an error: {type(err).__name__}: {err}"
             raise
         finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
             log.info("service stopping", extra={"fields": {"reason": reason}})
             with contextlib.suppress(Exception):
                 self._event("stopped", "perphedge serve stopped", reason)
@@ -117,6 +121,21 @@ class HedgeServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _keep_renewing(self) -> None:
+        """Renew the leases on the wall clock while a long cycle awaits the exchange.
+
+        The loop renews before every cycle too; this keeps a slow cycle (an exchange timing
+        out) from letting the lease lapse and another process take the account mid-cycle.
+        A loss found here stops the loop before its next cycle (its own renewal raises).
+        """
+        while True:
+            await asyncio.sleep(self.leases.renew_every_s)
+            try:
+                self._renew()
+            except LeaseLost as lost:
+                log.error("lease lost", extra={"fields": {"reason": str(lost)}})
+                return
 
     def _renew(self) -> None:
         self.leases.renew()
