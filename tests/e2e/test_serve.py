@@ -22,7 +22,14 @@ from tests.conftest import run_cli
 from tests.e2e.receivers import Inbox, smtp_server, webhook
 from tests.e2e.tcp_switch import TcpSwitch, tcp_switch
 from tests.e2e.test_live_cli import KEYS, write_config
-from tests.integration.local_exchange_fixture import HOUR_MS, T0_MS, LocalVenue, local_exchange
+from tests.integration.local_exchange_fixture import (
+    API_KEY,
+    API_SECRET,
+    HOUR_MS,
+    T0_MS,
+    LocalVenue,
+    local_exchange,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -74,13 +81,14 @@ def titles_before_restart(setup: Setup) -> int:
     return len(setup.hook.titles())
 
 
-def wait_for_heartbeat_from(db_url: str, pid: int, timeout_s: float = 30) -> None:
+def wait_for_heartbeat_from(db_url: str, pid: int, timeout_s: float = 30,
+                            hedge: str = "btc") -> None:
     store = HedgeStore(db_url)
     try:
         records = ServiceRecords(store.engine)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            beat = records.heartbeat("btc")
+            beat = records.heartbeat(hedge)
             if beat is not None and f"/{pid}/" in beat.holder:
                 return
             time.sleep(0.1)
@@ -183,3 +191,32 @@ def test_alerts_test_reports_each_channel_masked(setup: Setup) -> None:
     assert code == 1
     assert "json://user:****@127.0.0.1:9/dead: failed" in out
     assert "SeCrEtToKeN" not in out + _err
+
+
+def test_serve_runs_the_config_perphedge_init_writes_until_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    assert run_cli("init", "--config", str(config)).returncode == 0
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    with local_exchange() as venue:
+        ex = venue.exchange
+        with ex.lock:
+            ex.account.deposit("BTC", Decimal(1), ex.now_ms())
+        # What a user edits: where the exchange is (here: the local one) and the store.
+        text = config.read_text().replace('# url = "http://127.0.0.1:8900"',
+                                          f'url = "{venue.url}"')
+        config.write_text(text.replace("[store]\n", f'[store]\nurl = "{db_url}"\n', 1))
+        keys = {"PERPHEDGE_MAIN_API_KEY": API_KEY, "PERPHEDGE_MAIN_API_SECRET": API_SECRET}
+        with (tmp_path / "serve.log").open("wb") as sink:
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "perphedge", "serve", "--config", str(config)],
+                env={**os.environ, **keys}, stdout=subprocess.DEVNULL, stderr=sink)
+        try:
+            wait_for_heartbeat_from(db_url, serve.pid, hedge="btc-holding")
+            with ex.lock:
+                assert ex.account.position("BTCUSDT").qty_base == Decimal(-1)
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(30) == 0
+        finally:
+            if serve.poll() is None:
+                serve.kill()
+                serve.wait(10)
