@@ -48,3 +48,11 @@ def test_an_unknown_scheme_is_bad_input_without_the_url() -> None:
         AppriseNotifier([f"nosuchservice://{TOKEN}"])
     assert TOKEN not in str(err.value)
     assert "alerts.urls[0]" in str(err.value)
+
+
+def test_a_token_in_a_plain_webhooks_path_is_masked_in_results() -> None:
+    token = "8f14e45fceea167a5a36dedd4bea2543"  # noqa: S105 -- a made-up webhook token
+    notifier = AppriseNotifier([f"json://127.0.0.1:9/hooks/{token}"])
+    assert notifier.channels == ["json://127.0.0.1:9/hooks/8...3"]
+    (delivery,) = notifier.send("title", "body")
+    assert token not in delivery.describe()

@@ -33,18 +33,34 @@ with warnings.catch_warnings():
     apprise.Apprise.instantiate("json://localhost/")
 
 
+#: Plain webhooks: Apprise masks their password but shows their path, where a token may be.
+GENERIC_WEBHOOKS = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+#: A path segment this long in a plain webhook is taken for a token.
+TOKEN_MIN_CHARS = 12
+
+
 def mask_url(url: str) -> str:
     """The URL as safe to show: Apprise's privacy form without its query, else scheme only.
 
+    A plain webhook's long path segments are shortened the way Apprise shortens tokens.
+
     >>> mask_url("tgram://123456:ABCDEFsecret/987654")
     'tgram://1...t/987654/'
+    >>> mask_url("jsons://hooks.example/incoming/8f14e45fceea167a5a36dedd4bea2543")
+    'jsons://hooks.example/incoming/8...3'
     >>> mask_url("nonsense://x")
     'nonsense://…'
     """
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return url.partition("://")[0] + "://…"
-    return str(plugin.url(privacy=True)).split("?")[0]  # type: ignore[no-untyped-call]
+    masked = str(plugin.url(privacy=True)).split("?")[0]  # type: ignore[no-untyped-call]
+    scheme, _, rest = masked.partition("://")
+    if scheme not in GENERIC_WEBHOOKS:
+        return masked
+    host, _, path = rest.partition("/")
+    short = [p if len(p) < TOKEN_MIN_CHARS else f"{p[0]}...{p[-1]}" for p in path.split("/")]
+    return f"{scheme}://{host}/{'/'.join(short)}" if path else masked
 
 
 def _secrets(url: str, masked: str) -> list[str]:
