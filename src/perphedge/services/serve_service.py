@@ -52,7 +52,13 @@ class HedgeServer:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Take the leases, run until ``stop`` is set, then say so and give the leases back."""
-        self.leases.acquire()
+        # The venues first (keys, URLs: bad input is refused before anything is taken or sent).
+        try:
+            engines = {h.name: self.comp.engine(h) for h in self.hedges}
+            self.leases.acquire()
+        except BaseException:
+            await self.comp.close_venues()
+            raise
         self._last_renew_ms = self.clock.now_ms()
         names = ", ".join(h.name for h in self.hedges)
         log.info("service started", extra={"fields": {
@@ -66,7 +72,7 @@ class HedgeServer:
         try:
             self._event("started", "perphedge serve started",
                         f"serving {names} as {self.leases.owner.holder}")
-            await self._loop(stop)
+            await self._loop(stop, engines)
         except LeaseLost as lost:
             reason = str(lost)
             raise
@@ -84,8 +90,7 @@ class HedgeServer:
             self.leases.release()
             await self.comp.close_venues()
 
-    async def _loop(self, stop: asyncio.Event) -> None:
-        engines = {h.name: self.comp.engine(h) for h in self.hedges}
+    async def _loop(self, stop: asyncio.Event, engines: dict[str, HedgeEngine]) -> None:
         intervals = {h.name: parse_interval_ms(h.decision_interval) for h in self.hedges}
         due = dict.fromkeys(intervals, self.clock.now_ms())
         while not stop.is_set():
