@@ -190,3 +190,27 @@ def test_the_lease_is_renewed_while_a_slow_cycle_waits(tmp_path: Path) -> None:
     finally:
         comp.close()
     assert venue.attempts == ["refused"]
+
+
+def test_a_hedge_closed_from_another_terminal_is_an_alert_once(tmp_path: Path) -> None:
+    venue = SlowOnce.with_funds(btc="1", usdt="40000")
+    venue.clock = clock = ManualClock(T0)
+    server, inbox = build(tmp_path, venue)
+    stop = asyncio.Event()
+
+    async def close_then_stop() -> None:
+        while clock.now_ms() < T0 + 150_000:
+            await asyncio.sleep(0)
+        server.comp.store.set_hedge_state("btc", "closed", clock.now_ms())  # `close --yes`
+        while clock.now_ms() < T0 + 300_000:
+            await asyncio.sleep(0)
+        stop.set()
+
+    async def main() -> None:
+        await asyncio.gather(server.serve(stop), close_then_stop())
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.comp.close()
+    assert inbox.titles.count("btc: hedge closed") == 1
