@@ -103,3 +103,16 @@ def postgres_url() -> Iterator[str]:
             capture_output=True, check=False,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def drop_every_table(url: str) -> None:
+    """Empty the test database: every table there is, whatever the migrations created."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()

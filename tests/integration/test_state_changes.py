@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.models import PerphedgeConfig
 from perphedge.engine import reconcile as rc
 from perphedge.engine.clock import ManualClock
@@ -20,7 +19,7 @@ from perphedge.engine.loop import HedgeEngine, ensure_hedge_row
 from perphedge.engine.venue import AccountModes, Venue
 from perphedge.services.compose import Composition, compose
 from perphedge.services.hedge_service import HedgeService
-from tests.integration.postgres_server import postgres_url
+from tests.integration.postgres_server import drop_every_table, postgres_url
 from tests.unit.test_engine_fake_venue import T0, FakeVenue
 
 CONFIG = """
@@ -60,12 +59,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     url: str = request.getfixturevalue("pg_url")
     yield url
-    store = HedgeStore(url)
-    with store.engine.begin() as conn:
-        for table in ("decisions", "snapshots", "margin_moves", "funding_payments", "fills",
-                      "orders", "hedges", "alembic_version"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
-    store.close()
+    drop_every_table(url)
 
 
 def service(tmp_path: Path, db_url: str, venue: FakeVenue) -> HedgeService:

@@ -19,7 +19,7 @@ from perphedge.adapters.store.schema import (
     SnapshotRow,
 )
 from perphedge.errors import DataError, HedgeStopped
-from tests.integration.postgres_server import postgres_url
+from tests.integration.postgres_server import drop_every_table, postgres_url
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HedgeStore
     s = HedgeStore(url)
     yield s
     if request.param == "postgresql":
-        with s.engine.begin() as conn:
-            for table in ("decisions", "snapshots", "margin_moves", "funding_payments", "fills",
-                          "orders", "hedges", "alembic_version"):
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
+        drop_every_table(url)
     s.close()
 
 

@@ -51,6 +51,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("perphedge.cli.hedge_cmds",
                "Act on the hedge again (a halted hedge adopts the position the exchange "
                "shows)."),
+    "serve": ("perphedge.cli.serve_cmd",
+              "Run the configured hedges unattended, each on its decision interval, until "
+              "SIGTERM."),
+    "health": ("perphedge.cli.serve_cmd",
+               "Exit 0 when every active hedge's heartbeat is fresh and none is halted or "
+               "failing."),
+    "alerts": ("perphedge.cli.serve_cmd", "Alert channels (alerts.urls in the config)."),
     "web": ("perphedge.cli.web_cmd",
             "Serve the dashboard (/), the REST API (/api, /docs) and /metrics over the store."),
     "export": ("perphedge.cli.export_cmd",

@@ -11,6 +11,20 @@ EXAMPLE_CONFIG = """\
 # Default: an SQLite file in your user data directory. PostgreSQL works too:
 # url = "postgresql+psycopg://user@localhost/perphedge"
 
+[service]
+# How `perphedge serve` runs unattended (docs/service.md).
+# log_file = "~/.local/state/perphedge/serve.log"  # also log here (JSON lines, rotated)
+# lease_ttl = "3m"                    # a killed service's hedges are taken over after this
+
+[alerts]
+# Where alerts go: Apprise URLs (Telegram, Discord, Slack, e-mail, ntfy, webhooks ...).
+# urls = ["json://127.0.0.1:9000/hook"]
+# urls_env = "PERPHEDGE_ALERT_URLS"   # URLs carrying tokens: keep them in a variable
+runway_below_pct = 15                 # alert when liquidation is within this price move
+funding_cost_above_pct_per_year = 20
+repeat_every = "1h"                   # repeat an alert that still holds at most this often
+# heartbeat_url = "https://hc-ping.com/your-check-id"  # fetched after every cycle
+
 [accounts.main]
 exchange = "binanceusdm"              # a ccxt exchange id (binanceusdm, okx, bybit)
 api_key_env = "PERPHEDGE_MAIN_API_KEY"       # the variable holding the key

@@ -160,10 +160,72 @@ class StoreConfig(Model):
     url: str | None = None
 
 
+class ServiceConfig(Model):
+    """How ``perphedge serve`` runs: its run lease and its log file."""
+
+    #: How long a lease outlives its last renewal; a dead holder's hedges are taken over after
+    #: this. Default: three times the longest decision interval of the account, at least 30 s.
+    lease_ttl: str | None = None
+    #: A rotating log file (JSON lines) besides stderr.
+    log_file: str | None = None
+    log_file_max_mb: Annotated[int, Field(ge=1, le=10_000)] = 10
+    log_file_backups: Annotated[int, Field(ge=0, le=100)] = 5
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval_ms(value)
+        return value
+
+
+class AlertsConfig(Model):
+    """Where alerts go (Apprise URLs) and when they are sent."""
+
+    urls: list[str] = Field(default_factory=list)
+    #: An environment variable holding more URLs (comma or space separated): URLs with tokens.
+    urls_env: str | None = None
+    runway_below_pct: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] | None = (
+        Decimal(15)
+    )
+    funding_cost_above_pct_per_year: (
+        Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None
+    ) = Decimal(20)
+    repeat_every: str = "1h"
+    #: A URL fetched (GET) after every cycle: a dead-man's switch outside the machine.
+    heartbeat_url: str | None = None
+    #: Exchange failures in a row before "exchange failing" is sent.
+    failing_cycles: Annotated[int, Field(ge=1, le=1000)] = 3
+    #: Cycles with the drift outside its band before "drift not corrected" is sent.
+    drift_cycles: Annotated[int, Field(ge=1, le=1000)] = 3
+
+    @field_validator("repeat_every")
+    @classmethod
+    def _repeat(cls, value: str) -> str:
+        parse_interval_ms(value)
+        return value
+
+    @model_validator(mode="after")
+    def _urls(self) -> AlertsConfig:
+        for index, url in enumerate(self.urls):
+            scheme, sep, rest = url.partition("://")
+            if not sep or not scheme.isalnum() or not rest:
+                # Never echo the URL: it may carry a token.
+                raise ConfigValueError(f"urls[{index}]", "an Apprise URL like json://host/path",
+                                       f"{url.partition(':')[0][:12]}:… (not shown)")
+        if self.heartbeat_url is not None and not self.heartbeat_url.startswith(
+                ("http://", "https://")):
+            raise ConfigValueError("heartbeat_url", "an http:// or https:// URL",
+                                   f"{self.heartbeat_url.partition(':')[0][:12]}:… (not shown)")
+        return self
+
+
 class PerphedgeConfig(Model):
     """The whole file."""
 
     store: StoreConfig = StoreConfig()
+    service: ServiceConfig = ServiceConfig()
+    alerts: AlertsConfig = AlertsConfig()
     accounts: dict[str, AccountConfig] = Field(min_length=1)
     hedges: list[HedgeConfig] = Field(default_factory=list)
 

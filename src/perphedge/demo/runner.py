@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.models import PerphedgeConfig
+from perphedge.demo.alerts import DemoAlerts
 from perphedge.demo.clock import DemoClock
 from perphedge.demo.config import HEDGE_NAME, DemoFiles, session_keys, write_config
 from perphedge.demo.exchange import DemoExchange, start_demo_exchange
@@ -32,6 +33,7 @@ from perphedge.demo.tracker import Tracker
 from perphedge.demo.view import DemoView
 from perphedge.engine.loop import CycleReport
 from perphedge.engine.venue import Venue
+from perphedge.services.alert_rules import Notice
 from perphedge.services.compose import compose
 from perphedge.services.hedge_service import HedgeService
 
@@ -50,6 +52,8 @@ class DemoOutcome:
     report_path: Path
     liquidations: int
     cycles: int
+    #: The alerts ``perphedge serve`` would have sent (replay time, notice).
+    alerts: list[tuple[int, Notice]] = field(default_factory=list)
 
 
 def local_ccxt_venue(account_name: str, config: PerphedgeConfig) -> Venue:
@@ -88,9 +92,14 @@ class _Session:
             self.tracker.on_event(outcome)
             self.view.say(outcome.ts_ms, outcome.line, "bold yellow")
 
+    alerts: DemoAlerts | None = None
+
     def on_cycle(self, n: int, reports: list[CycleReport]) -> None:
         point = self.tracker.add(self.exchange.view())
         self.view.cycle(n, reports, point)
+        if self.alerts is not None:
+            for notice in self.alerts.after_cycle(reports):
+                self.view.say(reports[0].ts_ms, f"alert → {notice.title}", "magenta")
 
 
 def run_demo(console: Console, *, fast: bool, speed: float, workdir: Path | None,
@@ -115,11 +124,13 @@ def run_demo(console: Console, *, fast: bool, speed: float, workdir: Path | None
             with session_keys(exchange.credentials):
                 service = HedgeService(compose(files.config_path, send=True, clock=clock,
                                                venue_factory=local_ccxt_venue))
+                session.alerts = alerts = DemoAlerts(service.store, service.comp.config.hedges)
                 try:
                     asyncio.run(service.run([HEDGE_NAME], scenario.cycles, session.on_cycle))
                 finally:
                     service.comp.close()
-        return _finish(scenario, exchange, tracker, files, report_path, view)
+        outcome = _finish(scenario, exchange, tracker, files, report_path, view)
+        return replace(outcome, alerts=list(alerts.sent))
     finally:
         exchange.close()
 

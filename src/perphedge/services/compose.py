@@ -9,7 +9,7 @@ belongs to the loop it was made in. Tests pass their own ``venue_factory`` and c
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from perphedge.adapters.store.lease import LeaseStore
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.loader import load_config, resolve_credentials
 from perphedge.config.models import HedgeConfig, PerphedgeConfig
@@ -25,6 +26,8 @@ from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor, exe
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Venue
 from perphedge.errors import InputError
+from perphedge.services.notifier import Notifier
+from perphedge.services.run_lease import AccountLeases, lease_ttl_ms
 
 CONFIG_ENV = "PERPHEDGE_CONFIG"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -104,6 +107,18 @@ class Composition:
         venue = self.venue(hedge.account)
         return HedgeEngine(hedge, venue, self.store,
                            self.executor(venue, hedge.account, hedge), self.clock)
+
+    def leases(self, hedges: Sequence[HedgeConfig]) -> AccountLeases:
+        """The run leases of the accounts of ``hedges`` (taken by ``run --yes`` and ``serve``)."""
+        return AccountLeases(LeaseStore(self.store.engine), [h.account for h in hedges],
+                             lease_ttl_ms(self.config, hedges), self.clock)
+
+    def notifier(self) -> Notifier:
+        """The alert channels of ``[alerts]`` (Apprise URLs, from the file and ``urls_env``)."""
+        # Apprise loads only where alerts are sent.
+        from perphedge.adapters.notify.apprise_notifier import AppriseNotifier, configured_urls
+
+        return AppriseNotifier(configured_urls(self.config.alerts))
 
     async def close_venues(self) -> None:
         venues, self._venues = list(self._venues.values()), {}

@@ -22,6 +22,7 @@ from perphedge.services.compose import Composition
 from perphedge.services.hedge_models import HedgeView
 from perphedge.services.hedge_read import HedgeIdentity, hedge_view
 from perphedge.services.hedge_view import history_dict
+from perphedge.services.schedule import next_deadline
 
 OnCycle = Callable[[int, list[CycleReport]], None]
 #: Compare-and-set attempts of a user's state change before giving up (each loses only to
@@ -53,7 +54,10 @@ class HedgeService:
                   freeze_heap: bool = False) -> list[CycleReport]:
         """Cycle the hedges (all configured when ``names`` is empty) ``cycles`` times or forever.
 
-        Between cycles the engine waits the shortest ``decision_interval`` of the hedges.
+        Rounds start on a grid of the shortest ``decision_interval`` of the hedges (missed
+        deadlines are skipped, a slow round does not shift the later ones).
+        When orders are sent, the accounts' run leases are taken first and renewed before
+        every cycle (:class:`~perphedge.adapters.store.lease.LeaseHeld` names another holder).
         When the first cycle of every hedge failed with an answer retrying cannot change
         (``CycleReport.final``: a rejected key, say) the run stops there; later failures,
         and temporary ones (the exchange unreachable), are retried on the next cycle.
@@ -67,11 +71,17 @@ class HedgeService:
         if cycles is not None and cycles < 1:
             raise InputError("--cycles", "a number of at least 1", cycles)
         engines: list[HedgeEngine] = [self.comp.engine(h) for h in hedges]
-        wait_s = min(parse_interval_ms(h.decision_interval) for h in hedges) / 1000
+        interval_ms = min(parse_interval_ms(h.decision_interval) for h in hedges)
+        deadline_ms = self.comp.clock.now_ms()
         reports: list[CycleReport] = []
         n = 0
+        leases = self.comp.leases(hedges) if self.comp.send else None
+        if leases is not None:
+            leases.acquire()
         try:
             while cycles is None or n < cycles:
+                if leases is not None:
+                    leases.renew()
                 reports = [await engine.cycle() for engine in engines]
                 n += 1
                 if freeze_heap and n == 1:
@@ -82,8 +92,13 @@ class HedgeService:
                 if n == 1 and all(r.final for r in reports):
                     break  # no hedge could start (wrong keys, say): retrying cannot fix it
                 if cycles is None or n < cycles:
-                    await self.comp.clock.sleep(wait_s)
+                    # By deadline: a slow round does not push the later ones back.
+                    deadline_ms = next_deadline(deadline_ms, interval_ms,
+                                                self.comp.clock.now_ms())
+                    await self.comp.clock.sleep((deadline_ms - self.comp.clock.now_ms()) / 1000)
         finally:
+            if leases is not None:
+                leases.release()
             await self.comp.close_venues()
         return reports
 

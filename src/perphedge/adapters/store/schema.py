@@ -154,3 +154,61 @@ class DecisionRow(Base):
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
     payload_json: Mapped[str] = mapped_column(Text)
+
+
+class LeaseRow(Base):
+    """Who runs an account's hedges: one row per lease, taken over only once it has expired."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # "account:<name>"
+    holder: Mapped[str] = mapped_column(String(200))  # host/pid/token of the process
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(BigInteger)
+    acquired_ms: Mapped[int] = mapped_column(BigInteger)
+    renewed_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeartbeatRow(Base):
+    """The last cycle of a hedge in the service: when, how it ended, how many failed in a row."""
+
+    __tablename__ = "heartbeats"
+
+    hedge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    failing_cycles: Mapped[int] = mapped_column(default=0)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AlertRow(Base):
+    """An alert as sent (or tried): what, when, and each channel's delivery result (masked)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_key_ts", "key", "ts_ms"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    hedge_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # event | fire | repeat | resolved | test
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[bool] = mapped_column(default=False)
+    delivery: Mapped[str] = mapped_column(Text, default="")  # per channel, URLs masked
+    failed_channels: Mapped[str] = mapped_column(String(200), default="")  # indices to retry
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+class AlertStateRow(Base):
+    """A condition alert that holds: since when and when it was last sent (deduplication)."""
+
+    __tablename__ = "alert_states"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hedge_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    title: Mapped[str] = mapped_column(String(200))
+    since_ms: Mapped[int] = mapped_column(BigInteger)
+    last_sent_ms: Mapped[int] = mapped_column(BigInteger)

@@ -4,7 +4,7 @@
 only over the version they read (``UPDATE … WHERE state_version = :seen``), so a cycle that
 began before a ``resume`` cannot halt the hedge again after it.
 
-Revision ID: 0003_proc_hedge_state_version
+Revision ID: 0003_hedge_state_version
 Revises: 0002
 Create Date: 2026-12-02 17:50:00
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_proc_hedge_state_version"
+revision = "0003_hedge_state_version"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,1 @@
+"""Notification channels: Apprise behind the notifier port, and the heartbeat ping."""
