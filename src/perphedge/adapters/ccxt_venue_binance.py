@@ -19,6 +19,7 @@ from typing import Any
 import ccxt
 
 from perphedge.adapters import ccxt_venue_binance_parse as parse
+from perphedge.adapters.ccxt_ledger_binance import BinanceLedgerReads
 from perphedge.adapters.ccxt_market import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
     binance_brackets,
@@ -52,7 +53,7 @@ _MARGIN_TYPES = {MarginMode.ISOLATED: "ISOLATED", MarginMode.CROSS: "CROSSED"}
 _TRANSFER_TYPES = {Market.FUTURES: "MAIN_UMFUTURE", Market.SPOT: "UMFUTURE_MAIN"}
 
 
-class BinanceUsdmVenue(CcxtVenueBase):
+class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
     """A Binance USDⓈ-M account (and its spot wallet) as a ``Venue``; symbols like ``BTCUSDT``."""
 
     def __init__(self, client: Any, **kwargs: Any) -> None:

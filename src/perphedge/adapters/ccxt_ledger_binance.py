@@ -1,0 +1,108 @@
+"""Binance's own account history as the ``ReadsLedger`` port, through ccxt's raw endpoints.
+
+A mixin of :class:`~perphedge.adapters.ccxt_venue_binance.BinanceUsdmVenue`: trades with
+their commission (``GET /fapi/v1/userTrades``, spot ``GET /api/v3/myTrades``), the futures
+wallet's income (``GET /fapi/v1/income``), wallet transfers (``GET /sapi/v1/asset/transfer``,
+types MAIN_UMFUTURE and UMFUTURE_MAIN) and isolated margin changes (``GET
+/fapi/v1/positionMargin/history``). Every read is paged and bounded, retried like any read,
+and checked at the edge (:mod:`perphedge.adapters.ccxt_ledger_binance_parse`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from perphedge.adapters import ccxt_ledger_binance_parse as parse
+from perphedge.engine.venue import IncomeEntry, LedgerFill, Market, MoneyMove
+
+__all__ = ["BinanceLedgerReads"]
+
+_T = TypeVar("_T")
+#: Page sizes Binance allows, and a bound on pages per call (the cursor moves on next time).
+TRADES_PAGE = 1000
+INCOME_PAGE = 1000
+TRANSFER_PAGE = 100
+MARGIN_PAGE = 500
+MAX_PAGES = 20
+
+
+class BinanceLedgerReads:
+    """``ReadsLedger`` for a venue that has ``_client`` (``binanceusdm``) and ``_read``."""
+
+    _client: Any
+
+    if TYPE_CHECKING:  # provided by CcxtVenueBase, which comes after this mixin
+        async def _read(self, action: str, call: Callable[[], Awaitable[_T]]) -> _T: ...
+
+    async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
+                           exchange_order_id: str | None = None) -> list[LedgerFill]:
+        """Trades from ``since_ms`` on, page by page (``fromId`` after the first page)."""
+        spot = market is Market.SPOT
+        endpoint = "GET /api/v3/myTrades" if spot else "GET /fapi/v1/userTrades"
+        method = self._client.privateGetMyTrades if spot else self._client.fapiPrivateGetUserTrades
+        params: dict[str, Any] = {"symbol": symbol, "limit": TRADES_PAGE}
+        if exchange_order_id is not None:
+            params["orderId"] = exchange_order_id  # Binance: only this order's trades
+        else:
+            params["startTime"] = since_ms
+        out: list[LedgerFill] = []
+        for _ in range(MAX_PAGES):
+            body = await self._read(f"fetch trades of {symbol}", partial(method, dict(params)))
+            page = parse.fills(body, endpoint)
+            out.extend(f for f in page if f.trade_id not in {o.trade_id for o in out})
+            if len(page) < TRADES_PAGE or exchange_order_id is not None:
+                break
+            params.pop("startTime", None)
+            params["fromId"] = int(page[-1].trade_id) + 1
+        return sorted(out, key=lambda f: (f.ts_ms, f.trade_id))
+
+    async def ledger_income(self, since_ms: int, kind: str | None = None) -> list[IncomeEntry]:
+        """``GET /fapi/v1/income`` from ``since_ms`` on (all symbols), page by page."""
+        out: list[IncomeEntry] = []
+        start = since_ms
+        for _ in range(MAX_PAGES):
+            params: dict[str, Any] = {"startTime": start, "limit": INCOME_PAGE}
+            if kind is not None:
+                params["incomeType"] = kind
+            body = await self._read(
+                "fetch income history", partial(self._client.fapiPrivateGetIncome, params))
+            page = parse.income(body, "GET /fapi/v1/income")
+            out.extend(page)
+            if len(body) < INCOME_PAGE or not page:
+                break
+            start = page[-1].ts_ms + 1
+        return out
+
+    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+        """``GET /sapi/v1/asset/transfer`` for both directions from ``since_ms`` on."""
+        out: list[MoneyMove] = []
+        for kind in parse.TRANSFER_KINDS:
+            for current in range(1, MAX_PAGES + 1):
+                params = {"type": kind, "startTime": since_ms, "current": current,
+                          "size": TRANSFER_PAGE}
+                body = await self._read(
+                    f"fetch {kind} transfers",
+                    partial(self._client.sapiGetAssetTransfer, params))
+                total, page = parse.transfers(body, "GET /sapi/v1/asset/transfer")
+                out.extend(page)
+                if current * TRANSFER_PAGE >= total:
+                    break
+        return sorted(out, key=lambda m: (m.ts_ms, m.exchange_id))
+
+    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+        """``GET /fapi/v1/positionMargin/history`` (both types) from ``since_ms`` on."""
+        out: list[MoneyMove] = []
+        start = since_ms
+        for _ in range(MAX_PAGES):
+            params = {"symbol": symbol, "startTime": start, "limit": MARGIN_PAGE}
+            body = await self._read(
+                f"fetch margin changes of {symbol}",
+                partial(self._client.fapiPrivateGetPositionMarginHistory, params))
+            page = parse.margin_moves(body, "GET /fapi/v1/positionMargin/history")
+            out.extend(m for m in page if m.exchange_id not in {o.exchange_id for o in out})
+            if len(page) < MARGIN_PAGE:
+                break
+            start = page[-1].ts_ms
+        return sorted(out, key=lambda m: (m.ts_ms, m.exchange_id))
