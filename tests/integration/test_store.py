@@ -38,7 +38,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HedgeStore
     yield s
     if request.param == "postgresql":
         with s.engine.begin() as conn:
-            for table in ("decisions", "snapshots", "margin_moves", "funding_payments", "fills",
+            for table in ("ledger_cursors", "decisions", "snapshots", "margin_moves",
+                          "funding_payments", "fills",
                           "orders", "hedges", "alembic_version"):
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table} CASCADE")
     s.close()

@@ -27,6 +27,7 @@ from perphedge.domain.money import ZERO
 from perphedge.engine import reconcile as rc
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
+from perphedge.engine.ledger import LedgerReconciler
 from perphedge.engine.observe import (
     Observation,
     build_state,
@@ -98,6 +99,8 @@ class HedgeEngine:
         self._filled_once = False
         self._funding_since: int | None = None
         self._reserve_spent = ZERO
+        self.ledger = LedgerReconciler(venue, store, hedge.name, hedge.account, self.symbol,
+                                       spot_symbol(hedge))
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:
@@ -154,6 +157,8 @@ class HedgeEngine:
                            await self.venue.brackets(self.symbol))
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
+        if self.executor.sends:  # the exchange's history: fills, fees, transfers, margin moves
+            lines += await self.ledger.reconcile(ts)
         expected = rc.expected_position(self.store, self.hedge.name)
         self._reserve_spent = self._read_reserve_spent()
         obs = await observe(self.venue, self.hedge, ts, self._specs)
