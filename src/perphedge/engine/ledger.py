@@ -29,7 +29,7 @@ from typing import Any
 
 from perphedge.adapters.store.ledger_store import RESOLVED, UNRESOLVED, LedgerStore
 from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import FillRow, MarginMoveRow, OrderRow
+from perphedge.adapters.store.schema import FillRow, FundingRow, MarginMoveRow, OrderRow
 from perphedge.domain.money import ZERO, plain
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
 from perphedge.errors import ExchangeError
@@ -219,6 +219,7 @@ class LedgerReconciler:
             lines += await self._fills(venue, Market.FUTURES, self.symbol, now, ts_ms)
             if self._has_spot_orders():
                 lines += await self._fills(venue, Market.SPOT, self.spot_symbol, now, ts_ms)
+            lines += await self._funding(now, ts_ms)
         except ExchangeError as err:
             return [f"ledger: the exchange's history could not be read, next cycle: {err}"]
         self._last_ms = ts_ms
@@ -293,6 +294,24 @@ class LedgerReconciler:
         self.store.record_decision(hedge_id, ts_ms, RESOLVED, {
             "unresolved_id": pending["id"], "exchange_id": exchange_id,
             "happened": exchange_id is not None})
+
+    # -- funding --------------------------------------------------------------------------------
+
+    async def _funding(self, now: int, ts_ms: int) -> list[str]:
+        """Settlements from the income history missing in the store (each recorded once)."""
+        stream = f"funding:{self.symbol}"
+        since = self._since(stream, ts_ms)
+        if since is None:
+            return []
+        count, total = 0, ZERO
+        for pay in await self.venue.funding_history(self.symbol, since):
+            if self.store.record_funding(FundingRow(hedge_id=self.hedge_id, symbol=pay.symbol,
+                                                    ts_ms=pay.ts_ms, rate=None,
+                                                    amount_usdt=pay.amount_usdt)):
+                count, total = count + 1, total + pay.amount_usdt
+        self.ledger.set_cursor(self.hedge_id, stream, now)
+        return [f"ledger: recorded {count} funding settlement(s), {plain(total)} USDT, from the "
+                "exchange's income history"] if count else []
 
     # -- fills and fees -----------------------------------------------------------------------
 

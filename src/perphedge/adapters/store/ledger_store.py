@@ -112,11 +112,12 @@ class LedgerStore:
 
     # fills ------------------------------------------------------------------------------------
 
-    def orders_by_exchange_id(self, hedge_id: str, market: str, symbol: str,
+    def orders_by_exchange_id(self, account: str, market: str, symbol: str,
                               exchange_ids: Sequence[str]) -> list[OrderRow]:
+        """The account's orders (of any hedge) with these exchange ids."""
         with self.store.session() as s:
             return list(s.scalars(select(OrderRow).where(
-                OrderRow.hedge_id == hedge_id, OrderRow.market == market,
+                OrderRow.account == account, OrderRow.market == market,
                 OrderRow.symbol == symbol,
                 OrderRow.exchange_order_id.in_(list(exchange_ids)))).all())
 
