@@ -9,6 +9,7 @@ history shows, also after the exchange's state was saved and resumed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from perphedge.domain.money import plain
@@ -16,6 +17,7 @@ from perphedge.exchange.core import LocalExchange
 from perphedge.exchange.errors import BinanceApiError, api_error
 from perphedge.exchange.params import Params
 from perphedge.exchange.routing import route
+from perphedge.sim.records import LedgerEntry
 
 #: Transfer ids start here (Binance's are large integers); id = base + ledger index.
 TRANSFER_ID_BASE = 900_000_000
@@ -33,25 +35,45 @@ def transfer_id(ledger_index: int) -> int:
     return TRANSFER_ID_BASE + ledger_index
 
 
+def transfer_rows(ledger: Sequence[LedgerEntry], kind: str, start_ms: int,
+                  end_ms: int) -> list[dict[str, Any]]:
+    """Universal-transfer history rows of ``kind`` (MAIN_UMFUTURE | UMFUTURE_MAIN), newest
+    first as Binance lists them."""
+    note = _TRANSFER_NOTES[kind]
+    rows = [
+        {"asset": "USDT", "amount": plain(e.amount_usdt), "type": kind,
+         "status": "CONFIRMED", "tranId": transfer_id(i), "timestamp": e.ts_ms}
+        for i, e in enumerate(ledger)
+        if e.kind == "transfer" and e.note == note and start_ms <= e.ts_ms <= end_ms
+    ]
+    rows.reverse()
+    return rows
+
+
+def margin_rows(ledger: Sequence[LedgerEntry], symbol: str, kind: int | None, start_ms: int,
+                end_ms: int) -> list[dict[str, Any]]:
+    """``positionMargin/history`` rows of ``symbol`` (type 1 add, 2 reduce), oldest first."""
+    return [
+        {"symbol": symbol, "type": _MARGIN_TYPES[e.kind], "deltaType": "USER_ADJUST",
+         "amount": plain(e.amount_usdt), "asset": "USDT", "time": e.ts_ms,
+         "positionSide": "BOTH"}
+        for e in ledger
+        if e.kind in _MARGIN_TYPES and e.symbol == symbol and start_ms <= e.ts_ms <= end_ms
+        and kind in (None, _MARGIN_TYPES[e.kind])
+    ]
+
+
 @route("GET", "/sapi/v1/asset/transfer", weight=1, signed=True)
 def transfer_history(ex: LocalExchange, p: Params) -> Any:
     """Binance: ``type`` required; ``startTime``/``endTime``; pages by ``current`` (from 1)
     and ``size`` (default 10, at most 100); ``{"total": 0}`` when there is nothing."""
     kind = p.req("type").upper()
-    note = _TRANSFER_NOTES.get(kind)
-    if note is None:
+    if kind not in _TRANSFER_NOTES:
         raise BinanceApiError(-1102, f"Transfer type {p.req('type')} is not supported.")
     start, end = p.int_("startTime", 0) or 0, p.int_("endTime") or ex.now_ms()
     current = max(p.int_("current", 1) or 1, 1)
     size = min(max(p.int_("size", 10) or 10, 1), 100)
-    rows = [
-        {"asset": "USDT", "amount": plain(e.amount_usdt), "type": kind,
-         "status": "CONFIRMED", "tranId": transfer_id(i), "timestamp": e.ts_ms}
-        for i, e in enumerate(ex.account.ledger)
-        if e.kind == "transfer" and e.note == note and start <= e.ts_ms <= end
-    ]
-    # Binance lists the newest first.
-    rows.reverse()
+    rows = transfer_rows(ex.account.ledger, kind, start, end)
     page = rows[(current - 1) * size: current * size]
     return {"total": len(rows), "rows": page} if rows else {"total": 0}
 
@@ -66,12 +88,4 @@ def position_margin_history(ex: LocalExchange, p: Params) -> Any:
         raise api_error(-1102, param="type")
     start, end = p.int_("startTime", 0) or 0, p.int_("endTime") or ex.now_ms()
     limit = min(p.int_("limit", 500) or 500, 1000)
-    rows = [
-        {"symbol": symbol, "type": _MARGIN_TYPES[e.kind], "deltaType": "USER_ADJUST",
-         "amount": plain(e.amount_usdt), "asset": "USDT", "time": e.ts_ms,
-         "positionSide": "BOTH"}
-        for e in ex.account.ledger
-        if e.kind in _MARGIN_TYPES and e.symbol == symbol and start <= e.ts_ms <= end
-        and kind in (None, _MARGIN_TYPES[e.kind])
-    ]
-    return rows[:limit]
+    return margin_rows(ex.account.ledger, symbol, kind, start, end)[:limit]
