@@ -36,6 +36,14 @@ class BinanceLedgerReads:
     if TYPE_CHECKING:  # provided by CcxtVenueBase, which comes after this mixin
         async def _read(self, action: str, call: Callable[[], Awaitable[_T]]) -> _T: ...
 
+    async def ledger_now_ms(self, symbol: str) -> int:
+        """``GET /fapi/v1/premiumIndex``'s ``time`` (the server's clock; a replaying local
+        exchange answers its replay time, which its history uses too)."""
+        body = await self._read(
+            f"fetch premium index of {symbol}",
+            lambda: self._client.fapiPublicGetPremiumIndex({"symbol": symbol}))
+        return parse.server_time(body, "GET /fapi/v1/premiumIndex")
+
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
                            exchange_order_id: str | None = None) -> list[LedgerFill]:
         """Trades from ``since_ms`` on, page by page (``fromId`` after the first page)."""

@@ -22,6 +22,7 @@ __all__ = [
     "fills",
     "income",
     "margin_moves",
+    "server_time",
     "transfers",
 ]
 
@@ -71,6 +72,13 @@ def _text(row: Mapping[str, Any], key: str, endpoint: str, where: str) -> str:
     if value is None or isinstance(value, bool | Mapping | list):
         raise malformed(endpoint, f"{where}.{key}: expected a value, got {value!r}")
     return str(value)
+
+
+def server_time(body: object, endpoint: str) -> int:
+    """The ``time`` of a one-symbol ``premiumIndex`` reply."""
+    if not isinstance(body, Mapping):
+        raise malformed(endpoint, f"expected an object, got {type(body).__name__}")
+    return _int(body, "time", endpoint, "")
 
 
 def fills(body: object, endpoint: str) -> list[LedgerFill]:

@@ -12,7 +12,7 @@ stands; :class:`LedgerReconciler` records the move if the history shows it later
 the note after :data:`MAX_LAG_MS`. Nothing is ever re-sent to find out.
 
 Matching uses the exchange's time only: the time just before a send is the exchange's
-(``mark_and_funding(...).ts_ms``), never the engine's clock, which may differ (a replaying
+(``ledger_now_ms``), never the engine's clock, which may differ (a replaying
 local exchange). Moves are matched oldest first by kind, amount (and symbol for margin).
 
 The reconciliation is incremental: each stream (``transfers``, ``margin:SYMBOL``,
@@ -127,7 +127,7 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
         await _send(venue, send)
         store.record_margin_move(_row(send, ts_ms))
         return ""
-    before = (await venue.mark_and_funding(send.symbol)).ts_ms
+    before = await venue.ledger_now_ms(send.symbol)
     try:
         await _send(venue, send)
     except ExchangeError as err:
@@ -213,7 +213,7 @@ class LedgerReconciler:
         if not (force or due):
             return []
         try:
-            now = (await self.venue.mark_and_funding(self.symbol)).ts_ms
+            now = await venue.ledger_now_ms(self.symbol)
             lines = await self._moves(venue, "transfers", TRANSFER_KINDS, now, ts_ms)
             lines += await self._moves(venue, f"margin:{self.symbol}", MARGIN_KINDS, now, ts_ms)
             lines += await self._fills(venue, Market.FUTURES, self.symbol, now, ts_ms)

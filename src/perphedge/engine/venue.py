@@ -277,6 +277,11 @@ class ReadsLedger(Protocol):
     Every read returns rows at or after ``since_ms`` (the exchange's time), oldest first.
     """
 
+    async def ledger_now_ms(self, symbol: str) -> int:
+        """The exchange's clock now, as its history stamps rows (read before a money send,
+        so the move is looked for from then on; a replaying exchange's clock is not ours)."""
+        ...
+
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
                            exchange_order_id: str | None = None) -> list[LedgerFill]:
         """The account's trades on ``symbol`` (only one order's with ``exchange_order_id``)."""

@@ -31,6 +31,9 @@ class PaperLedgerReads:
     if TYPE_CHECKING:  # provided by PaperVenue
         def _synced(self, call: Callable[[], T]) -> T: ...
 
+    async def ledger_now_ms(self, symbol: str) -> int:
+        return self._synced(lambda: self.exchange.last_sync_ms)
+
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
                            exchange_order_id: str | None = None) -> list[LedgerFill]:
         def read() -> list[LedgerFill]:
