@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import ccxt
 
+from perphedge.adapters.ccxt_ledger_bybit import BybitLedgerReads
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.money import plain
 from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
@@ -115,7 +116,7 @@ def funding_interval_hours(market: dict[str, Any], default: int) -> int:
     return max(1, int(minutes) // 60)
 
 
-class BybitVenue(CcxtVenue):
+class BybitVenue(BybitLedgerReads, CcxtVenue):
     """A Bybit account as a ``Venue``: ccxt's unified bybit with Bybit's differences
     (module doc)."""
 

@@ -150,7 +150,7 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
 
 
 async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
-                   since_ms: int) -> list[MoneyMove]:
+                   since_ms: int) -> list[MoneyMove] | None:
     if kinds == TRANSFER_KINDS or kinds[0] in TRANSFER_KINDS:
         return await venue.ledger_transfers(since_ms)
     return await venue.ledger_margin_moves(symbol, since_ms)
@@ -162,6 +162,8 @@ async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
     kinds = TRANSFER_KINDS if send.kind in TRANSFER_KINDS else MARGIN_KINDS
     start = before - SKEW_MS
     moves = await _history(venue, kinds, send.symbol, start)
+    if moves is None:
+        return None  # the exchange keeps no such history: the outcome stays unknown
     known = ledger.known_move_ids(send.account, kinds, start)
     fresh = [m for m in moves if m.exchange_id not in known]
     claims = _claims(ledger, send.account, kinds, start, ts_ms)
@@ -249,6 +251,8 @@ class LedgerReconciler:
             self.ledger.set_cursor(self.hedge_id, stream, now)
             return []
         moves = await _history(venue, kinds, self.symbol, since)
+        if moves is None:
+            return []  # not offered by this exchange (docs/exchanges.md)
         known = self.ledger.known_move_ids(self.account, kinds, since)
         fresh = [m for m in moves if m.exchange_id not in known]
         claims = _claims(self.ledger, self.account, kinds, since, ts_ms)

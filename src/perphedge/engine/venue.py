@@ -295,6 +295,8 @@ class ReadsLedger(Protocol):
         """USDT moved between the spot and futures wallets."""
         ...
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove]:
-        """Isolated margin added to or removed from the position on ``symbol``."""
+    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove] | None:
+        """Isolated margin added to or removed from the position on ``symbol``; None when
+        the exchange keeps no such history (Bybit): an unclear margin move then stays
+        unresolved, and the position's margin on the exchange is what counts."""
         ...
