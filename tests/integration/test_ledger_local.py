@@ -181,6 +181,18 @@ async def _lost_replies(rig: Rig) -> None:
     assert funding > 0
     assert rig.store.funding_total(HEDGE) == funding
 
+    # And as the exchange's own API tells it (GET /fapi/v1/income, /sapi/v1/asset/transfer).
+    assert rig.venue is not None
+    income = await rig.venue.ledger_income(0)
+    total = {k: sum((e.amount_usdt for e in income if e.kind == k), ZERO)
+             for k in ("COMMISSION", "FUNDING_FEE", "TRANSFER")}
+    assert -total["COMMISSION"] == rig.store.fees_total(HEDGE)
+    assert total["FUNDING_FEE"] == rig.store.funding_total(HEDGE)
+    assert total["TRANSFER"] == Decimal("10500") - Decimal("12.5")
+    transfers = await rig.venue.ledger_transfers(0)
+    assert sorted(m.exchange_id for m in transfers) == sorted(
+        str(r.exchange_id) for r in _moves(rig.store) if r.kind.startswith("transfer"))
+
     # Nothing was sent twice: one POST per transfer, margin move and order.
     assert faults.forwarded[f"POST {TRANSFER}"] == 3
     assert faults.forwarded["POST /fapi/v1/positionMargin"] == 3
