@@ -32,7 +32,7 @@ from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, FundingRow, MarginMoveRow, OrderRow
 from perphedge.domain.money import ZERO, plain
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
-from perphedge.errors import ExchangeError
+from perphedge.errors import DataError, ExchangeError
 
 __all__ = ["LedgerReconciler", "MoneySend", "match_moves", "send_money"]
 
@@ -222,7 +222,8 @@ class LedgerReconciler:
             if self._has_spot_orders():
                 lines += await self._fills(venue, Market.SPOT, self.spot_symbol, now, ts_ms)
             lines += await self._funding(now, ts_ms)
-        except ExchangeError as err:
+        except (ExchangeError, DataError) as err:
+            # DataError: a parser outside the ledger's own (funding) found a malformed row.
             return [f"ledger: the exchange's history could not be read, next cycle: {err}"]
         self._last_ms = ts_ms
         return lines
