@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from perphedge.adapters import ccxt_ledger_binance
 from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow, MarginMoveRow, OrderRow
@@ -27,7 +28,7 @@ from perphedge.engine.ledger import LedgerReconciler
 from perphedge.engine.venue import Market
 from perphedge.errors import ExchangeError
 from perphedge.planning.translate import MoneyCall, OrderCall, SettingsCall, Step
-from tests.integration.local_exchange_fixture import HOUR_MS, LocalVenue, local_exchange
+from tests.integration.local_exchange_fixture import HOUR_MS, T0_MS, LocalVenue, local_exchange
 from tests.integration.lossy_proxy import Faults, lossy_proxy
 from tests.integration.test_ccxt_venue_local import BTC, _venue
 
@@ -244,3 +245,21 @@ def test_a_refused_transfer_leaves_nothing_to_record(rig: Rig) -> None:
     """The exchange says no (more than the spot wallet holds): nothing in its history, so the
     reconciliation records only the transfer that happened."""
     _run(rig, _refused)
+
+
+async def _paged(rig: Rig) -> None:
+    assert rig.venue is not None
+    await rig.do(MoneyCall("transfer_futures", BTC, Decimal("5000")),
+                 *[OrderCall(Market.FUTURES, BTC, Side.SHORT, Decimal("0.010"))] * 5)
+    twenty_days_before = T0_MS - 20 * 24 * HOUR_MS
+    fills = await rig.venue.ledger_fills(Market.FUTURES, BTC, twenty_days_before)
+    assert len(fills) == 5
+    assert len({f.trade_id for f in fills}) == 5
+    assert sum((f.qty_base for f in fills), ZERO) == Decimal("0.050")
+
+
+def test_trades_are_read_in_seven_day_windows_and_pages(rig: Rig,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 2 (``fromId`` after the first) over three 7-day windows: every trade once."""
+    monkeypatch.setattr(ccxt_ledger_binance, "TRADES_PAGE", 2)
+    _run(rig, _paged)

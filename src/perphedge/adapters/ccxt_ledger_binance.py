@@ -26,6 +26,8 @@ INCOME_PAGE = 1000
 TRANSFER_PAGE = 100
 MARGIN_PAGE = 500
 MAX_PAGES = 20
+#: Binance answers trades for at most 7 days between ``startTime`` and ``endTime``.
+TRADES_WINDOW_MS = 7 * 24 * 3_600_000
 
 
 class BinanceLedgerReads:
@@ -46,25 +48,34 @@ class BinanceLedgerReads:
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
                            exchange_order_id: str | None = None) -> list[LedgerFill]:
-        """Trades from ``since_ms`` on, page by page (``fromId`` after the first page)."""
+        """Trades from ``since_ms`` on, in windows of 7 days (Binance's longest
+        ``startTime``–``endTime``), each paged by ``fromId``; one order's trades at once."""
         spot = market is Market.SPOT
         endpoint = "GET /api/v3/myTrades" if spot else "GET /fapi/v1/userTrades"
         method = self._client.privateGetMyTrades if spot else self._client.fapiPrivateGetUserTrades
-        params: dict[str, Any] = {"symbol": symbol, "limit": TRADES_PAGE}
         if exchange_order_id is not None:
-            params["orderId"] = exchange_order_id  # Binance: only this order's trades
-        else:
-            params["startTime"] = since_ms
-        out: list[LedgerFill] = []
-        for _ in range(MAX_PAGES):
-            body = await self._read(f"fetch trades of {symbol}", partial(method, dict(params)))
-            page = parse.fills(body, endpoint)
-            out.extend(f for f in page if f.trade_id not in {o.trade_id for o in out})
-            if len(page) < TRADES_PAGE or exchange_order_id is not None:
-                break
-            params.pop("startTime", None)
-            params["fromId"] = int(page[-1].trade_id) + 1
-        return sorted(out, key=lambda f: (f.ts_ms, f.trade_id))
+            body = await self._read(f"fetch trades of order {exchange_order_id}", partial(
+                method, {"symbol": symbol, "orderId": exchange_order_id}))
+            return sorted(parse.fills(body, endpoint), key=lambda f: (f.ts_ms, f.trade_id))
+        now = await self.ledger_now_ms(symbol)
+        out: dict[str, LedgerFill] = {}
+        start, calls = since_ms, 0
+        while start <= now and calls < MAX_PAGES:
+            params: dict[str, Any] = {"symbol": symbol, "startTime": start,
+                                      "endTime": min(start + TRADES_WINDOW_MS - 1, now),
+                                      "limit": TRADES_PAGE}
+            while calls < MAX_PAGES:
+                calls += 1
+                page = parse.fills(await self._read(
+                    f"fetch trades of {symbol}", partial(method, dict(params))), endpoint)
+                out.update((f.trade_id, f) for f in page)
+                if len(page) < TRADES_PAGE:
+                    break
+                # Binance: fromId takes over from the times (both may not be sent).
+                params = {"symbol": symbol, "limit": TRADES_PAGE,
+                          "fromId": max(int(f.trade_id) for f in page) + 1}
+            start += TRADES_WINDOW_MS
+        return sorted(out.values(), key=lambda f: (f.ts_ms, f.trade_id))
 
     async def ledger_income(self, since_ms: int, kind: str | None = None) -> list[IncomeEntry]:
         """``GET /fapi/v1/income`` from ``since_ms`` on (all symbols), page by page."""
