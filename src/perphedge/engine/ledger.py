@@ -236,7 +236,7 @@ class LedgerReconciler:
         if first is None:
             return None
         cursor = self.ledger.cursor(self.hedge_id, stream)
-        floor = first - SKEW_MS
+        floor = max(first - SKEW_MS, self.ledger.cursor(self.hedge_id, "floor:" + stream) or 0)
         return floor if cursor is None else max(cursor - OVERLAP_MS, floor)
 
     # -- transfers and margin moves -----------------------------------------------------------
@@ -248,8 +248,10 @@ class LedgerReconciler:
             return []  # nothing sent yet: nothing of this hedge's to find
         if self.ledger.cursor(self.hedge_id, stream) is None and self.ledger.has_untimed_moves(
                 self.hedge_id):
-            # Moves recorded before the exchange's time was kept cannot be matched: start now.
-            self.ledger.set_cursor(self.hedge_id, stream, now)
+            # Moves recorded before the exchange's time was kept cannot be matched: the
+            # stream starts after now, for good (its floor).
+            self.ledger.set_cursor(self.hedge_id, "floor:" + stream, now + 1)
+            self.ledger.set_cursor(self.hedge_id, stream, now + 1)
             return []
         moves = await _history(venue, kinds, self.symbol, since)
         if moves is None:
