@@ -5,20 +5,23 @@ so nothing already recorded is recorded twice; downgrade goes back to 0002."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, select, text
 
-from perphedge.adapters.store.ledger_store import LedgerStore
+from perphedge.adapters.store.ledger_store import RESOLVED, UNRESOLVED, LedgerStore
 from perphedge.adapters.store.migrate import alembic_config
 from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import MarginMoveRow, OrderRow
+from perphedge.adapters.store.schema import HedgeRow, MarginMoveRow, OrderRow
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.ledger import LedgerReconciler
 from perphedge.engine.reconcile import record_venue_order
 from perphedge.engine.venue import Market, OrderRequest
+from tests.integration.postgres_server import postgres_url
 from tests.unit.test_paper_venue import BTC, venue_on
 
 
@@ -82,3 +85,51 @@ def test_0003_downgrades_to_0002(tmp_path: Path) -> None:
     engine.dispose()
     assert "ledger_cursors" not in names
     assert "exchange_id" not in columns
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HedgeStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        yield HedgeStore(url)
+        return
+    with postgres_url() as url:
+        s = HedgeStore(url)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+def test_moves_are_inserted_once_by_exchange_id_and_cursors_only_advance(
+        store: HedgeStore) -> None:
+    store.add_hedge(HedgeRow(id="btc", account="main", asset="BTC", symbol=BTC,
+                             exposure_kind="holding", policy="managed", state="active",
+                             created_ms=1, updated_ms=1, spec_json="{}"))
+    ledger = LedgerStore(store)
+
+    def row(exchange_id: str | None) -> MarginMoveRow:
+        return MarginMoveRow(hedge_id="btc", ts_ms=5, kind="transfer_futures",
+                             amount_usdt=Decimal("12.5"), note=BTC, exchange_id=exchange_id,
+                             exchange_ts_ms=1_000)
+
+    assert ledger.add_move(row("900000001"))
+    assert not ledger.add_move(row("900000001"))  # the same exchange row: refused
+    assert ledger.add_move(row(None))  # from clean replies: no id yet, any number
+    assert ledger.add_move(row(None))
+    kinds = ("transfer_futures",)
+    assert ledger.known_move_ids("main", kinds, 0) == {"900000001"}
+    unclaimed = ledger.unclaimed_moves("main", kinds, 0)
+    assert len(unclaimed) == 2
+    ledger.claim(unclaimed[0].id, "900000002", 1_001)
+    assert ledger.known_move_ids("main", kinds, 0) == {"900000001", "900000002"}
+    ledger.set_cursor("btc", "transfers", 2_000)
+    ledger.set_cursor("btc", "transfers", 1_500)  # never backwards
+    assert ledger.cursor("btc", "transfers") == 2_000
+    store.record_decision("btc", 7, UNRESOLVED, {"kind": "transfer_spot", "symbol": BTC,
+                                                  "amount": "3", "before_ms": 900,
+                                                  "from_reserve": True})
+    (pending,) = ledger.unresolved("btc", 0)
+    store.record_decision("btc", 8, RESOLVED, {"unresolved_id": pending["id"]})
+    assert ledger.unresolved("btc", 0) == []
+    assert ledger.earliest_activity("btc", 0) == 1_000
