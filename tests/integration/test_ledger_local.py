@@ -23,14 +23,17 @@ from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow, MarginMoveRow, OrderRow
 from perphedge.domain.types import MarginMode, Side
+from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
 from perphedge.engine.ledger import LedgerReconciler
+from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market
 from perphedge.errors import ExchangeError
 from perphedge.planning.translate import MoneyCall, OrderCall, SettingsCall, Step
 from tests.integration.local_exchange_fixture import HOUR_MS, T0_MS, LocalVenue, local_exchange
 from tests.integration.lossy_proxy import Faults, lossy_proxy
 from tests.integration.test_ccxt_venue_local import BTC, _venue
+from tests.unit.test_engine_loop import hedge_config
 
 HEDGE, ACCOUNT = "btc-ledger", "main"
 TRANSFER = "/sapi/v1/asset/transfer"
@@ -263,3 +266,35 @@ def test_trades_are_read_in_seven_day_windows_and_pages(rig: Rig,
     """Pages of 2 (``fromId`` after the first) over three 7-day windows: every trade once."""
     monkeypatch.setattr(ccxt_ledger_binance, "TRADES_PAGE", 2)
     _run(rig, _paged)
+
+
+async def _engine_cycles(rig: Rig) -> None:
+    assert rig.venue is not None
+    assert rig.executor is not None
+    engine = HedgeEngine(hedge_config(name=HEDGE, account=ACCOUNT), rig.venue, rig.store,
+                         rig.executor, ManualClock(T0_MS + HOUR_MS))
+    engine.ledger.interval_ms = 0  # reconcile every cycle here
+    rig.faults.lose("POST", TRANSFER, "drop")  # the margin transfer's reply is lost
+    rig.faults.lose("GET", "/fapi/v1/order", *["drop"] * 10)  # and the fee read-back
+    first = await engine.cycle()
+    rig.faults.clear("GET", "/fapi/v1/order")
+    assert first.status == "acted", first.lines
+    assert any("history shows it" in line for line in first.lines), first.lines
+    rig.exchange.clock.advance(8 * HOUR_MS)  # a funding settlement
+    second = await engine.cycle()
+    assert any("fee of order" in line for line in second.lines), second.lines
+
+
+def test_the_engine_cycle_keeps_the_store_equal_to_the_ledger(rig: Rig) -> None:
+    """``perphedge run``'s cycle through real ccxt: a lost transfer reply and a lost fee,
+    then the next cycle's reconciliation; transfers, fees and funding equal the ledger."""
+    with rig.exchange.exchange.lock:
+        rig.exchange.exchange.account.deposit("BTC", Decimal("0.5"), T0_MS)
+    _run(rig, _engine_cycles)
+    assert _store_moves(rig) == _exchange_moves(rig) != {}
+    fees, filled = _exchange_fees_and_fills(rig)
+    assert rig.store.fees_total(HEDGE) == fees > 0
+    assert _store_fills(rig.store) == filled == Decimal("0.5")
+    assert rig.store.funding_total(HEDGE) == _exchange_funding(rig) != 0
+    assert rig.faults.forwarded[f"POST {TRANSFER}"] == _exchange_moves(rig)[
+        "transfer_futures"][0]
