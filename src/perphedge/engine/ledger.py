@@ -151,7 +151,7 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
 
 async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
                    since_ms: int) -> list[MoneyMove] | None:
-    if kinds == TRANSFER_KINDS or kinds[0] in TRANSFER_KINDS:
+    if kinds[0] in TRANSFER_KINDS:
         return await venue.ledger_transfers(since_ms)
     return await venue.ledger_margin_moves(symbol, since_ms)
 
