@@ -8,12 +8,14 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
+from perphedge.engine.ledger import MoneySend, send_money
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market, MoneyMove
 from perphedge.errors import RetryableExchangeError
@@ -107,3 +109,23 @@ def test_a_lost_transfer_the_history_cannot_confirm_yet_is_recorded_by_a_later_c
     assert funding != 0
     assert engine.store.funding_total("btc") == funding
     assert engine.store.fees_total("btc") == fees > 0
+
+
+def test_a_reserve_transfer_found_later_still_counts_against_the_reserve(
+        tmp_path: Path) -> None:
+    """The reserve policy counts its spending from the store: a transfer from the reserve
+    whose reply was lost, confirmed only by a later reconciliation, is counted once."""
+    engine, venue = _engine(tmp_path)
+    engine.hedge_row(T0)
+    venue.lost_replies, venue.history_down = 1, 1
+    send = MoneySend("btc", "main", "transfer_futures", "BTCUSDT", Decimal("750"),
+                     from_reserve=True)
+    with pytest.raises(RetryableExchangeError):
+        asyncio.run(send_money(venue, engine.store, send, T0))
+    assert engine.store.reserve_spent("btc") == 0
+    lines = asyncio.run(engine.ledger.reconcile(T0 + 1, force=True))
+    assert any("did happen" in line for line in lines), lines
+    assert engine.store.reserve_spent("btc") == Decimal("750")
+    assert asyncio.run(engine.ledger.reconcile(T0 + 2, force=True)) == []
+    assert engine.store.reserve_spent("btc") == Decimal("750")
+    assert venue.transfers_sent == 1
