@@ -129,3 +129,20 @@ def test_a_reserve_transfer_found_later_still_counts_against_the_reserve(
     assert asyncio.run(engine.ledger.reconcile(T0 + 2, force=True)) == []
     assert engine.store.reserve_spent("btc") == Decimal("750")
     assert venue.transfers_sent == 1
+
+
+def test_one_unreadable_history_leaves_the_others_to_reconcile(tmp_path: Path) -> None:
+    """A key without the transfer-history permission (say): transfers fail with one line,
+    fills and funding are still reconciled."""
+    engine, venue = _engine(tmp_path)
+    assert asyncio.run(engine.cycle()).status == "acted"
+    venue.exchange.market.clock.advance(8 * HOUR)
+    venue.history_down = 100
+    lines = asyncio.run(engine.ledger.reconcile(T0 + 9 * HOUR, force=True))
+    assert [line for line in lines if "could not be read" in line] == [
+        "ledger: the exchange's transfers history could not be read, next pass: "
+        "transfer history on paper: unavailable"]
+    funding = sum((e.amount_usdt for e in venue.exchange.account.ledger
+                   if e.kind == "funding"), ZERO)
+    assert funding != 0
+    assert engine.store.funding_total("btc") == funding

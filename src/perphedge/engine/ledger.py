@@ -22,9 +22,10 @@ The reconciliation is incremental: each stream (``transfers``, ``margin:SYMBOL``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from perphedge.adapters.store.ledger_store import RESOLVED, UNRESOLVED, LedgerStore
@@ -216,15 +217,27 @@ class LedgerReconciler:
             return []
         try:
             now = await venue.ledger_now_ms(self.symbol)
-            lines = await self._moves(venue, "transfers", TRANSFER_KINDS, now, ts_ms)
-            lines += await self._moves(venue, f"margin:{self.symbol}", MARGIN_KINDS, now, ts_ms)
-            lines += await self._fills(venue, Market.FUTURES, self.symbol, now, ts_ms)
-            if self._has_spot_orders():
-                lines += await self._fills(venue, Market.SPOT, self.spot_symbol, now, ts_ms)
-            lines += await self._funding(now, ts_ms)
-        except (ExchangeError, DataError) as err:
-            # DataError: a parser outside the ledger's own (funding) found a malformed row.
-            return [f"ledger: the exchange's history could not be read, next cycle: {err}"]
+        except ExchangeError as err:
+            return [f"ledger: the exchange's clock could not be read, next cycle: {err}"]
+        streams: list[tuple[str, Callable[[], Awaitable[list[str]]]]] = [
+            ("transfers", partial(self._moves, venue, "transfers", TRANSFER_KINDS, now, ts_ms)),
+            ("margin moves", partial(self._moves, venue, f"margin:{self.symbol}",
+                                     MARGIN_KINDS, now, ts_ms)),
+            ("trades", partial(self._fills, venue, Market.FUTURES, self.symbol, now, ts_ms)),
+            ("funding", partial(self._funding, now, ts_ms)),
+        ]
+        if self._has_spot_orders():
+            streams.append(("spot trades", partial(self._fills, venue, Market.SPOT,
+                                                   self.spot_symbol, now, ts_ms)))
+        lines: list[str] = []
+        for name, stream in streams:
+            # One stream failing (a key without that permission, a malformed page) leaves
+            # the others to run; DataError: the funding parser found a malformed row.
+            try:
+                lines += await stream()
+            except (ExchangeError, DataError) as err:
+                lines.append(f"ledger: the exchange's {name} history could not be read, "
+                             f"next pass: {err}")
         self._last_ms = ts_ms
         return lines
 
