@@ -15,7 +15,7 @@ from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
-from perphedge.engine.ledger import MoneySend, send_money
+from perphedge.engine.ledger import LedgerReconciler, MoneySend, send_money
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market, MoneyMove
 from perphedge.errors import RetryableExchangeError
@@ -41,11 +41,12 @@ class LosingVenue(PaperVenue):
             self.lost_replies -= 1
             raise RetryableExchangeError("transfer on paper: the reply was lost")
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         if self.history_down:
             self.history_down -= 1
             raise RetryableExchangeError("transfer history on paper: unavailable")
-        return await super().ledger_transfers(since_ms)
+        return await super().ledger_transfers(since_ms, until_ms=until_ms)
 
 
 def _engine(tmp_path: Path) -> tuple[HedgeEngine, LosingVenue]:
@@ -146,3 +147,29 @@ def test_one_unreadable_history_leaves_the_others_to_reconcile(tmp_path: Path) -
                    if e.kind == "funding"), ZERO)
     assert funding != 0
     assert engine.store.funding_total("btc") == funding
+
+
+def test_a_store_far_behind_catches_up_one_span_a_cycle(tmp_path: Path) -> None:
+    """Ten days of history are read three days a pass (not in one burst); the reconciler
+    stays due until it has caught up, and records what was missing once."""
+    paper, clock = venue_on(["40000"] * 300, usdt="30000")
+    store = HedgeStore(f"sqlite:///{tmp_path / 'store.db'}")
+    engine = HedgeEngine(hedge_config(), paper, store, LiveExecutor(paper, store, "main"),
+                         ManualClock(T0 + HOUR))
+    engine.hedge_row(T0)
+    send = MoneySend("btc", "main", "transfer_futures", "BTCUSDT", Decimal("100"))
+    asyncio.run(send_money(paper, store, send, T0))  # recorded from its clean reply
+    clock.advance(5 * 24 * HOUR)
+    asyncio.run(paper.transfer(Decimal("40"), to=Market.FUTURES))  # not recorded: "lost"
+    clock.advance(5 * 24 * HOUR)
+    reconciler = LedgerReconciler(paper, store, "btc", "main", "BTCUSDT", "BTCUSDT")
+
+    passes = [asyncio.run(reconciler.reconcile(T0))]
+    while reconciler.behind and len(passes) < 10:
+        # Well within the interval: only being behind makes the next pass due.
+        passes.append(asyncio.run(reconciler.reconcile(T0 + len(passes))))
+    assert len(passes) == 4  # 10 days in spans of 3 (less the hour each span re-reads)
+    assert asyncio.run(reconciler.reconcile(T0 + 5)) == []  # caught up: not due again
+    assert sum("40 USDT" in line for lines in passes for line in lines) == 1
+    assert _store_transfers(engine) == _exchange_transfers(paper)
+    store.close()

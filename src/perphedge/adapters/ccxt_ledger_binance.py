@@ -26,8 +26,11 @@ INCOME_PAGE = 1000
 TRANSFER_PAGE = 100
 MARGIN_PAGE = 500
 MAX_PAGES = 20
-#: Binance answers trades for at most 7 days between ``startTime`` and ``endTime``.
+#: Binance answers trades for at most 7 days (spot: 24 hours) between ``startTime`` and
+#: ``endTime``; the calls one trade read may make.
 TRADES_WINDOW_MS = 7 * 24 * 3_600_000
+SPOT_TRADES_WINDOW_MS = 24 * 3_600_000
+MAX_CALLS = 50
 
 
 class BinanceLedgerReads:
@@ -47,9 +50,11 @@ class BinanceLedgerReads:
         return parse.server_time(body, "GET /fapi/v1/premiumIndex")
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
-                           exchange_order_id: str | None = None) -> list[LedgerFill]:
-        """Trades from ``since_ms`` on, in windows of 7 days (Binance's longest
-        ``startTime``–``endTime``), each paged by ``fromId``; one order's trades at once."""
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
+        """Trades from ``since_ms`` on, in windows Binance allows between ``startTime`` and
+        ``endTime`` (7 days for futures, 24 hours for spot), each paged by ``fromId``; one
+        order's trades at once."""
         spot = market is Market.SPOT
         endpoint = "GET /api/v3/myTrades" if spot else "GET /fapi/v1/userTrades"
         method = self._client.privateGetMyTrades if spot else self._client.fapiPrivateGetUserTrades
@@ -57,14 +62,15 @@ class BinanceLedgerReads:
             body = await self._read(f"fetch trades of order {exchange_order_id}", partial(
                 method, {"symbol": symbol, "orderId": exchange_order_id}))
             return sorted(parse.fills(body, endpoint), key=lambda f: (f.ts_ms, f.trade_id))
-        now = await self.ledger_now_ms(symbol)
+        now = until_ms if until_ms is not None else await self.ledger_now_ms(symbol)
+        window = SPOT_TRADES_WINDOW_MS if spot else TRADES_WINDOW_MS
         out: dict[str, LedgerFill] = {}
         start, calls = since_ms, 0
-        while start <= now and calls < MAX_PAGES:
+        while start <= now and calls < MAX_CALLS:
             params: dict[str, Any] = {"symbol": symbol, "startTime": start,
-                                      "endTime": min(start + TRADES_WINDOW_MS - 1, now),
+                                      "endTime": min(start + window - 1, now),
                                       "limit": TRADES_PAGE}
-            while calls < MAX_PAGES:
+            while calls < MAX_CALLS:
                 calls += 1
                 page = parse.fills(await self._read(
                     f"fetch trades of {symbol}", partial(method, dict(params))), endpoint)
@@ -74,8 +80,9 @@ class BinanceLedgerReads:
                 # Binance: fromId takes over from the times (both may not be sent).
                 params = {"symbol": symbol, "limit": TRADES_PAGE,
                           "fromId": max(int(f.trade_id) for f in page) + 1}
-            start += TRADES_WINDOW_MS
-        return sorted(out.values(), key=lambda f: (f.ts_ms, f.trade_id))
+            start += window
+        return sorted((f for f in out.values() if f.ts_ms <= now),
+                      key=lambda f: (f.ts_ms, f.trade_id))
 
     async def ledger_income(self, since_ms: int, kind: str | None = None) -> list[IncomeEntry]:
         """``GET /fapi/v1/income`` from ``since_ms`` on (all symbols), page by page."""
@@ -94,13 +101,16 @@ class BinanceLedgerReads:
             start = page[-1].ts_ms + 1
         return out
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         """``GET /sapi/v1/asset/transfer`` for both directions from ``since_ms`` on."""
         out: list[MoneyMove] = []
         for kind in parse.TRANSFER_KINDS:
             for current in range(1, MAX_PAGES + 1):
-                params = {"type": kind, "startTime": since_ms, "current": current,
-                          "size": TRANSFER_PAGE}
+                params: dict[str, Any] = {"type": kind, "startTime": since_ms,
+                                          "current": current, "size": TRANSFER_PAGE}
+                if until_ms is not None:
+                    params["endTime"] = until_ms
                 body = await self._read(
                     f"fetch {kind} transfers",
                     partial(self._client.sapiGetAssetTransfer, params))
@@ -110,12 +120,16 @@ class BinanceLedgerReads:
                     break
         return sorted(out, key=lambda m: (m.ts_ms, m.exchange_id))
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove]:
         """``GET /fapi/v1/positionMargin/history`` (both types) from ``since_ms`` on."""
         out: list[MoneyMove] = []
         start = since_ms
         for _ in range(MAX_PAGES):
-            params = {"symbol": symbol, "startTime": start, "limit": MARGIN_PAGE}
+            params: dict[str, Any] = {"symbol": symbol, "startTime": start,
+                                      "limit": MARGIN_PAGE}
+            if until_ms is not None:
+                params["endTime"] = until_ms
             body = await self._read(
                 f"fetch margin changes of {symbol}",
                 partial(self._client.fapiPrivateGetPositionMarginHistory, params))

@@ -71,11 +71,12 @@ class BybitLedgerReads:
         return int(nanos) // 1_000_000
 
     async def _executions(self, market: Market, symbol: str, kind: str, since_ms: int,
-                          order_id: str | None = None) -> list[Mapping[str, Any]]:
+                          order_id: str | None = None,
+                          until_ms: int | None = None) -> list[Mapping[str, Any]]:
         """Rows of ``execType=kind``, window by window up to Bybit's clock."""
         category = "spot" if market is Market.SPOT else "linear"
         market_id = symbol if market is Market.SPOT else (await self._market(symbol))["id"]
-        now = await self.ledger_now_ms(symbol)
+        now = until_ms if until_ms is not None else await self.ledger_now_ms(symbol)
         rows: list[Mapping[str, Any]] = []
         start, calls = since_ms, 0
         while start <= now and calls < MAX_CALLS:
@@ -100,9 +101,11 @@ class BybitLedgerReads:
         return rows
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
-                           exchange_order_id: str | None = None) -> list[LedgerFill]:
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
         since = 0 if exchange_order_id else since_ms
-        rows = await self._executions(market, symbol, "Trade", since, exchange_order_id)
+        rows = await self._executions(market, symbol, "Trade", since, exchange_order_id,
+                                      until_ms)
         fills = {str(r.get("execId")): LedgerFill(
             trade_id=str(r.get("execId")), exchange_order_id=str(r.get("orderId")),
             symbol=symbol, qty_base=_dec(r, "execQty"), price_usdt=_dec(r, "execPrice"),
@@ -128,10 +131,12 @@ class BybitLedgerReads:
         return sorted({str(m["id"]) for m in markets.values()
                        if m.get("swap") and m.get("linear") and m.get("settle") == "USDT"})
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         """A Unified Trading Account has one wallet: no transfer is ever sent (none to find)."""
         return []
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove] | None:
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove] | None:
         """Bybit keeps no history of isolated margin changes."""
         return None

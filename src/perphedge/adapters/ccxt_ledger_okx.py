@@ -79,9 +79,12 @@ class OkxLedgerReads:
         return _ts(rows[0], "GET /api/v5/public/funding-rate")
 
     async def _pages(self, method: Any, params: dict[str, Any], since_ms: int,
-                     endpoint: str, cursor: str) -> list[Mapping[str, Any]]:
+                     endpoint: str, cursor: str,
+                     until_ms: int | None = None) -> list[Mapping[str, Any]]:
         out: list[Mapping[str, Any]] = []
         params = {**params, "begin": str(since_ms), "limit": str(PAGE)}
+        if until_ms is not None:
+            params["end"] = str(until_ms)
         for _ in range(MAX_PAGES):
             body = await self._read(f"fetch {endpoint}", partial(method, dict(params)))
             page = okx_rows(body, endpoint)
@@ -91,14 +94,17 @@ class OkxLedgerReads:
             params["after"] = str(page[-1].get(cursor, ""))
         return out
 
-    async def _bills(self, bill_type: str, since_ms: int) -> list[Mapping[str, Any]]:
+    async def _bills(self, bill_type: str, since_ms: int,
+                     until_ms: int | None = None) -> list[Mapping[str, Any]]:
         rows = await self._pages(self._client.privateGetAccountBillsArchive,
-                                 {"type": bill_type, "ccy": "USDT"}, since_ms, BILLS, "billId")
+                                 {"type": bill_type, "ccy": "USDT"}, since_ms, BILLS, "billId",
+                                 until_ms)
         return sorted((r for r in rows if _ts(r, BILLS) >= since_ms),
                       key=lambda r: (_ts(r, BILLS), str(r.get("billId"))))
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
-                           exchange_order_id: str | None = None) -> list[LedgerFill]:
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
         if market is Market.SPOT:
             # The engine's spot ids are Binance-style (BTCUSDT); OKX's is BTC-USDT.
             size = Decimal(1)
@@ -111,7 +117,8 @@ class OkxLedgerReads:
         if exchange_order_id is not None:
             params["ordId"] = exchange_order_id
         rows = await self._pages(self._client.privateGetTradeFillsHistory, params,
-                                 0 if exchange_order_id else since_ms, FILLS, "billId")
+                                 0 if exchange_order_id else since_ms, FILLS, "billId",
+                                 until_ms)
         out = [LedgerFill(
             trade_id=str(r.get("tradeId") or ""), exchange_order_id=str(r.get("ordId") or ""),
             symbol=symbol, qty_base=_dec(r, "fillSz", FILLS) * size,
@@ -136,16 +143,18 @@ class OkxLedgerReads:
                                                _ts(row, BILLS)))
         return sorted(out, key=lambda e: (e.ts_ms, e.exchange_id))
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         return [MoneyMove(str(r.get("billId")), _TRANSFER_SUBTYPES[str(r.get("subType"))],
                           abs(_dec(r, "balChg", BILLS)), _ts(r, BILLS))
-                for r in await self._bills("1", since_ms)
+                for r in await self._bills("1", since_ms, until_ms)
                 if str(r.get("subType")) in _TRANSFER_SUBTYPES]
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove]:
         inst_id = (await self._market(symbol))["id"]
         moves = []
-        for r in await self._bills("6", since_ms):
+        for r in await self._bills("6", since_ms, until_ms):
             kind = _MARGIN_SUBTYPES.get(str(r.get("subType")))
             if kind is None or r.get("instId") != inst_id:
                 continue

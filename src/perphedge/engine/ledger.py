@@ -45,7 +45,10 @@ SKEW_MS = 5_000
 OVERLAP_MS = 60 * 60_000
 #: Unresolved sends older than this (the engine's clock) are no longer looked for.
 UNRESOLVED_WINDOW_MS = 7 * 24 * 3_600_000
-#: How often the engine reconciles, by its clock.
+#: One pass reads at most this much of a stream's history (a store far behind catches up over
+#: the next cycles, one span each, instead of in one burst of requests).
+SPAN_MS = 3 * 24 * 3_600_000
+#: How often the engine reconciles, by its clock (every cycle while a stream is behind).
 LEDGER_INTERVAL_MS = 5 * 60_000
 TRANSFER_KINDS = ("transfer_futures", "transfer_spot")
 MARGIN_KINDS = ("margin_add", "margin_remove")
@@ -151,10 +154,10 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
 
 
 async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
-                   since_ms: int) -> list[MoneyMove] | None:
+                   since_ms: int, until_ms: int | None = None) -> list[MoneyMove] | None:
     if kinds[0] in TRANSFER_KINDS:
-        return await venue.ledger_transfers(since_ms)
-    return await venue.ledger_margin_moves(symbol, since_ms)
+        return await venue.ledger_transfers(since_ms, until_ms=until_ms)
+    return await venue.ledger_margin_moves(symbol, since_ms, until_ms=until_ms)
 
 
 async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
@@ -205,6 +208,12 @@ class LedgerReconciler:
         self.spot_symbol = spot_symbol
         self.interval_ms = interval_ms
         self._last_ms: int | None = None
+        self._behind = False  # a stream's last read ended before the exchange's now
+
+    @property
+    def behind(self) -> bool:
+        """True while a stream's last read stopped a span short of the exchange's now."""
+        return self._behind
 
     async def reconcile(self, ts_ms: int, *, force: bool = False) -> list[str]:
         """One pass over every stream when due; an exchange failure becomes one line (the
@@ -213,8 +222,9 @@ class LedgerReconciler:
         if not isinstance(venue, ReadsLedger):
             return []
         due = self._last_ms is None or ts_ms - self._last_ms >= self.interval_ms
-        if not (force or due):
+        if not (force or due or self._behind):
             return []
+        self._behind = False
         try:
             now = await venue.ledger_now_ms(self.symbol)
         except ExchangeError as err:
@@ -266,7 +276,8 @@ class LedgerReconciler:
             self.ledger.set_cursor(self.hedge_id, "floor:" + stream, now + 1)
             self.ledger.set_cursor(self.hedge_id, stream, now + 1)
             return []
-        moves = await _history(venue, kinds, self.symbol, since)
+        end = self._end(since, now)
+        moves = await _history(venue, kinds, self.symbol, since, end)
         if moves is None:
             return []  # not offered by this exchange (docs/exchanges.md)
         known = self.ledger.known_move_ids(self.account, kinds, since)
@@ -275,7 +286,7 @@ class LedgerReconciler:
         rest = match_moves(fresh, claims)
         lines = []
         for claim in claims:
-            lines += self._settle(claim, now, ts_ms)
+            lines += self._settle(claim, end, ts_ms)
         for move in rest:
             row = MarginMoveRow(hedge_id=self.hedge_id, ts_ms=ts_ms, kind=move.kind,
                                 amount_usdt=move.amount_usdt, note=move.symbol or self.symbol,
@@ -284,12 +295,19 @@ class LedgerReconciler:
                 lines.append(f"ledger: recorded {move.kind.replace('_', ' ')} "
                              f"{plain(move.amount_usdt)} USDT ({move.exchange_id}) from the "
                              "exchange's history: it was missing from the records")
-        self.ledger.set_cursor(self.hedge_id, stream, now)
+        self.ledger.set_cursor(self.hedge_id, stream, end)
         return lines
 
-    def _settle(self, claim: Claim, now: int, ts_ms: int) -> list[str]:
+    def _end(self, since: int, now: int) -> int:
+        """Where a read from ``since`` stops: the exchange's now, or one span on."""
+        if since + SPAN_MS < now:
+            self._behind = True
+            return since + SPAN_MS
+        return now
+
+    def _settle(self, claim: Claim, read_until: int, ts_ms: int) -> list[str]:
         """Tie a recorded move to its id, record an unresolved send that happened, or give
-        one up once the history would show it by now."""
+        one up once the history read so far would show it."""
         if isinstance(claim.source, MarginMoveRow):
             if claim.move is not None:
                 self.ledger.claim(claim.source.id, claim.move.exchange_id, claim.move.ts_ms)
@@ -303,7 +321,7 @@ class LedgerReconciler:
             self._resolve(hedge_id, pending, ts_ms, claim.move.exchange_id)
             return [f"ledger: the {what} whose reply was lost did happen "
                     f"({claim.move.exchange_id}): recorded"]
-        if now - int(pending["before_ms"]) > MAX_LAG_MS:
+        if read_until - int(pending["before_ms"]) > MAX_LAG_MS:
             self._resolve(hedge_id, pending, ts_ms, None)
             return [f"ledger: the {what} whose reply was lost is not in the exchange's history: "
                     "it did not happen"]
@@ -344,14 +362,15 @@ class LedgerReconciler:
         since = self._since(stream, ts_ms)
         if since is None:
             return []
+        end = self._end(since, now)
         trades: dict[str, list[LedgerFill]] = {}
-        for fill in await venue.ledger_fills(market, symbol, since):
+        for fill in await venue.ledger_fills(market, symbol, since, until_ms=end):
             trades.setdefault(fill.exchange_order_id, []).append(fill)
         rows = self.ledger.orders_by_exchange_id(self.account, market.value, symbol,
                                                  list(trades))
         mine = [r for r in rows if r.hedge_id == self.hedge_id]
         recorded = self.ledger.fills_of([r.id for r in mine])
-        cursor, lines = now, []
+        cursor, lines = end, []
         for row in mine:
             got = trades[str(row.exchange_order_id)]
             if row.state not in _FINAL:

@@ -274,7 +274,8 @@ class ReadsLedger(Protocol):
     and resolves transfers and margin moves whose reply was lost.
 
     Optional like the other read ports: without it the store holds what the replies said.
-    Every read returns rows at or after ``since_ms`` (the exchange's time), oldest first.
+    Every read returns rows at or after ``since_ms`` and, when ``until_ms`` is given, at or
+    before it (the exchange's time), oldest first.
     """
 
     async def ledger_now_ms(self, symbol: str) -> int:
@@ -283,7 +284,8 @@ class ReadsLedger(Protocol):
         ...
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
-                           exchange_order_id: str | None = None) -> list[LedgerFill]:
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
         """The account's trades on ``symbol`` (only one order's with ``exchange_order_id``)."""
         ...
 
@@ -291,11 +293,13 @@ class ReadsLedger(Protocol):
         """The futures wallet's income rows (of one ``kind`` when given)."""
         ...
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         """USDT moved between the spot and futures wallets."""
         ...
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove] | None:
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove] | None:
         """Isolated margin added to or removed from the position on ``symbol``; None when
         the exchange keeps no such history (Bybit): an unclear margin move then stays
         unresolved, and the position's margin on the exchange is what counts."""

@@ -35,13 +35,14 @@ class PaperLedgerReads:
         return self._synced(lambda: self.exchange.last_sync_ms)
 
     async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
-                           exchange_order_id: str | None = None) -> list[LedgerFill]:
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
         def read() -> list[LedgerFill]:
             row = wire.spot_trade if market is Market.SPOT else wire.futures_trade
             rows = [row(t) for t in self.exchange.book.trades
                     if t.market == market.value and t.symbol == symbol
                     and (str(t.order_id) == exchange_order_id if exchange_order_id
-                         else t.time_ms >= since_ms)]
+                         else since_ms <= t.time_ms <= (until_ms or t.time_ms))]
             return parse.fills(rows, f"paper {market.value} trades")
 
         return self._synced(read)
@@ -57,9 +58,11 @@ class PaperLedgerReads:
 
         return self._synced(read)
 
-    async def ledger_transfers(self, since_ms: int) -> list[MoneyMove]:
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
         def read() -> list[MoneyMove]:
-            now, moves = self.exchange.last_sync_ms, []
+            now = self.exchange.last_sync_ms if until_ms is None else until_ms
+            moves: list[MoneyMove] = []
             for kind in parse.TRANSFER_KINDS:
                 rows = transfer_rows(self.exchange.account.ledger, kind, since_ms, now)
                 moves += parse.transfers({"total": len(rows), "rows": rows},
@@ -68,10 +71,11 @@ class PaperLedgerReads:
 
         return self._synced(read)
 
-    async def ledger_margin_moves(self, symbol: str, since_ms: int) -> list[MoneyMove]:
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove]:
         def read() -> list[MoneyMove]:
             rows = margin_rows(self.exchange.account.ledger, symbol, None, since_ms,
-                               self.exchange.last_sync_ms)
+                               self.exchange.last_sync_ms if until_ms is None else until_ms)
             return parse.margin_moves(rows, "paper margin moves")
 
         return self._synced(read)
