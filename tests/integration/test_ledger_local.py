@@ -220,6 +220,10 @@ async def _not_twice(rig: Rig) -> None:
         await rig.do(MoneyCall("transfer_futures", BTC, Decimal("2500")))
     rig.faults.clear("GET", TRANSFER)
     assert _moves(rig.store) == []
+    # The next cycle plans the transfer again: held back while the first is unconfirmed.
+    with pytest.raises(ExchangeError, match="had no clear reply"):
+        await rig.do(MoneyCall("transfer_futures", BTC, Decimal("2500")))
+    assert rig.faults.forwarded[f"POST {TRANSFER}"] == 1
     for ts in (2, 3):
         await rig.reconcile(ts)
     transfers = [e for e in rig.exchange.exchange.account.ledger if e.kind == "transfer"]
@@ -227,6 +231,9 @@ async def _not_twice(rig: Rig) -> None:
     assert rig.faults.forwarded[f"POST {TRANSFER}"] == 1
     assert [(m.kind, m.amount_usdt) for m in _moves(rig.store)] == [
         ("transfer_futures", Decimal("2500"))]
+    # Settled: transfers go out again.
+    await rig.do(MoneyCall("transfer_futures", BTC, Decimal("10")))
+    assert rig.faults.forwarded[f"POST {TRANSFER}"] == 2
 
 
 def test_a_transfer_with_a_lost_reply_is_not_sent_twice(rig: Rig) -> None:

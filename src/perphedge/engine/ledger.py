@@ -33,7 +33,7 @@ from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, FundingRow, MarginMoveRow, OrderRow
 from perphedge.domain.money import ZERO, plain
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
-from perphedge.errors import DataError, ExchangeError
+from perphedge.errors import DataError, ExchangeError, RetryableExchangeError
 
 __all__ = ["LedgerReconciler", "MoneySend", "match_moves", "send_money"]
 
@@ -43,6 +43,9 @@ MAX_LAG_MS = 15 * 60_000
 SKEW_MS = 5_000
 #: Each read goes back this far before its cursor (late rows; insert-once makes it safe).
 OVERLAP_MS = 60 * 60_000
+#: Unresolved sends younger than this (the engine's clock) make the reconciliation due and
+#: hold back a second send of their kind.
+UNSETTLED_WINDOW_MS = 2 * MAX_LAG_MS
 #: Unresolved sends older than this (the engine's clock) are no longer looked for.
 UNRESOLVED_WINDOW_MS = 7 * 24 * 3_600_000
 #: One pass reads at most this much of a stream's history (a store far behind catches up over
@@ -131,11 +134,12 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
         await _send(venue, send)
         store.record_margin_move(_row(send, ts_ms))
         return ""
+    ledger = LedgerStore(store)
     before = await venue.ledger_now_ms(send.symbol)
+    _refuse_while_unsettled(ledger, send, before, ts_ms)
     try:
         await _send(venue, send)
     except ExchangeError as err:
-        ledger = LedgerStore(store)
         try:
             move = await _look_up(venue, ledger, send, before, ts_ms)
         except ExchangeError:
@@ -151,6 +155,19 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
                 "recorded, not sent again)")
     store.record_margin_move(_row(send, ts_ms, after_ms=before))
     return ""
+
+
+def _refuse_while_unsettled(ledger: LedgerStore, send: MoneySend, before: int,
+                            ts_ms: int) -> None:
+    """No second move of a kind while an earlier one of that kind is unconfirmed: the two
+    could add up to twice what was planned. The reconciliation settles it (records it, or
+    gives it up after ``MAX_LAG_MS``), then sending resumes."""
+    for pending in ledger.unresolved(send.hedge_id, ts_ms - UNSETTLED_WINDOW_MS):
+        if pending["kind"] == send.kind and before - int(pending["before_ms"]) <= MAX_LAG_MS:
+            raise RetryableExchangeError(
+                f"{send.kind.replace('_', ' ')} {plain(send.amount_usdt)} USDT not sent: an "
+                f"earlier one of {pending['amount']} USDT had no clear reply and is not in the "
+                "exchange's history yet; the ledger reconciliation settles it first")
 
 
 async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
@@ -222,7 +239,8 @@ class LedgerReconciler:
         if not isinstance(venue, ReadsLedger):
             return []
         due = self._last_ms is None or ts_ms - self._last_ms >= self.interval_ms
-        if not (force or due or self._behind):
+        if not (force or due or self._behind
+                or self.ledger.unresolved(self.hedge_id, ts_ms - UNSETTLED_WINDOW_MS)):
             return []
         self._behind = False
         try:
