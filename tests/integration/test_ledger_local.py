@@ -27,7 +27,7 @@ from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
 from perphedge.engine.ledger import LedgerReconciler
 from perphedge.engine.loop import HedgeEngine
-from perphedge.engine.venue import Market
+from perphedge.engine.venue import Market, OrderRequest
 from perphedge.errors import ExchangeError
 from perphedge.planning.translate import MoneyCall, OrderCall, SettingsCall, Step
 from tests.integration.local_exchange_fixture import HOUR_MS, T0_MS, LocalVenue, local_exchange
@@ -305,3 +305,21 @@ def test_the_engine_cycle_keeps_the_store_equal_to_the_ledger(rig: Rig) -> None:
     assert rig.store.funding_total(HEDGE) == _exchange_funding(rig) != 0
     assert rig.faults.forwarded[f"POST {TRANSFER}"] == _exchange_moves(rig)[
         "transfer_futures"][0]
+
+
+async def _foreign(rig: Rig) -> None:
+    assert rig.venue is not None
+    await rig.do(MoneyCall("transfer_futures", BTC, Decimal("5000")),
+                 OrderCall(Market.FUTURES, BTC, Side.SHORT, Decimal("0.010")))
+    await rig.venue.place_order(OrderRequest("manual-1", Market.FUTURES, BTC, Side.SHORT,
+                                             Decimal("0.020")))
+    first = await rig.reconcile(2)
+    assert [line for line in first if "not in perphedge's records" in line] == [
+        "ledger: exchange order 1000002 on BTCUSDT has trades but is not in perphedge's "
+        "records (placed outside perphedge?)"]
+    rig.exchange.clock.advance(60_000)
+    assert await rig.reconcile(3) == []  # said once, not every pass
+
+
+def test_trades_of_an_order_perphedge_did_not_place_are_reported_once(rig: Rig) -> None:
+    _run(rig, _foreign)

@@ -399,9 +399,12 @@ class LedgerReconciler:
                 got = await venue.ledger_fills(market, symbol, 0, str(row.exchange_order_id))
             lines += self._fill(row, got, recorded.get(row.id, []))
         known = {str(r.exchange_order_id) for r in rows}
+        # Said once: only for trades after the last pass (the overlap reads them again).
+        last = self.ledger.cursor(self.hedge_id, stream)
         lines += [f"ledger: exchange order {oid} on {symbol} has trades but is not in "
                   "perphedge's records (placed outside perphedge?)"
-                  for oid in trades if oid not in known]
+                  for oid, got in trades.items()
+                  if oid not in known and (last is None or got[-1].ts_ms > last)]
         self.ledger.set_cursor(self.hedge_id, stream, cursor)
         return lines
 
