@@ -144,6 +144,8 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
             move = await _look_up(venue, ledger, send, before, ts_ms)
         except ExchangeError:
             move = None  # the history cannot be read now: the reconciliation asks again
+        except _NoHistory:
+            raise err from None  # nothing could ever settle it (Bybit margin): no note kept
         if move is None:
             store.record_decision(send.hedge_id, ts_ms, UNRESOLVED, {
                 "kind": send.kind, "symbol": send.symbol, "amount": plain(send.amount_usdt),
@@ -177,6 +179,10 @@ async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
     return await venue.ledger_margin_moves(symbol, since_ms, until_ms=until_ms)
 
 
+class _NoHistory(Exception):
+    """The exchange keeps no history of this kind of move."""
+
+
 async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
                    before: int, ts_ms: int) -> MoneyMove | None:
     """The exchange's row of ``send``, if its history shows one no other record takes."""
@@ -184,27 +190,29 @@ async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
     start = before - SKEW_MS
     moves = await _history(venue, kinds, send.symbol, start)
     if moves is None:
-        return None  # the exchange keeps no such history: the outcome stays unknown
+        raise _NoHistory
     known = ledger.known_move_ids(send.account, kinds, start)
     fresh = [m for m in moves if m.exchange_id not in known]
-    claims = _claims(ledger, send.account, kinds, start, ts_ms)
+    claims = _claims(ledger, send.account, kinds, send.symbol, start, ts_ms)
     mine = Claim(send.kind, "" if send.kind in TRANSFER_KINDS else send.symbol,
                  send.amount_usdt, before + 1)  # after every earlier claim
     match_moves(fresh, [*claims, mine])
     return mine.move
 
 
-def _claims(ledger: LedgerStore, account: str, kinds: Sequence[str],
+def _claims(ledger: LedgerStore, account: str, kinds: Sequence[str], symbol: str,
             since_ms: int, ts_ms: int) -> list[Claim]:
-    """What the account's records expect in the history from ``since_ms`` on."""
+    """What the account's records expect in the history from ``since_ms`` on (margin moves:
+    on ``symbol``'s position, the one history read)."""
     transfers = kinds[0] in TRANSFER_KINDS
     out = [Claim(r.kind, "" if transfers else r.note, r.amount_usdt, r.exchange_ts_ms or 0, r)
-           for r in ledger.unclaimed_moves(account, kinds, since_ms - MAX_LAG_MS)]
+           for r in ledger.unclaimed_moves(account, kinds, since_ms - MAX_LAG_MS)
+           if transfers or r.note == symbol]
     for hedge in ledger.store.hedges():
         if hedge.account != account:
             continue
         for u in ledger.unresolved(hedge.id, ts_ms - UNRESOLVED_WINDOW_MS):
-            if u["kind"] in kinds:
+            if u["kind"] in kinds and (transfers or u["symbol"] == symbol):
                 out.append(Claim(u["kind"], "" if transfers else u["symbol"],
                                  Decimal(u["amount"]), int(u["before_ms"]), (hedge.id, u)))
     return out
@@ -300,7 +308,7 @@ class LedgerReconciler:
             return []  # not offered by this exchange (docs/exchanges.md)
         known = self.ledger.known_move_ids(self.account, kinds, since)
         fresh = [m for m in moves if m.exchange_id not in known]
-        claims = _claims(self.ledger, self.account, kinds, since, ts_ms)
+        claims = _claims(self.ledger, self.account, kinds, self.symbol, since, ts_ms)
         rest = match_moves(fresh, claims)
         lines = []
         for claim in claims:
