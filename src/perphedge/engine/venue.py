@@ -301,6 +301,6 @@ class ReadsLedger(Protocol):
     async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
                                   until_ms: int | None = None) -> list[MoneyMove] | None:
         """Isolated margin added to or removed from the position on ``symbol``; None when
-        the exchange keeps no such history (Bybit): an unclear margin move then stays
-        unresolved, and the position's margin on the exchange is what counts."""
+        the exchange keeps no such history (Bybit): an unclear margin move then cannot be
+        confirmed, and the position's margin on the exchange is what counts."""
         ...
