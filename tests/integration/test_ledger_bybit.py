@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from perphedge.adapters.ccxt_venue import CcxtVenue
-from perphedge.adapters.store.ledger_store import LedgerStore
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow
 from perphedge.domain.types import MarginMode, Side
@@ -54,9 +53,10 @@ def test_bybit_trades_and_funding_reconcile_and_margin_moves_stay_unconfirmed(
             with pytest.raises(ExchangeError):
                 await executor.execute([MoneyCall("margin_add", BTC, Decimal("50"))], "h", 3)
             # Nothing could ever settle it on Bybit: no note kept, no later send held back.
-            assert LedgerStore(store).unresolved("h", 0) == []
+            assert store.ledger().unresolved("h", 0) == []
             bybit.account.exchange.market.clock.advance(8 * HOUR)
-            reconciler = LedgerReconciler(venue, store, "h", "main", BTC, BTC, interval_ms=0)
+            reconciler = LedgerReconciler(venue, store.ledger(), "h", "main", BTC, BTC,
+                                          interval_ms=0)
             return await reconciler.reconcile(4, force=True)
 
         lines = run(bybit, body)

@@ -75,7 +75,7 @@ def _run(rig: Rig, scenario: Callable[[Rig], Awaitable[None]]) -> None:
     async def main() -> None:
         rig.venue = _venue(rig.url)
         rig.executor = LiveExecutor(rig.venue, rig.store, ACCOUNT)
-        rig.reconciler = LedgerReconciler(rig.venue, rig.store, HEDGE, ACCOUNT, BTC, BTC,
+        rig.reconciler = LedgerReconciler(rig.venue, rig.store.ledger(), HEDGE, ACCOUNT, BTC, BTC,
                                           interval_ms=0)
         try:
             await scenario(rig)

@@ -61,7 +61,7 @@ async def _reconcile(url: str, store: HedgeStore) -> list[str]:
         # As a cycle does: OKX's order reply is only an acknowledgement; the order is read
         # back by client id first, then the ledger is reconciled.
         await resolve_open_orders(venue, store, "h", 2)
-        reconciler = LedgerReconciler(venue, store, "h", "okx", BTC, BTC, interval_ms=0)
+        reconciler = LedgerReconciler(venue, store.ledger(), "h", "okx", BTC, BTC, interval_ms=0)
         return await reconciler.reconcile(2, force=True)
     finally:
         await venue.close()

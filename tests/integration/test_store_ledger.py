@@ -62,7 +62,7 @@ def test_an_old_store_is_upgraded_and_its_moves_are_not_recorded_again(tmp_path:
         got = asyncio.run(paper.place_order(OrderRequest(
             "ph-btc-1", Market.FUTURES, BTC, Side.SHORT, Decimal("0.01"))))
         record_venue_order(store, "main", got, 3)
-        reconciler = LedgerReconciler(paper, store, "btc", "main", BTC, BTC, interval_ms=0)
+        reconciler = LedgerReconciler(paper, store.ledger(), "btc", "main", BTC, BTC, interval_ms=0)
         for ts in (3, 4):
             asyncio.run(reconciler.reconcile(ts, force=True))
         with store.session() as s:

@@ -122,7 +122,7 @@ def test_a_reserve_transfer_found_later_still_counts_against_the_reserve(
     send = MoneySend("btc", "main", "transfer_futures", "BTCUSDT", Decimal("750"),
                      from_reserve=True)
     with pytest.raises(RetryableExchangeError):
-        asyncio.run(send_money(venue, engine.store, send, T0))
+        asyncio.run(send_money(venue, engine.store.ledger(), send, T0))
     assert engine.store.reserve_spent("btc") == 0
     lines = asyncio.run(engine.ledger.reconcile(T0 + 1, force=True))
     assert any("did happen" in line for line in lines), lines
@@ -158,11 +158,11 @@ def test_a_store_far_behind_catches_up_one_span_a_cycle(tmp_path: Path) -> None:
                          ManualClock(T0 + HOUR))
     engine.hedge_row(T0)
     send = MoneySend("btc", "main", "transfer_futures", "BTCUSDT", Decimal("100"))
-    asyncio.run(send_money(paper, store, send, T0))  # recorded from its clean reply
+    asyncio.run(send_money(paper, store.ledger(), send, T0))  # recorded from its clean reply
     clock.advance(5 * 24 * HOUR)
     asyncio.run(paper.transfer(Decimal("40"), to=Market.FUTURES))  # not recorded: "lost"
     clock.advance(5 * 24 * HOUR)
-    reconciler = LedgerReconciler(paper, store, "btc", "main", "BTCUSDT", "BTCUSDT")
+    reconciler = LedgerReconciler(paper, store.ledger(), "btc", "main", "BTCUSDT", "BTCUSDT")
 
     passes = [asyncio.run(reconciler.reconcile(T0))]
     while reconciler.behind and len(passes) < 10:

@@ -372,6 +372,6 @@ class LiveExecutor:
         if amount <= 0:
             return describe(call) + " skipped: nothing free"
         # Sent once; an unclear outcome is settled by the exchange's history (engine.ledger).
-        resolved = await send_money(venue, self._store, MoneySend(
+        resolved = await send_money(venue, self._store.ledger(), MoneySend(
             hedge_id, self._account, call.kind, call.symbol, amount, call.from_reserve), ts_ms)
         return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve)) + resolved

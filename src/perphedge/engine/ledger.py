@@ -28,10 +28,17 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from perphedge.adapters.store.ledger_store import RESOLVED, UNRESOLVED, LedgerStore
-from perphedge.adapters.store.repository import HedgeStore
-from perphedge.adapters.store.schema import FillRow, FundingRow, MarginMoveRow, OrderRow
 from perphedge.domain.money import ZERO, plain
+from perphedge.engine.ledger_port import (
+    RESOLVED,
+    UNRESOLVED,
+    LedgerRepository,
+    NewLedgerFill,
+    NewMove,
+    StoredFill,
+    StoredMove,
+    StoredOrder,
+)
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
 from perphedge.errors import DataError, ExchangeError, RetryableExchangeError
 
@@ -69,6 +76,13 @@ class MoneySend:
     symbol: str
     amount_usdt: Decimal
     from_reserve: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A claim's source: a move recorded from a clean reply, not yet tied to an id."""
+
+    move: StoredMove
 
 
 @dataclass(slots=True)
@@ -117,24 +131,24 @@ async def _send(venue: Venue, send: MoneySend) -> None:
 
 
 def _row(send: MoneySend, ts_ms: int, move: MoneyMove | None = None,
-         after_ms: int | None = None) -> MarginMoveRow:
-    return MarginMoveRow(
+         after_ms: int | None = None) -> NewMove:
+    return NewMove(
         hedge_id=send.hedge_id, ts_ms=ts_ms, kind=send.kind, amount_usdt=send.amount_usdt,
         note=send.symbol, from_reserve=send.from_reserve,
         exchange_id=None if move is None else move.exchange_id,
         exchange_ts_ms=after_ms if move is None else move.ts_ms)
 
 
-async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: int) -> str:
+async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
+                     ts_ms: int) -> str:
     """Send ``send`` once and record it; returns "" or what resolved an unclear outcome.
 
     Raises the send's ``ExchangeError`` when the exchange's history does not show the move.
     """
     if not isinstance(venue, ReadsLedger):
         await _send(venue, send)
-        store.record_margin_move(_row(send, ts_ms))
+        ledger.add_move(_row(send, ts_ms))
         return ""
-    ledger = LedgerStore(store)
     before = await venue.ledger_now_ms(send.symbol)
     _refuse_while_unsettled(ledger, send, before, ts_ms)
     try:
@@ -147,7 +161,7 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
         except _NoHistory:
             raise err from None  # nothing could ever settle it (Bybit margin): no note kept
         if move is None:
-            store.record_decision(send.hedge_id, ts_ms, UNRESOLVED, {
+            ledger.note(send.hedge_id, ts_ms, UNRESOLVED, {
                 "kind": send.kind, "symbol": send.symbol, "amount": plain(send.amount_usdt),
                 "before_ms": before, "from_reserve": send.from_reserve, "error": str(err)[:300],
             })
@@ -155,11 +169,11 @@ async def send_money(venue: Venue, store: HedgeStore, send: MoneySend, ts_ms: in
         ledger.add_move(_row(send, ts_ms, move))
         return (f" (no clear reply; the exchange's history shows it as {move.exchange_id}: "
                 "recorded, not sent again)")
-    store.record_margin_move(_row(send, ts_ms, after_ms=before))
+    ledger.add_move(_row(send, ts_ms, after_ms=before))
     return ""
 
 
-def _refuse_while_unsettled(ledger: LedgerStore, send: MoneySend, before: int,
+def _refuse_while_unsettled(ledger: LedgerRepository, send: MoneySend, before: int,
                             ts_ms: int) -> None:
     """No second move of a kind while an earlier one of that kind is unconfirmed: the two
     could add up to twice what was planned. The reconciliation settles it (records it, or
@@ -183,7 +197,7 @@ class _NoHistory(Exception):
     """The exchange keeps no history of this kind of move."""
 
 
-async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
+async def _look_up(venue: ReadsLedger, ledger: LedgerRepository, send: MoneySend,
                    before: int, ts_ms: int) -> MoneyMove | None:
     """The exchange's row of ``send``, if its history shows one no other record takes."""
     kinds = TRANSFER_KINDS if send.kind in TRANSFER_KINDS else MARGIN_KINDS
@@ -200,33 +214,31 @@ async def _look_up(venue: ReadsLedger, ledger: LedgerStore, send: MoneySend,
     return mine.move
 
 
-def _claims(ledger: LedgerStore, account: str, kinds: Sequence[str], symbol: str,
+def _claims(ledger: LedgerRepository, account: str, kinds: Sequence[str], symbol: str,
             since_ms: int, ts_ms: int) -> list[Claim]:
     """What the account's records expect in the history from ``since_ms`` on (margin moves:
     on ``symbol``'s position, the one history read)."""
     transfers = kinds[0] in TRANSFER_KINDS
-    out = [Claim(r.kind, "" if transfers else r.note, r.amount_usdt, r.exchange_ts_ms or 0, r)
+    out = [Claim(r.kind, "" if transfers else r.note, r.amount_usdt, r.exchange_ts_ms or 0,
+                 _Recorded(r))
            for r in ledger.unclaimed_moves(account, kinds, since_ms - MAX_LAG_MS)
            if transfers or r.note == symbol]
-    for hedge in ledger.store.hedges():
-        if hedge.account != account:
-            continue
-        for u in ledger.unresolved(hedge.id, ts_ms - UNRESOLVED_WINDOW_MS):
+    for hedge_id in ledger.account_hedges(account):
+        for u in ledger.unresolved(hedge_id, ts_ms - UNRESOLVED_WINDOW_MS):
             if u["kind"] in kinds and (transfers or u["symbol"] == symbol):
                 out.append(Claim(u["kind"], "" if transfers else u["symbol"],
-                                 Decimal(u["amount"]), int(u["before_ms"]), (hedge.id, u)))
+                                 Decimal(u["amount"]), int(u["before_ms"]), (hedge_id, u)))
     return out
 
 
 class LedgerReconciler:
     """Per hedge: records what the exchange's history has and the store lacks."""
 
-    def __init__(self, venue: Venue, store: HedgeStore, hedge_id: str, account: str,
+    def __init__(self, venue: Venue, ledger: LedgerRepository, hedge_id: str, account: str,
                  symbol: str, spot_symbol: str, *,
                  interval_ms: int = LEDGER_INTERVAL_MS) -> None:
         self.venue = venue
-        self.store = store
-        self.ledger = LedgerStore(store)
+        self.ledger = ledger
         self.hedge_id = hedge_id
         self.account = account
         self.symbol = symbol
@@ -262,7 +274,7 @@ class LedgerReconciler:
             ("trades", partial(self._fills, venue, Market.FUTURES, self.symbol, now, ts_ms)),
             ("funding", partial(self._funding, now, ts_ms)),
         ]
-        if self._has_spot_orders():
+        if self.ledger.has_spot_orders(self.hedge_id):
             streams.append(("spot trades", partial(self._fills, venue, Market.SPOT,
                                                    self.spot_symbol, now, ts_ms)))
         lines: list[str] = []
@@ -314,9 +326,10 @@ class LedgerReconciler:
         for claim in claims:
             lines += self._settle(claim, end, ts_ms)
         for move in rest:
-            row = MarginMoveRow(hedge_id=self.hedge_id, ts_ms=ts_ms, kind=move.kind,
-                                amount_usdt=move.amount_usdt, note=move.symbol or self.symbol,
-                                exchange_id=move.exchange_id, exchange_ts_ms=move.ts_ms)
+            row = NewMove(hedge_id=self.hedge_id, ts_ms=ts_ms, kind=move.kind,
+                          amount_usdt=move.amount_usdt, note=move.symbol or self.symbol,
+                          from_reserve=False, exchange_id=move.exchange_id,
+                          exchange_ts_ms=move.ts_ms)
             if self.ledger.add_move(row):
                 lines.append(f"ledger: recorded {move.kind.replace('_', ' ')} "
                              f"{plain(move.amount_usdt)} USDT ({move.exchange_id}) from the "
@@ -334,9 +347,10 @@ class LedgerReconciler:
     def _settle(self, claim: Claim, read_until: int, ts_ms: int) -> list[str]:
         """Tie a recorded move to its id, record an unresolved send that happened, or give
         one up once the history read so far would show it."""
-        if isinstance(claim.source, MarginMoveRow):
+        if isinstance(claim.source, _Recorded):
             if claim.move is not None:
-                self.ledger.claim(claim.source.id, claim.move.exchange_id, claim.move.ts_ms)
+                self.ledger.claim(claim.source.move.id, claim.move.exchange_id,
+                                  claim.move.ts_ms)
             return []
         hedge_id, pending = claim.source
         what = f"{pending['kind'].replace('_', ' ')} {pending['amount']} USDT"
@@ -355,7 +369,7 @@ class LedgerReconciler:
 
     def _resolve(self, hedge_id: str, pending: dict[str, Any], ts_ms: int,
                  exchange_id: str | None) -> None:
-        self.store.record_decision(hedge_id, ts_ms, RESOLVED, {
+        self.ledger.note(hedge_id, ts_ms, RESOLVED, {
             "unresolved_id": pending["id"], "exchange_id": exchange_id,
             "happened": exchange_id is not None})
 
@@ -369,18 +383,13 @@ class LedgerReconciler:
             return []
         count, total = 0, ZERO
         for pay in await self.venue.funding_history(self.symbol, since):
-            if self.store.record_funding(FundingRow(hedge_id=self.hedge_id, symbol=pay.symbol,
-                                                    ts_ms=pay.ts_ms, rate=None,
-                                                    amount_usdt=pay.amount_usdt)):
+            if self.ledger.add_funding(self.hedge_id, pay.symbol, pay.ts_ms, pay.amount_usdt):
                 count, total = count + 1, total + pay.amount_usdt
         self.ledger.set_cursor(self.hedge_id, stream, now)
         return [f"ledger: recorded {count} funding settlement(s), {plain(total)} USDT, from the "
                 "exchange's income history"] if count else []
 
     # -- fills and fees -----------------------------------------------------------------------
-
-    def _has_spot_orders(self) -> bool:
-        return any(r.market == "spot" for r in self.store.orders(self.hedge_id))
 
     async def _fills(self, venue: ReadsLedger, market: Market, symbol: str,
                      now: int, ts_ms: int) -> list[str]:
@@ -416,8 +425,8 @@ class LedgerReconciler:
         self.ledger.set_cursor(self.hedge_id, stream, cursor)
         return lines
 
-    def _fill(self, row: OrderRow, trades: Sequence[LedgerFill],
-              recorded: Sequence[FillRow]) -> list[str]:
+    def _fill(self, row: StoredOrder, trades: Sequence[LedgerFill],
+              recorded: Sequence[StoredFill]) -> list[str]:
         """The order's fill row made to agree with its trades (quantity and USDT fee)."""
         qty = sum((f.qty_base for f in trades), ZERO)
         fee = sum((f.fee_usdt for f in trades), ZERO)
@@ -429,9 +438,9 @@ class LedgerReconciler:
         if not recorded:
             price = row.avg_price_usdt or sum((f.qty_base * f.price_usdt for f in trades),
                                               ZERO) / qty
-            self.store.record_fill(FillRow(order_id=row.id, trade_id=trade_id,
-                                           ts_ms=trades[-1].ts_ms, qty_base=qty,
-                                           price_usdt=price, fee_usdt=fee))
+            self.ledger.add_fill(NewLedgerFill(order_id=row.id, trade_id=trade_id,
+                                               ts_ms=trades[-1].ts_ms, qty_base=qty,
+                                               price_usdt=price, fee_usdt=fee))
             return [f"ledger: recorded the fill of order {row.client_order_id} "
                     f"({plain(qty)}, fee {plain(fee)} USDT) from the exchange's trades"]
         if len(mine) == 1 and len(recorded) == 1 and (mine[0].qty_base, mine[0].fee_usdt) != (

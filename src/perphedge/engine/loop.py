@@ -99,8 +99,8 @@ class HedgeEngine:
         self._filled_once = False
         self._funding_since: int | None = None
         self._reserve_spent = ZERO
-        self.ledger = LedgerReconciler(venue, store, hedge.name, hedge.account, self.symbol,
-                                       spot_symbol(hedge))
+        self.ledger = LedgerReconciler(venue, store.ledger(), hedge.name, hedge.account,
+                                       self.symbol, spot_symbol(hedge))
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> HedgeRow:

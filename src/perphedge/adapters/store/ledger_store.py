@@ -11,29 +11,37 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import (
     DecisionRow,
     FillRow,
+    FundingRow,
     HedgeRow,
     LedgerCursorRow,
     MarginMoveRow,
     OrderRow,
 )
+from perphedge.engine.ledger_port import (
+    RESOLVED,
+    UNRESOLVED,
+    NewLedgerFill,
+    NewMove,
+    StoredFill,
+)
+
+if TYPE_CHECKING:
+    from perphedge.adapters.store.repository import HedgeStore
 
 __all__ = ["RESOLVED", "UNRESOLVED", "LedgerStore"]
 
-#: Audit kinds: a money send whose outcome was unknown, and its later resolution.
-UNRESOLVED, RESOLVED = "money_unresolved", "money_resolved"
-
 
 class LedgerStore:
-    """Ledger reads and writes over one :class:`HedgeStore`."""
+    """Ledger reads and writes over one :class:`HedgeStore` (the engine's
+    :class:`~perphedge.engine.ledger_port.LedgerRepository`)."""
 
     def __init__(self, store: HedgeStore) -> None:
         self.store = store
@@ -102,10 +110,14 @@ class LedgerStore:
             if row is not None and row.exchange_id is None:
                 row.exchange_id, row.exchange_ts_ms = exchange_id, exchange_ts_ms
 
-    def add_move(self, row: MarginMoveRow) -> bool:
-        """Insert a move the exchange's history showed; False when its id is recorded."""
+    def add_move(self, move: NewMove) -> bool:
+        """Record a move (with any deferred audit rows, in one transaction); False when its
+        exchange id is recorded already."""
         try:
-            self.store.record_margin_move(row)
+            self.store.record_margin_move(MarginMoveRow(
+                hedge_id=move.hedge_id, ts_ms=move.ts_ms, kind=move.kind,
+                amount_usdt=move.amount_usdt, note=move.note, from_reserve=move.from_reserve,
+                exchange_id=move.exchange_id, exchange_ts_ms=move.exchange_ts_ms))
         except IntegrityError:
             return False
         return True
@@ -121,12 +133,37 @@ class LedgerStore:
                 OrderRow.symbol == symbol,
                 OrderRow.exchange_order_id.in_(list(exchange_ids)))).all())
 
-    def fills_of(self, order_ids: Sequence[int]) -> dict[int, list[FillRow]]:
-        out: dict[int, list[FillRow]] = {}
+    def fills_of(self, order_ids: Sequence[int]) -> dict[int, list[StoredFill]]:
+        out: dict[int, list[StoredFill]] = {}
         with self.store.session() as s:
             for row in s.scalars(select(FillRow).where(FillRow.order_id.in_(list(order_ids)))):
                 out.setdefault(row.order_id, []).append(row)
         return out
+
+    def add_fill(self, fill: NewLedgerFill) -> bool:
+        """Insert an order's fill once (its unique key: order and trade id)."""
+        return self.store.record_fill(FillRow(
+            order_id=fill.order_id, trade_id=fill.trade_id, ts_ms=fill.ts_ms,
+            qty_base=fill.qty_base, price_usdt=fill.price_usdt, fee_usdt=fill.fee_usdt))
+
+    def add_funding(self, hedge_id: str, symbol: str, ts_ms: int,
+                    amount_usdt: Decimal) -> bool:
+        """Insert a funding settlement once (hedge, symbol, time)."""
+        return self.store.record_funding(FundingRow(hedge_id=hedge_id, symbol=symbol,
+                                                    ts_ms=ts_ms, rate=None,
+                                                    amount_usdt=amount_usdt))
+
+    def has_spot_orders(self, hedge_id: str) -> bool:
+        with self.store.session() as s:
+            return s.scalar(select(OrderRow.id).where(
+                OrderRow.hedge_id == hedge_id, OrderRow.market == "spot").limit(1)) is not None
+
+    def account_hedges(self, account: str) -> list[str]:
+        with self.store.session() as s:
+            return list(s.scalars(select(HedgeRow.id).where(HedgeRow.account == account)))
+
+    def note(self, hedge_id: str, ts_ms: int, kind: str, payload: dict[str, Any]) -> None:
+        self.store.record_decision(hedge_id, ts_ms, kind, payload)
 
     def correct_fill(self, fill_id: int, *, qty: Decimal, price: Decimal, fee: Decimal) -> None:
         """Set a recorded fill to what the exchange's trades add up to."""

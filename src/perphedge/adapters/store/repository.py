@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,9 @@ from perphedge.adapters.store.schema import (
     SnapshotRow,
 )
 from perphedge.errors import DataError, HedgeStopped
+
+if TYPE_CHECKING:
+    from perphedge.adapters.store.ledger_store import LedgerStore
 
 #: Order states that may still change on the exchange (the engine reconciles them).
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
@@ -370,6 +373,12 @@ class HedgeStore:
                 .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc())
                 .limit(limit)
             ).all()
+
+    def ledger(self) -> LedgerStore:
+        """The ledger reconciliation's reads and writes (``engine.ledger_port``)."""
+        from perphedge.adapters.store.ledger_store import LedgerStore
+
+        return LedgerStore(self)
 
     def count(self, table: type[Any]) -> int:
         with self.session() as s:
