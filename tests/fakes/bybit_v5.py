@@ -30,6 +30,7 @@ from perphedge.exchange.market import ReplayMarket
 from perphedge.exchange.orders import OrderRecord
 from perphedge.sim import records
 from perphedge.sim.account import SimRejection
+from tests.fakes import bybit_v5_ledger
 from tests.fakes.bybit_v5_account import (
     SYMBOL,
     BybitError,
@@ -140,11 +141,18 @@ class BybitV5:
 
     def executions(self, p: Params) -> Any:
         _linear(p)
+        if p.get("execType") == "Trade":
+            rows = bybit_v5_ledger.trade_rows(self.account.exchange, SYMBOL, p)
+            return {"category": "linear", "list": rows[: int(p.get("limit") or 50)],
+                    "nextPageCursor": ""}
         if p.get("execType") != "Funding":
-            raise BybitError(10001, "only execType=Funding is served by this fake")
+            raise BybitError(10001, "only execType=Funding or Trade is served by this fake")
         rows = self.account.funding_rows(int(p.get("startTime") or 0))
         return {"category": "linear", "list": rows[: int(p.get("size") or 50)],
                 "nextPageCursor": ""}
+
+    def market_time(self, p: Params) -> Any:
+        return bybit_v5_ledger.market_time(self.account.now())
 
     # ------------------------------------------------------------------ positions
     def positions(self, p: Params) -> Any:
@@ -247,6 +255,7 @@ _ROUTES: dict[tuple[str, str], Callable[[BybitV5, Params], Any]] = {
     ("GET", "/v5/market/instruments-info"): BybitV5.instruments,
     ("GET", "/v5/market/tickers"): BybitV5.tickers,
     ("GET", "/v5/market/risk-limit"): BybitV5.risk_limit,
+    ("GET", "/v5/market/time"): BybitV5.market_time,
     ("GET", "/v5/user/query-api"): BybitV5.query_api,
     ("GET", "/v5/account/info"): BybitV5.account_info,
     ("GET", "/v5/account/wallet-balance"): BybitV5.wallet_balance,
@@ -261,7 +270,8 @@ _ROUTES: dict[tuple[str, str], Callable[[BybitV5, Params], Any]] = {
     ("GET", "/v5/order/realtime"): BybitV5.open_orders,
     ("GET", "/v5/order/history"): BybitV5.order_history,
 }
-_PUBLIC = {"/v5/market/instruments-info", "/v5/market/tickers", "/v5/market/risk-limit"}
+_PUBLIC = {"/v5/market/instruments-info", "/v5/market/tickers", "/v5/market/risk-limit",
+           "/v5/market/time"}
 
 
 def _linear(p: Params) -> None:

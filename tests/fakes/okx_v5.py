@@ -37,6 +37,7 @@ from perphedge.exchange.core import LocalExchange
 from perphedge.exchange.market import ReplayMarket, wall_ms
 from perphedge.exchange.orders import OrderRecord
 from perphedge.paper.venue import paper_exchange
+from tests.fakes import okx_v5_ledger
 from tests.fakes import okx_v5_rows as rows
 from tests.fakes.okx_v5_rows import CT_VAL, INST_ID, SIM_SYMBOL, OrderExtras, s
 from tests.loopback import send_spoiled, serve_on_loopback
@@ -350,12 +351,16 @@ def _transfer(fake: OkxV5Fake, b: Params) -> list[Any]:
 
 def _bills(fake: OkxV5Fake, q: Params) -> list[Any]:
     begin, end = int(q.get("begin", 0)), int(q.get("end", 2**62))
-    if q.get("type") != "8":
-        raise OkxError("51000", "Parameter type error: only funding bills (8) here")
-    ledger = fake.exchange.account.ledger
-    bills = [rows.funding_bill(e, n) for n, e in enumerate(ledger)
-             if e.kind == "funding" and e.symbol == SIM_SYMBOL and begin <= e.ts_ms <= end]
+    if q.get("type") not in ("1", "2", "6", "8"):
+        raise OkxError("51000", "Parameter type error: bills of types 1, 2, 6 and 8 here")
+    bills = okx_v5_ledger.bill_rows(fake.exchange, str(q["type"]), begin, end)
+    if q.get("after"):
+        bills = [b for b in bills if int(b["billId"]) < int(q["after"])]
     return list(reversed(bills))[: int(q.get("limit", 100))]  # newest first, as OKX pages
+
+
+def _fills_history(fake: OkxV5Fake, q: Params) -> list[Any]:
+    return okx_v5_ledger.fill_rows(fake.exchange, q)
 
 
 ROUTES: dict[tuple[str, str], Callable[[OkxV5Fake, Any], list[Any]]] = {
@@ -377,6 +382,7 @@ ROUTES: dict[tuple[str, str], Callable[[OkxV5Fake, Any], list[Any]]] = {
     ("POST", "/api/v5/account/position/margin-balance"): _margin_balance,
     ("POST", "/api/v5/asset/transfer"): _transfer,
     ("GET", "/api/v5/account/bills-archive"): _bills,
+    ("GET", "/api/v5/trade/fills-history"): _fills_history,
 }
 
 

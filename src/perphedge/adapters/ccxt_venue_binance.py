@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import ccxt
 
 from perphedge.adapters import ccxt_venue_binance_parse as parse
+from perphedge.adapters.ccxt_ledger_binance import BinanceLedgerReads
 from perphedge.adapters.ccxt_market import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
     EXCHANGE_INFO,
@@ -67,7 +68,7 @@ _MARGIN_TYPES = {MarginMode.ISOLATED: "ISOLATED", MarginMode.CROSS: "CROSSED"}
 _TRANSFER_TYPES = {Market.FUTURES: "MAIN_UMFUTURE", Market.SPOT: "UMFUTURE_MAIN"}
 
 
-class BinanceUsdmVenue(CcxtVenueBase):
+class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
     """A Binance USDⓈ-M account (and its spot wallet) as a ``Venue``; symbols like ``BTCUSDT``."""
 
     _MARKETS_ENDPOINT: ClassVar[str] = EXCHANGE_INFO

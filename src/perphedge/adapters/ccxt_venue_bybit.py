@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import ccxt
 
+from perphedge.adapters.ccxt_ledger_bybit import BybitLedgerReads
 from perphedge.adapters.ccxt_reply import ReplyObject, reply_list
 from perphedge.adapters.ccxt_unified_parse import free_balances
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
@@ -116,7 +117,7 @@ def funding_interval_hours(market: dict[str, Any], default: int) -> int:
                               f"list[{market.get('id')}]").integer("fundingInterval") // 60)
 
 
-class BybitVenue(CcxtVenue):
+class BybitVenue(BybitLedgerReads, CcxtVenue):
     """A Bybit account as a ``Venue``: ccxt's unified bybit with Bybit's differences
     (module doc)."""
 

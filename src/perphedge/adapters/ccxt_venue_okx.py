@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from perphedge.adapters.ccxt_ledger_okx import OkxLedgerReads
 from perphedge.adapters.ccxt_reply import ReplyObject
 from perphedge.adapters.ccxt_venue_base import RetryPolicy
 from perphedge.adapters.ccxt_venue_unified import CcxtVenue
@@ -105,7 +106,7 @@ def engine_client_id(cl_ord_id: str) -> str:
     return cl_ord_id.replace("Z", "-").replace("Y", "_")
 
 
-class OkxVenue(CcxtVenue):
+class OkxVenue(OkxLedgerReads, CcxtVenue):
     """An OKX account as a ``Venue``: ccxt's unified okx with OKX's differences (module doc)."""
 
     _SPOT_BALANCE_TYPE: ClassVar[str] = "funding"

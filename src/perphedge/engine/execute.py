@@ -23,6 +23,7 @@ from perphedge.config.models import ExecutionConfig, parse_interval_ms
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
 from perphedge.engine.clock import Clock, LiveClock
+from perphedge.engine.ledger import MoneySend, send_money
 from perphedge.engine.reconcile import (
     cancel_resting,
     client_order_id,
@@ -30,7 +31,7 @@ from perphedge.engine.reconcile import (
     record_venue_order,
     resolve_order,
 )
-from perphedge.engine.store_port import HedgeRepository, NewMarginMove, NewOrder
+from perphedge.engine.store_port import HedgeRepository, NewOrder
 from perphedge.engine.venue import Market, OrderRequest, OrderState, Venue, VenueOrder
 from perphedge.errors import DataError, ExchangeError, HedgeStopped, TerminalExchangeError
 from perphedge.planning.execution import (
@@ -388,14 +389,7 @@ class LiveExecutor:
             amount = amount_8(min(amount, free))
         if amount <= 0:
             return describe(call) + " skipped: nothing free"
-        if call.kind == "margin_add":
-            await venue.add_margin(call.symbol, amount)
-        elif call.kind == "margin_remove":
-            await venue.reduce_margin(call.symbol, amount)
-        else:
-            to = Market.FUTURES if call.kind == "transfer_futures" else Market.SPOT
-            await venue.transfer(amount, to=to)
-        self._store.record_margin_move(NewMarginMove(
-            hedge_id=hedge_id, ts_ms=ts_ms, kind=call.kind, amount_usdt=amount, note=call.symbol,
-            from_reserve=call.from_reserve))
-        return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve))
+        # Sent once; an unclear outcome is settled by the exchange's history (engine.ledger).
+        resolved = await send_money(venue, self._store.ledger(), MoneySend(
+            hedge_id, self._account, call.kind, call.symbol, amount, call.from_reserve), ts_ms)
+        return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve)) + resolved

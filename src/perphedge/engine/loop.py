@@ -24,6 +24,7 @@ from perphedge.engine import reconcile as rc
 from perphedge.engine.backoff import HOUR_MS, FreeMargin, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
+from perphedge.engine.ledger import LedgerReconciler
 from perphedge.engine.observe import (
     Observation,
     build_state,
@@ -123,6 +124,8 @@ class HedgeEngine:
         self._seen_version = 0
         # The hedge's refused orders of the last hour (see engine.backoff), read each cycle.
         self._refusals: list[Refusal] = []
+        self.ledger = LedgerReconciler(venue, store.ledger(), hedge.name, hedge.account,
+                                       self.symbol, spot_symbol(hedge))
 
     # -------------------------------------------------------------------- store helpers
     def hedge_row(self, ts_ms: int) -> StoredHedge:
@@ -194,6 +197,8 @@ class HedgeEngine:
                            await self.venue.brackets(self.symbol))
         lines += await rc.foreign_orders(self.venue, self.store, self.symbol, self.hedge.account)
         lines += await self._sync_funding(ts)
+        if self.executor.sends:  # the exchange's history: fills, fees, transfers, margin moves
+            lines += await self.ledger.reconcile(ts)
         expected = rc.expected_position(self.store, self.hedge.name)
         self._refusals = self.store.refusals(self.hedge.name, ts - HOUR_MS)
         self._reserve_spent = self._read_reserve_spent()

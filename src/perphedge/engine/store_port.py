@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from perphedge.engine.ledger_port import LedgerRepository
 
 #: Order states that may still change on the exchange (the engine reconciles them).
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "partially_filled", "unknown")
@@ -208,6 +211,7 @@ class HedgeRepository(Protocol):
 
     def record_snapshot(self, row: NewSnapshot) -> None: ...
     def latest_snapshot(self, hedge_id: str) -> StoredSnapshot | None: ...
+    def ledger(self) -> LedgerRepository: ...
     def record_decision(self, hedge_id: str, ts_ms: int, kind: str,
                         payload: dict[str, Any]) -> None: ...
     def defer_decision(self, hedge_id: str, ts_ms: int, kind: str,

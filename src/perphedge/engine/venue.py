@@ -215,3 +215,92 @@ class ListsDeliveries(Protocol):
     async def delivery_contracts(self, asset: str) -> list[Instrument]:
         """The delivery contracts on ``asset`` open for trading, nearest expiry first."""
         ...
+
+
+#: ``MoneyMove.kind`` values: the same words as the store's margin moves and the executor's calls.
+MONEY_KINDS = ("transfer_futures", "transfer_spot", "margin_add", "margin_remove")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFill:
+    """One trade of the account from the exchange's own history (``fee_usdt``: its USDT
+    commission, 0 when it was paid in another asset)."""
+
+    trade_id: str
+    exchange_order_id: str
+    symbol: str
+    qty_base: Decimal
+    price_usdt: Decimal
+    fee_usdt: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyMove:
+    """A transfer between the spot and futures wallets, or an isolated margin change, as the
+    exchange's history records it. ``exchange_id`` is the exchange's id of the move (Binance's
+    ``tranId``; built from symbol, type, time and amount where the exchange gives none)."""
+
+    exchange_id: str
+    kind: str  # one of MONEY_KINDS
+    amount_usdt: Decimal
+    ts_ms: int
+    symbol: str = ""  # the position's symbol for margin moves; "" for transfers
+
+    def __post_init__(self) -> None:
+        if self.kind not in MONEY_KINDS:
+            raise InputError("kind", " | ".join(MONEY_KINDS), self.kind)
+        if not self.amount_usdt.is_finite() or self.amount_usdt <= 0:
+            raise InputError("amount_usdt", "an amount greater than 0", str(self.amount_usdt))
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeEntry:
+    """One row of the futures wallet's income history (Binance ``/fapi/v1/income``):
+    ``kind`` is FUNDING_FEE, COMMISSION, TRANSFER, REALIZED_PNL, ...; ``amount_usdt`` signed
+    from the account's side (a commission is negative)."""
+
+    exchange_id: str
+    kind: str
+    symbol: str
+    amount_usdt: Decimal
+    ts_ms: int
+
+
+@runtime_checkable
+class ReadsLedger(Protocol):
+    """A venue that serves the account's own history: trades with fees, income, transfers
+    and isolated margin changes. :mod:`perphedge.engine.ledger` reconciles the store from it
+    and resolves transfers and margin moves whose reply was lost.
+
+    Optional like the other read ports: without it the store holds what the replies said.
+    Every read returns rows at or after ``since_ms`` and, when ``until_ms`` is given, at or
+    before it (the exchange's time), oldest first.
+    """
+
+    async def ledger_now_ms(self, symbol: str) -> int:
+        """The exchange's clock now, as its history stamps rows (read before a money send,
+        so the move is looked for from then on; a replaying exchange's clock is not ours)."""
+        ...
+
+    async def ledger_fills(self, market: Market, symbol: str, since_ms: int,
+                           exchange_order_id: str | None = None, *,
+                           until_ms: int | None = None) -> list[LedgerFill]:
+        """The account's trades on ``symbol`` (only one order's with ``exchange_order_id``)."""
+        ...
+
+    async def ledger_income(self, since_ms: int, kind: str | None = None) -> list[IncomeEntry]:
+        """The futures wallet's income rows (of one ``kind`` when given)."""
+        ...
+
+    async def ledger_transfers(self, since_ms: int, *,
+                               until_ms: int | None = None) -> list[MoneyMove]:
+        """USDT moved between the spot and futures wallets."""
+        ...
+
+    async def ledger_margin_moves(self, symbol: str, since_ms: int, *,
+                                  until_ms: int | None = None) -> list[MoneyMove] | None:
+        """Isolated margin added to or removed from the position on ``symbol``; None when
+        the exchange keeps no such history (Bybit): an unclear margin move then cannot be
+        confirmed, and the position's margin on the exchange is what counts."""
+        ...

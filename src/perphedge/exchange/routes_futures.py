@@ -275,13 +275,17 @@ def all_orders(ex: LocalExchange, p: Params) -> Any:
 @route("GET", _F + "userTrades", weight=5, signed=True)
 def user_trades(ex: LocalExchange, p: Params) -> Any:
     symbol = ex.instrument(p.req("symbol")).symbol
-    start = p.int_("startTime", 0) or 0
+    start, end = p.int_("startTime", 0) or 0, p.int_("endTime")
     limit = min(p.int_("limit", 500) or 500, 1000)
     order_id = p.int_("orderId")  # Binance: only this order's trades when given
+    from_id = p.int_("fromId")  # Binance: trades from this id on, oldest first
     rows = [wire.futures_trade(t) for t in ex.book.trades
             if t.market == "futures" and t.symbol == symbol and t.time_ms >= start
-            and (order_id is None or t.order_id == order_id)]
-    return rows[-limit:]
+            and (end is None or t.time_ms <= end)
+            and (order_id is None or t.order_id == order_id)
+            and (from_id is None or t.trade_id >= from_id)]
+    # From a start (time or id) Binance answers the oldest rows after it, else the latest.
+    return rows[:limit] if p.get("startTime") or from_id is not None else rows[-limit:]
 
 
 @route("GET", _F + "income", weight=30, signed=True)

@@ -14,6 +14,7 @@ from perphedge.exchange.core import LocalExchange, rejection_to_api
 from perphedge.exchange.errors import BinanceApiError, api_error
 from perphedge.exchange.params import Params
 from perphedge.exchange.routes_futures import find_order
+from perphedge.exchange.routes_ledger import transfer_id
 from perphedge.exchange.routing import route
 from perphedge.sim.account import SimRejection
 
@@ -22,7 +23,6 @@ _S = "/api/v3/"
 #: ``/sapi/v1/futures/transfer`` types 1 (spot → USDⓈ-M) and 2 (back).
 _TRANSFER_TO = {"MAIN_UMFUTURE": "futures", "UMFUTURE_MAIN": "spot", "1": "futures",
                 "2": "spot"}
-_transfer_ids = iter(range(900_000_001, 10**12))
 
 
 @route("GET", _S + "ping")
@@ -129,4 +129,5 @@ def transfer(ex: LocalExchange, p: Params) -> Any:
         ex.account.transfer(value, to=to, ts_ms=ex.now_ms())
     except SimRejection as err:
         raise rejection_to_api(err) from None
-    return {"tranId": next(_transfer_ids)}
+    # The id its history shows (routes_ledger): from the ledger entry just appended.
+    return {"tranId": transfer_id(len(ex.account.ledger) - 1)}

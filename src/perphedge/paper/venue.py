@@ -46,6 +46,7 @@ from perphedge.exchange.listing import contract_types
 from perphedge.exchange.market import ReplayMarket
 from perphedge.exchange.orders import OrderRecord
 from perphedge.exchange.state import open_exchange, save_state
+from perphedge.paper.ledger_reads import PaperLedgerReads
 from perphedge.sim import records
 from perphedge.sim.account import SimAccount, SimRejection
 
@@ -76,7 +77,7 @@ def paper_exchange(market: ReplayMarket, deposits: Mapping[str, Decimal],
     return open_exchange(market, config, dict(deposits), start)
 
 
-class PaperVenue:
+class PaperVenue(PaperLedgerReads):
     """One simulated account as the engine's ``Venue``; every call syncs the replay first."""
 
     name = "paper"

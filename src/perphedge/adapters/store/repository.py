@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,9 @@ from perphedge.engine.store_port import (
     Refusal,
 )
 from perphedge.errors import DataError, HedgeStopped
+
+if TYPE_CHECKING:
+    from perphedge.adapters.store.ledger_store import LedgerStore
 
 __all__ = ["OPEN_ORDER_STATES", "HedgeStore"]
 
@@ -433,6 +436,12 @@ class HedgeStore:
                 .order_by(DecisionRow.ts_ms.desc(), DecisionRow.id.desc())
                 .limit(limit)
             ).all()
+
+    def ledger(self) -> LedgerStore:
+        """The ledger reconciliation's reads and writes (``engine.ledger_port``)."""
+        from perphedge.adapters.store.ledger_store import LedgerStore
+
+        return LedgerStore(self)
 
     def count(self, table: type[Any]) -> int:
         with self.session() as s:

@@ -115,6 +115,8 @@ class MarginMoveRow(Base):
     """Margin added to or removed from a position, or USDT moved between wallets."""
 
     __tablename__ = "margin_moves"
+    __table_args__ = (UniqueConstraint("hedge_id", "exchange_id",
+                                       name="uq_margin_moves_hedge_exchange_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"))
@@ -124,6 +126,10 @@ class MarginMoveRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # USDT taken from the reserve policy's reserve (counted down by these, across restarts).
     from_reserve: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The exchange's id of the move (Binance's tranId) once its history confirmed it, and its
+    # time on the exchange (before that: the exchange's time just before it was sent).
+    exchange_id: Mapped[str | None] = mapped_column(String(96), nullable=True, default=None)
+    exchange_ts_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
 
 
 class SnapshotRow(Base):
@@ -212,3 +218,15 @@ class AlertStateRow(Base):
     title: Mapped[str] = mapped_column(String(200))
     since_ms: Mapped[int] = mapped_column(BigInteger)
     last_sent_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerCursorRow(Base):
+    """How far a hedge's store was reconciled with one stream of the exchange's history
+    (``stream``: ``transfers``, ``margin:BTCUSDT``, ``fills:futures:BTCUSDT``), in the
+    exchange's time."""
+
+    __tablename__ = "ledger_cursors"
+
+    hedge_id: Mapped[str] = mapped_column(ForeignKey("hedges.id"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
