@@ -39,8 +39,8 @@ def test_a_bad_date_is_one_line_and_exit_2() -> None:
                      "--exchange-url", "http://127.0.0.1:9")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --since: expected a UTC date like 2024-01-01 or 2024-01-01T08:00, "
-        "got '1st of May'"]
+        "error: --since: expected a UTC date or time such as 2024-03-01, 2024-03-01T08:00 or "
+        "2024-03-01T08:00Z, or now, got '1st of May'"]
 
 
 def test_an_unreachable_exchange_is_one_line_not_a_traceback(tmp_path: Path) -> None:

@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from perphedge import parse
+from perphedge.errors import InputError
+
 PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
-INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 class ConfigValueError(ValueError):
@@ -198,8 +200,7 @@ def parse_interval_ms(text: str) -> int:
     >>> parse_interval_ms("4h")
     14400000
     """
-    unit = text[-1:]
-    number = text[:-1]
-    if unit not in INTERVAL_UNITS_MS or not number.isdigit() or int(number) <= 0:
-        raise ConfigValueError("interval", "an interval like 30s, 1m, 4h or 1d", text)
-    return int(number) * INTERVAL_UNITS_MS[unit]
+    try:
+        return parse.parse_interval_ms(text, "interval")
+    except InputError as err:
+        raise ConfigValueError("interval", err.expected, text) from None

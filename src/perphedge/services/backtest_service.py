@@ -9,10 +9,9 @@ callback so a CLI can draw a bar and a web layer a percentage; nothing here draw
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,9 +31,14 @@ from perphedge.backtest.exposure import ExposureChange, parse_exposure
 from perphedge.backtest.result import BacktestResult
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
-from perphedge.domain.money import non_negative, positive
 from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
+from perphedge.parse import (
+    non_negative_amount,
+    parse_interval_ms,
+    parse_time_ms,
+    positive_amount,
+)
 from perphedge.planning.policies import POLICIES as POLICY_TABLE
 from perphedge.planning.policies import policy_names
 from perphedge.services.backtest_view import worst_deviation_pct
@@ -48,8 +52,6 @@ DELIVERY_DATA = ("binance", "cme")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 DEFAULT_HORIZON_DAYS = 180
-_INTERVAL = re.compile(r"^(\d+)([mhd])$")
-_UNIT_MS = {"m": 60_000, "h": HOUR_MS, "d": DAY_MS}
 
 #: Reports progress as (runs done, runs in total).
 ProgressCallback = Callable[[int, int], None]
@@ -133,25 +135,6 @@ class Sweep:
     sources: tuple[str, ...]
 
 
-def parse_date(text: str, field: str) -> int:
-    """``'2023-01-01'`` → ``1672531200000`` (midnight UTC, epoch ms); InputError on ``field``."""
-    try:
-        parsed = date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(field, "a date as YYYY-MM-DD (UTC)", text) from None
-    moment = datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def parse_interval(text: str, field: str = "--decision-interval") -> int:
-    """``'4h'`` → ``14400000``: a whole number of hours or days (the data is hourly)."""
-    match = _INTERVAL.match(text.strip().lower())
-    ms = int(match.group(1)) * _UNIT_MS[match.group(2)] if match else 0
-    if ms <= 0 or ms % HOUR_MS:
-        raise InputError(field, "a whole number of hours or days, e.g. 1h, 4h or 1d", text)
-    return ms
-
-
 def _policies(options: BacktestOptions) -> tuple[str, ...]:
     names = policy_names()
     if options.policy not in names:
@@ -193,10 +176,10 @@ class _Checked:
 
 
 def _check(options: BacktestOptions) -> _Checked:
-    quantity = positive(options.quantity, "--quantity")
-    leverage = positive(options.leverage, "--leverage")
-    start_ms = parse_date(options.start, "--start")
-    end_ms = parse_date(options.end, "--end") if options.end is not None else None
+    quantity = positive_amount(options.quantity, "--quantity")
+    leverage = positive_amount(options.leverage, "--leverage", Decimal(125))
+    start_ms = parse_time_ms(options.start, "--start")
+    end_ms = parse_time_ms(options.end, "--end") if options.end is not None else None
     if end_ms is not None and end_ms <= start_ms:
         raise InputError("--end", f"a date after --start ({options.start})", options.end)
     exposure = parse_exposure(
@@ -206,14 +189,16 @@ def _check(options: BacktestOptions) -> _Checked:
     return _Checked(
         asset=options.asset.upper(), quantity=quantity, leverage=leverage,
         start_ms=start_ms, end_ms=end_ms, policies=_policies(options),
-        decision_interval_ms=parse_interval(options.decision_interval),
+        decision_interval_ms=parse_interval_ms(
+            options.decision_interval, "--decision-interval", min_ms=HOUR_MS,
+            multiple_of_ms=HOUR_MS),
         margin_mode=_margin_mode(options.margin_mode),
-        reserve_usdt=None if options.reserve is None else non_negative(options.reserve,
+        reserve_usdt=None if options.reserve is None else non_negative_amount(options.reserve,
                                                                        "--reserve"),
         exposure=exposure,
         roll_days=_roll_days(options.roll_days),
         switch_to_delivery=options.switch_to_delivery,
-        funding_threshold=non_negative(options.funding_threshold_pct,
+        funding_threshold=non_negative_amount(options.funding_threshold_pct,
                                        "--funding-threshold") / 100,
         deliveries=options.compare_instruments or options.policy not in POLICIES,
         delivery_data=_delivery_data(options),

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Protocol
 
+from perphedge import parse
 from perphedge.domain.carry import (
     DAY_MS,
     FUNDING_WINDOWS_DAYS,
@@ -118,12 +119,7 @@ class CarryReport:
 
 def parse_day(text: str | None) -> date | None:
     """``--as-of`` as a UTC calendar day (YYYY-MM-DD), or None for the latest."""
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError("--as-of", "a date as YYYY-MM-DD", text) from None
+    return None if text is None else parse.parse_day(text, "--as-of")
 
 
 def day_close_ms(day: date) -> int:
