@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -268,6 +269,8 @@ def parse_host(host: str, field: str) -> str:
 
 
 DB_SCHEMES = ("sqlite", "postgresql")
+#: ``scheme://user:password@`` in a URL (the password part is replaced before showing).
+_PASSWORD_IN_URL = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
 
 
 def parse_db_url(text: str, field: str) -> str:
@@ -279,10 +282,10 @@ def parse_db_url(text: str, field: str) -> str:
     try:
         url = make_url(text.strip())
     except (ArgumentError, ValueError):
-        raise InputError(field, expected, _without_password(text)) from None
+        raise InputError(field, expected, without_password(text)) from None
     if url.get_backend_name() not in DB_SCHEMES:
         raise InputError(field, f"{expected} (supported: {', '.join(DB_SCHEMES)})",
-                         _without_password(text))
+                         without_password(text))
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         folder = Path(url.database).expanduser().parent
         if not folder.is_dir():
@@ -290,11 +293,47 @@ def parse_db_url(text: str, field: str) -> str:
     return text.strip()
 
 
-def _without_password(text: str) -> str:
-    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db`` (never echo a password)."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else text
+def without_password(text: str) -> str:
+    """``postgresql://u:secret@h/db`` → ``postgresql://u:***@h/db`` (never echo a password).
+
+    Works on any text that contains such URLs (a driver's error message too).
+    """
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
+# --- output paths ----------------------------------------------------------------------------
+
+
+def output_file(path: Path, field: str) -> Path:
+    """A file path the command may write: not a folder, in an existing, writable folder.
+
+    Checked before any work is done, so a bad path is refused with nothing half-written.
+    """
+    if path.is_dir():
+        raise InputError(field, "a file path, not a folder", str(path))
+    if not path.parent.is_dir():
+        raise InputError(field, "a file in an existing folder", str(path))
+    _probe(path.parent, field, str(path))
+    return path
+
+
+def output_folder(path: Path, field: str, shown: str | None = None) -> Path:
+    """A folder the command may create or write into (its nearest existing parent writable)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(field, "a folder (a file has that name)", str(path))
+    _probe(existing, field, shown or str(path))
+    return path
+
+
+def _probe(folder: Path, field: str, shown: str) -> None:
+    """Create and remove a file in ``folder``: the only check that root's /proc also fails."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".perphedge-probe-"):
+            pass
+    except OSError as err:
+        raise InputError(field, f"a writable place ({err.strerror})", shown) from None

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from perphedge.cli.app import app
+from perphedge.parse import output_file
 from perphedge.services.backtest_service import (
     BacktestOptions,
     BacktestRun,
@@ -155,6 +156,8 @@ def backtest(
         switch_to_delivery=switch_to_delivery, funding_threshold_pct=funding_threshold,
         delivery_data=delivery_data,
     )
+    if report is not None:
+        output_file(report, "--report")
     if starts is not None:
         with _progress_bar("sweep") as progress:
             sweep = run_sweep(options, progress)

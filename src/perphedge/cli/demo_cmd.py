@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from perphedge.cli.app import app
 from perphedge.errors import InputError
+from perphedge.parse import output_folder
 
 
 @app.command()
@@ -35,6 +37,14 @@ def demo(
     pace = speed if speed is not None else (0.0 if fast else DEFAULT_SPEED)
     if pace < 0:
         raise InputError("--speed", "0 or more replay ms per wall ms", pace)
+    if not math.isfinite(pace):
+        raise InputError("--speed", "a finite number of replay ms per wall ms", str(pace))
+    if workdir is not None:
+        output_folder(workdir, "--workdir")
+    if report is not None:  # the demo creates the report's folder
+        output_folder(report.parent, "--report", str(report))
+        if report.is_dir():
+            raise InputError("--report", "a file path, not a folder", str(report))
     console = Console(highlight=False)
     console.print("[bold]perphedge demo[/bold]: a local Binance-compatible exchange replays "
                   "real BTC history; the live engine hedges 2 BTC through ccxt against it.")

@@ -177,7 +177,7 @@ class _Checked:
 
 def _check(options: BacktestOptions) -> _Checked:
     quantity = positive_amount(options.quantity, "--quantity")
-    leverage = positive_amount(options.leverage, "--leverage", Decimal(125))
+    leverage = positive_amount(options.leverage, "--leverage")
     start_ms = parse_time_ms(options.start, "--start")
     end_ms = parse_time_ms(options.end, "--end") if options.end is not None else None
     if end_ms is not None and end_ms <= start_ms:
@@ -301,11 +301,17 @@ def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
     bar. With no ``--end`` the run stops at the hole, and says so; an ``--end`` past it is
     refused.
     """
-    if options.data is None:
-        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
-    else:
-        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms,
-                               interval=options.data_interval, path=Path(options.data))
+    path = None if options.data is None else Path(options.data)
+    interval = "1h" if options.data is None else options.data_interval
+    history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms, interval=interval,
+                           path=path)
+    if int(history.open_time_ms[0]) - c.start_ms > max(HOLE_MS, 3 * history.interval_ms):
+        # --start fell in a hole: the replay would silently begin years later.
+        full = load_history(c.asset, interval=interval, path=path).open_time_ms
+        k = int(np.searchsorted(full, c.start_ms))
+        raise InputError("--start", f"a date with {c.asset} data (it has a hole from "
+                         f"{iso_utc(int(full[k - 1]))} to {iso_utc(int(full[k]))})",
+                         options.start)
     steps = np.diff(history.open_time_ms)
     holes = np.flatnonzero(steps > max(HOLE_MS, 3 * history.interval_ms))
     if not holes.size:
@@ -338,13 +344,42 @@ def _spec(c: _Checked, policy: str, start_ms: int, end_ms: int, purchase: bool) 
     )
 
 
+def _check_order_size(c: _Checked, instrument: Instrument, options: BacktestOptions) -> None:
+    """Today the replay opens the hedge in one order: one above the contract's largest order
+    would be refused on every bar and the run would show an unhedged holding as 'held'."""
+    if instrument.max_qty is not None and c.quantity > instrument.max_qty:
+        raise InputError("--quantity", f"at most {instrument.max_qty} {c.asset} (the largest "
+                         f"order {instrument.symbol} takes; the backtest opens the hedge in "
+                         "one order)", options.quantity)
+
+
+def _check_sells(c: _Checked, options: BacktestOptions) -> None:
+    """A dated sale of more than is held then would make the holding negative: refuse it."""
+    recurring = [x for x in c.exposure if x.every_ms is not None]
+    dated = sorted((x for x in c.exposure if x.ts_ms is not None), key=lambda x: x.ts_ms or 0)
+    moved = Decimal(0)
+    for change in dated:
+        at = change.ts_ms or 0
+        moved += change.qty_base
+        added = sum((x.qty_base * max(0, (at - c.start_ms) // (x.every_ms or 1))
+                     for x in recurring), Decimal(0))
+        held = c.quantity + added + moved
+        if held < 0:
+            field = "--sell" if change.note.startswith("sell") else "--exposure-csv"
+            shown = change.note.removeprefix("sell ")
+            raise InputError(field, f"a sale of at most the quantity held then ("
+                             f"{held - change.qty_base} {c.asset})", shown)
+
+
 def run_backtests(
     options: BacktestOptions, progress: ProgressCallback | None = None
 ) -> BacktestRun:
     """Replay the chosen policy (or every policy with ``compare``) from ``--start`` to ``--end``."""
     c = _check(options)
+    _check_sells(c, options)
     history = _history(c, options)
     instrument, brackets = _market(c.asset)
+    _check_order_size(c, instrument, options)
     deliveries = _deliveries(c)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
     _check_exposure_dates(c.exposure, start_ms, end_ms)
@@ -451,7 +486,9 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
         raise InputError("--horizon-days", "a whole number of days of at least 1",
                          options.horizon_days)
     c = _check(options)
+    _check_sells(c, options)
     history = _history(c, options)
+    _check_order_size(c, _market(c.asset)[0], options)
     windows = _windows(c, options.horizon_days, history.end_ms)
     if not windows:
         raise InputError("--start", "a start leaving room for at least one run of "
