@@ -45,12 +45,6 @@ _LAST_YEAR = 2100
 #: A user amount bigger than this is a typo, whatever the asset (1e15 BTC, 1e15 USDT).
 MAX_AMOUNT = Decimal("1e15")
 
-LATEST_DATA_HELP = (
-    "the last day of the bundled history (`perphedge data` and docs/data.md say which); each "
-    "command uses the last day its own data set covers"
-)
-
-
 # --- times -----------------------------------------------------------------------------------
 
 TIME_EXPECTED = "a UTC date or time such as 2024-03-01, 2024-03-01T08:00 or 2024-03-01T08:00Z"

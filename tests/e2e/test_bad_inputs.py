@@ -262,3 +262,4 @@ def test_an_asset_the_exchange_does_not_list_names_its_config_key(
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: hedges[0].asset: expected an asset with a USDT-margined perpetual on "
         "binanceusdm, got 'DOGE'"]
+

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from perphedge.cli.app import main
 from tests.conftest import run_cli
 from tests.integration.test_history_fapi_server import serve_history
 
@@ -50,3 +51,12 @@ def test_an_unreachable_exchange_is_one_line_not_a_traceback(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: load binance markets")
+
+
+def test_data_latest_explains_the_three_latest_dates(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["data", "latest", "--asset", "BTC"])
+    out = capsys.readouterr().out
+    for command, day in (("plan", "2026-10-03"), ("carry", "2026-04-09"),
+                         ("backtest", "2026-03-19")):
+        line = next(x for x in out.splitlines() if f" {command} " in x)
+        assert day in line, out

@@ -69,9 +69,12 @@ def _progress_bar(label: str) -> Iterator[ProgressCallback]:
 def backtest(
     asset: Annotated[str, typer.Option(help="Asset to hedge: BTC or ETH (bundled history).")],
     quantity: Annotated[str, typer.Option(help="Quantity held (or to buy), in the asset.")],
-    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")],
+    start: Annotated[str, typer.Option(
+        help="First day or time, UTC: 2024-01-01 or 2024-01-01T08:00.")],
     end: Annotated[
-        str | None, typer.Option(help="Day after the last, YYYY-MM-DD (default: end of data).")
+        str | None, typer.Option(
+            help="Day (or time) after the last, UTC (default: the last hourly bar; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     leverage: Annotated[str, typer.Option(help="Leverage of the hedge position.")] = "2",
     policy: Annotated[

@@ -32,7 +32,10 @@ def _source(exchange: str, live: bool, exchange_url: str | None) -> CarrySource:
 def carry(
     asset: Annotated[str, typer.Option(help="Asset to hedge, e.g. BTC.")],
     as_of: Annotated[
-        str | None, typer.Option(help="UTC day YYYY-MM-DD of the bundled closes (default: latest).")
+        str | None, typer.Option(
+            help="UTC day YYYY-MM-DD of the bundled closes (default: the last day with "
+                 "quarterly closes and funding; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     funding_basis: Annotated[
         str, typer.Option(help=f"Funding estimate for the perpetual: {', '.join(FUNDING_BASES)}.")

@@ -104,3 +104,20 @@ def show_dir(
     from perphedge.adapters.ccxt_download import data_dir
 
     typer.echo(str(data_dir(directory)))
+
+
+@data_app.command("latest")
+def latest(
+    asset: Annotated[str, typer.Option(help="Asset of the bundled data.")] = "BTC",
+) -> None:
+    """Where each bundled data set ends: "the latest data" of plan, carry and backtest."""
+    from perphedge.adapters.latest_data import latest_bundled
+
+    table = Table(title=f"Latest bundled {asset.upper()} data, per command")
+    for column in ("command", "ends (UTC)", "data set"):
+        table.add_column(column)
+    for row in latest_bundled(asset):
+        table.add_row(row.command, _iso(row.last_ms), row.data_set)
+    Console().print(table)
+    typer.echo("Each command defaults to the end of its own data set; give a date "
+               "(--as-of, --end, --price) to compare them on the same day.")

@@ -35,14 +35,18 @@ def plan(
     leverage: Annotated[str, typer.Option(help="Leverage of the hedge position.")] = "2",
     margin_mode: Annotated[str, typer.Option(help="isolated or cross.")] = "isolated",
     price: Annotated[
-        str | None, typer.Option(help="Entry price in USDT (default: latest mark).")
+        str | None, typer.Option(
+            help="Entry price in USDT (default: the last bundled mark price; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     usdt_available: Annotated[
         str | None, typer.Option(help="USDT you have for margin; below the need, a self-funded "
                                       "alternative is shown.")
     ] = None,
     funding_rate: Annotated[
-        str | None, typer.Option(help="Funding rate per interval, e.g. 0.0001 (default: latest).")
+        str | None, typer.Option(
+            help="Funding rate per interval, e.g. 0.0001 (default: the last bundled; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     exchange: Annotated[str, typer.Option(help="Exchange (ccxt id).")] = "binance",
     live: Annotated[
