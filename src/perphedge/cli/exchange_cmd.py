@@ -17,6 +17,7 @@ from perphedge.errors import InputError
 from perphedge.parse import (
     is_loopback,
     iso_minute,
+    non_negative_amount,
     parse_float,
     parse_host,
     parse_port,
@@ -99,8 +100,6 @@ def _state_path(state: Path | None) -> Path | None:
 
 #: The fastest replay: a replayed day per wall millisecond.
 MAX_SPEED = 86_400_000.0
-#: The default replay starts at most this long before the data ends (and never in a hole).
-MAX_DEFAULT_MS = 365 * 86_400_000
 
 
 def _hole_notes(paths: Iterable[PricePath], start_ms: int, end_ms: int) -> list[str]:
@@ -173,16 +172,24 @@ def serve(
         help="Request weight per minute before 429 (0: no limit).")] = 2400,
     allow_remote: Annotated[bool, typer.Option(
         "--allow-remote", help="Allow binding a non-loopback address.")] = False,
+    spread_bps: Annotated[str, typer.Option(
+        help="Order book: bid-ask spread in basis points of the replayed price.")] = "1",
+    book_step_bps: Annotated[str, typer.Option(
+        help="Order book: gap between price levels, in basis points.")] = "1",
+    depth_usdt: Annotated[str, typer.Option(
+        help="Order book: USDT worth of the asset at each level (market orders walk the "
+             "levels: bigger orders fill at worse prices).")] = "100000",
 ) -> None:
     """Serve Binance's USDⓈ-M (/fapi) and spot (/api, /sapi) REST API over the simulator."""
     from perphedge.exchange.auth import ApiKeys
+    from perphedge.exchange.book import BookShape
     from perphedge.exchange.core import ExchangeConfig
     from perphedge.exchange.market import (
         ReplayClock,
         ReplayMarket,
         bundled_delivery_paths,
         bundled_path,
-        continuous_since,
+        replay_window,
     )
     from perphedge.exchange.server import start_server
     from perphedge.exchange.state import open_exchange
@@ -197,12 +204,14 @@ def serve(
     _api_key(api_secret, "--api-secret")
     state = _state_path(state)
     deposits = parse_deposits(deposit or ["USDT=100000"])
+    book = BookShape(
+        non_negative_amount(spread_bps, "--spread-bps", Decimal(1000)),
+        non_negative_amount(book_step_bps, "--book-step-bps", Decimal(1000)),
+        positive_amount(depth_usdt, "--depth-usdt"))
     if data not in _DATA:
         raise InputError("--data", f"one of {', '.join(_DATA)}", data)
     paths = {p.symbol: p for p in (bundled_path(a, _DATA[data]) for a in ("BTC", "ETH"))}
-    end_ms = min(int(p.close_time_ms[-1]) for p in paths.values())
-    first_ms = max(int(p.open_time_ms[0]) for p in paths.values())
-    default_ms = max(max(continuous_since(p) for p in paths.values()), end_ms - MAX_DEFAULT_MS)
+    first_ms, default_ms, end_ms = replay_window(paths.values())
     start_ms = _start_ms(start, default_ms, first_ms, end_ms)
     notes = _hole_notes(paths.values(), start_ms, end_ms)
     # The bundled quarterlies (2025-09 .. 2026-04) are listed when the replay overlaps them.
@@ -210,7 +219,7 @@ def serve(
         paths[quarterly.symbol] = quarterly
     _check_port_free(host, port)
     clock = ReplayClock(start_ms, speed, end_ms=end_ms)
-    config = ExchangeConfig(ApiKeys({api_key: api_secret}), weight_limit, state)
+    config = ExchangeConfig(ApiKeys({api_key: api_secret}), weight_limit, state, book)
     exchange = open_exchange(ReplayMarket(paths, clock), config, deposits, start_ms)
     server = start_server(exchange, host, port)
     replay = datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC).isoformat()

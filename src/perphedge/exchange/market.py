@@ -274,6 +274,23 @@ def continuous_since(path: PricePath) -> int:
     return holes[-1][1] if holes else int(path.open_time_ms[0])
 
 
+#: The default replay starts at most this long before the data ends.
+MAX_DEFAULT_REPLAY_MS = 365 * 86_400_000
+
+
+def replay_window(paths: Iterable[PricePath]) -> tuple[int, int, int]:
+    """(first ms every path has, default start, end ms) of a replay of ``paths``.
+
+    The default start is the first bar after the last hole of any path (every symbol has
+    real prices from there to the end), at most ``MAX_DEFAULT_REPLAY_MS`` before the end.
+    """
+    chosen = list(paths)
+    end_ms = min(int(p.close_time_ms[-1]) for p in chosen)
+    first_ms = max(int(p.open_time_ms[0]) for p in chosen)
+    default_ms = max(max(continuous_since(p) for p in chosen), end_ms - MAX_DEFAULT_REPLAY_MS)
+    return first_ms, default_ms, end_ms
+
+
 def bundled_path(asset: str, interval: str = "1h") -> PricePath:
     """The bundled real Binance history of ``asset`` as a path of its USDT perpetual."""
     from perphedge.adapters.history import load_history

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 # Imported for their side effect of filling the route table.
-from perphedge.exchange import routes_futures, routes_spot  # noqa: F401
+from perphedge.exchange import routes_futures, routes_market, routes_spot  # noqa: F401
 from perphedge.exchange.auth import verify_signed
 from perphedge.exchange.core import LocalExchange, rejection_to_api
 from perphedge.exchange.errors import BinanceApiError
