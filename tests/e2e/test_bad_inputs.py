@@ -117,8 +117,9 @@ CASES: dict[str, Case] = {
     "config max_order_notional = 1e-7": _cfg(
         ("hedges[0].execution.max_order_notional", "at least 5", "1e-07"),
         hedge_extra="\nexecution = { max_order_notional = 1e-7 }"),
-    "config exchange = kraken": _cfg(("accounts.main.exchange", "binanceusdm", "kraken"),
-                                     account_extra="\nexchange_placeholder"),
+    "config exchange = kraken": _cfg(
+        ("accounts.main.exchange", "USDT-margined perpetuals", "kraken"),
+        account_extra="\nexchange_placeholder"),
     "serve --start 1900": Case(_serve("--start", "1900"), ("--start", "1900")),
     "serve --start 2999": Case(_serve("--start", "2999"), ("--start", "2999")),
     "serve --start after the data": Case(_serve("--start", "2030-01-01"),

@@ -17,8 +17,9 @@ NonNegativeDecimal = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan
 #: Strict: TOML's ``true`` is not the leverage 1, and ``"yes"`` is not a boolean.
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
-#: The exchanges perphedge trades USDⓈ-M perpetuals on (``binance`` means binanceusdm).
-SUPPORTED_EXCHANGES = ("binanceusdm", "binance", "okx", "bybit")
+#: The exchanges perphedge is tested on (``binance`` means binanceusdm); any other ccxt id
+#: with perpetual swaps goes through ccxt's unified methods.
+FIRST_CLASS_EXCHANGES = ("binanceusdm", "binance", "okx", "bybit")
 #: Binance's smallest order notional filter (USDT): a smaller slice is refused by the venue.
 MIN_ORDER_NOTIONAL = Decimal(5)
 
@@ -61,8 +62,9 @@ class AccountConfig(Model):
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, value: str) -> str:
-        if value.lower() not in SUPPORTED_EXCHANGES:
-            raise ConfigValueError("", f"one of {', '.join(SUPPORTED_EXCHANGES)}", value)
+        if value.lower() not in FIRST_CLASS_EXCHANGES and not _ccxt_has_swaps(value):
+            raise ConfigValueError("", "a ccxt exchange id with USDT-margined perpetuals, "
+                                   f"such as {', '.join(FIRST_CLASS_EXCHANGES)}", value)
         return value
 
     @field_validator("api_key_env", "api_secret_env", "api_passphrase_env")
@@ -223,6 +225,16 @@ class PerphedgeConfig(Model):
                     "hedge with a sum exposure)", hedge.asset)
             contracts[key] = hedge.name
         return self
+
+
+def _ccxt_has_swaps(name: str) -> bool:
+    """True if ccxt has an exchange ``name`` that lists perpetual swaps (kraken's spot API
+    does not; krakenfutures does)."""
+    import ccxt  # imported here: only a config naming a less common exchange pays for it
+
+    if not name.isascii() or name.lower() not in ccxt.exchanges:
+        return False
+    return bool(getattr(ccxt, name.lower())().has.get("swap"))
 
 
 class _Hidden:

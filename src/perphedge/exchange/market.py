@@ -244,12 +244,21 @@ class ReplayMarket:
         return sorted(events, key=lambda e: (e.ts_ms, isinstance(e, FundingEvent), e.symbol))
 
     def next_funding(self, symbol: str, now_ms: int) -> tuple[int, Decimal]:
-        """Time and rate of the next settlement after ``now_ms`` (0 and 0 when none is left)."""
+        """Time and rate of the next settlement after ``now_ms``.
+
+        Past the last recorded settlement (the replay stopped at the end of its data) the
+        last rate is quoted for one interval after it, as Binance always quotes a next one;
+        it is never settled. A path with no funding at all (a delivery contract): 0 and 0.
+        """
         path = self.path(symbol)
-        k = bisect_right(path.funding_time_ms, now_ms)
-        if k >= len(path.funding_time_ms):
+        times = path.funding_time_ms
+        k = bisect_right(times, now_ms)
+        if not times:
             return 0, Decimal(0)
-        return path.funding_time_ms[k], path.funding_rate[k]
+        if k >= len(times):
+            step = times[-1] - times[-2] if len(times) > 1 else 8 * 3_600_000
+            return times[-1] + step, path.funding_rate[-1]
+        return times[k], path.funding_rate[k]
 
     def settled(self, symbol: str, now_ms: int) -> list[FundingEvent]:
         """Every settlement of ``symbol`` up to ``now_ms``."""
