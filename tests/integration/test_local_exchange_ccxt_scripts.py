@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from perphedge.exchange.market import bundled_path, replay_window
+from perphedge.exchange.market import bundled_delivery_paths, bundled_path, replay_window
 from tests.conftest import run_cli
 
 SCRIPTS = Path(__file__).with_name("ccxt_scripts")
@@ -109,7 +109,9 @@ def test_a_default_replay_still_has_real_prices_after_an_hour() -> None:
     """At the default speed (one replayed hour per wall second) an hour of serving replays
     150 days: the default start leaves more than that before the data ends."""
     paths = [bundled_path(asset, "1h") for asset in ("BTC", "ETH")]
-    _, start_ms, end_ms = replay_window(paths)
+    quarterlies = bundled_delivery_paths(paths[0], int(paths[0].close_time_ms[-1]) - 1)
+    _, start_ms, end_ms = replay_window(paths, quarterlies)
+    assert len(quarterlies) == 2  # the default replay lists the bundled quarterlies
     replayed_in_an_hour_ms = 3600 * 1000 * 3600
     assert start_ms + replayed_in_an_hour_ms < end_ms
     for path in paths:  # real bars all the way: no hole inside the default window

@@ -211,7 +211,9 @@ def serve(
     if data not in _DATA:
         raise InputError("--data", f"one of {', '.join(_DATA)}", data)
     paths = {p.symbol: p for p in (bundled_path(a, _DATA[data]) for a in ("BTC", "ETH"))}
-    first_ms, default_ms, end_ms = replay_window(paths.values())
+    last_ms = min(int(p.close_time_ms[-1]) for p in paths.values())
+    quarterlies = bundled_delivery_paths(paths["BTCUSDT"], last_ms - 1)
+    first_ms, default_ms, end_ms = replay_window(paths.values(), quarterlies)
     start_ms = _start_ms(start, default_ms, first_ms, end_ms)
     notes = _hole_notes(paths.values(), start_ms, end_ms)
     # The bundled quarterlies (2025-09 .. 2026-04) are listed when the replay overlaps them.

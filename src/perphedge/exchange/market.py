@@ -287,16 +287,22 @@ def continuous_since(path: PricePath) -> int:
 MAX_DEFAULT_REPLAY_MS = 365 * 86_400_000
 
 
-def replay_window(paths: Iterable[PricePath]) -> tuple[int, int, int]:
+def replay_window(paths: Iterable[PricePath], listings: Iterable[PricePath] = ()
+                  ) -> tuple[int, int, int]:
     """(first ms every path has, default start, end ms) of a replay of ``paths``.
 
     The default start is the first bar after the last hole of any path (every symbol has
-    real prices from there to the end), at most ``MAX_DEFAULT_REPLAY_MS`` before the end.
+    real prices from there to the end), at most ``MAX_DEFAULT_REPLAY_MS`` before the end,
+    and no earlier than the first price of ``listings`` (contracts listed only when the
+    replay starts inside their prices: the bundled quarterlies).
     """
     chosen = list(paths)
     end_ms = min(int(p.close_time_ms[-1]) for p in chosen)
     first_ms = max(int(p.open_time_ms[0]) for p in chosen)
     default_ms = max(max(continuous_since(p) for p in chosen), end_ms - MAX_DEFAULT_REPLAY_MS)
+    starts = [int(p.open_time_ms[0]) for p in listings if len(p.open_time_ms)]
+    if starts and min(starts) < end_ms:
+        default_ms = max(default_ms, min(starts))
     return first_ms, default_ms, end_ms
 
 
