@@ -214,6 +214,8 @@ def render_run(run: BacktestRun, console: Console) -> None:
     table.add_column("", style="bold")
     for d in ds:
         table.add_column(d["policy"], justify="right")
+    if any(d["reserve_start"] != "0.00" for d in ds):
+        table.add_row("Reserve set aside at start", *(f"{d['reserve_start']} USDT" for d in ds))
     for label, key, unit in _ROWS:
         table.add_row(label, *(f"{d[key]} {unit}".strip() for d in ds))
         if key == "unhedged_max":  # how well the value was locked, right under the values

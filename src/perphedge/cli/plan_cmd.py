@@ -92,6 +92,10 @@ def plan(
         render_plan(data, Console())
 
 
+#: The funding direction in words ("pay" + "d" printed "payd").
+_FUNDING_WORDS = {"receive": "received", "pay": "paid", "none": "none (rate 0)"}
+
+
 def _row(table: Table, label: str, value: Any, note: str = "") -> None:
     table.add_row(label, "—" if value is None else str(value), note)
 
@@ -124,7 +128,8 @@ def render_plan(d: dict[str, Any], console: Console) -> None:
         _row(table, "Funding rate", d["funding_rate"],
              f"per {d['funding_interval_hours']} h, {d['funding_source']}")
         _row(table, "Funding per day", f"{d['funding_per_day']} USDT",
-             f"{d['funding_direction']}d, {d['funding_annualized_pct']} %/yr of notional")
+             f"{_FUNDING_WORDS.get(d['funding_direction'], d['funding_direction'])}, "
+             f"{d['funding_annualized_pct']} %/yr of notional")
     _row(table, "Entry fee", f"{d['fees']} USDT", f"taker {d['fee_rate']}")
     move = d["historical_move"]
     if move:
