@@ -134,9 +134,15 @@ def parse_interval_ms(text: str, field: str, *, min_ms: int = SECOND_MS,
     if unit in INTERVAL_UNITS_MS and number.isascii() and number.isdigit() and len(number) < 10:
         ms = int(number) * INTERVAL_UNITS_MS[unit]
     if not min_ms <= ms <= max_ms or ms % multiple_of_ms:
-        raise InputError(field, f"an interval like 30s, 1m, 4h or 1d, from {_span(min_ms)} to "
-                         f"{_span(max_ms)}" + (f", a whole number of {_span(multiple_of_ms)}"
-                                               if multiple_of_ms > SECOND_MS else ""), text)
+        if multiple_of_ms > SECOND_MS:
+            unit = {MINUTE_MS: "minutes", HOUR_MS: "hours", DAY_MS: "days"}.get(
+                multiple_of_ms, f"times {_span(multiple_of_ms)}")
+            expected = (f"a whole number of {unit} such as 1h, 4h or 1d, from "
+                        f"{_span(min_ms)} to {_span(max_ms)}")
+        else:
+            expected = (f"an interval like 30s, 1m, 4h or 1d, from {_span(min_ms)} to "
+                        f"{_span(max_ms)}")
+        raise InputError(field, expected, text)
     return ms
 
 
