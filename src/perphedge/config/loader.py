@@ -44,6 +44,15 @@ _EXPECTATIONS = {
     "literal_error": "one of {expected}",
     "string_pattern_mismatch": "text matching {pattern}",
     "too_short": "at least {min_length} entries",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "decimal_parsing": "a number",
+    "decimal_type": "a number",
+    "finite_number": "a finite number",
+    "string_type": "text in quotes",
 }
 
 
