@@ -230,13 +230,26 @@ class LocalExchange:
             "asks" if order.side == "BUY" else "bids", order.orig_qty, self.config.book,
             inst.tick_size, inst.lot_step * inst.contract_size,
             None if order.type == "MARKET" else order.price)
+        tif = order.time_in_force.upper()
+        if tif == "GTX" and filled > 0:  # post-only that would take liquidity
+            del self.book.orders[order.order_id]
+            raise api_error(-5022)
+        if tif == "FOK" and filled < order.orig_qty:
+            filled = Decimal(0)  # all or nothing
         if filled == 0:
-            return order
+            return self._expire_unfilled(order) if tif in ("IOC", "FOK") else order
         try:
             self.execute(order, price, order.time_ms, maker=False, qty=filled)
         except SimRejection as err:
             del self.book.orders[order.order_id]
             raise rejection_to_api(err) from None
+        return self._expire_unfilled(order) if tif in ("IOC", "FOK") else order
+
+    @staticmethod
+    def _expire_unfilled(order: OrderRecord) -> OrderRecord:
+        """IOC/FOK: what did not fill at once leaves the book (Binance: EXPIRED)."""
+        if order.is_open:
+            order.status, order.update_time_ms = "EXPIRED", order.time_ms
         return order
 
 
