@@ -305,15 +305,14 @@ def without_password(text: str) -> str:
 
 
 def output_file(path: Path, field: str) -> Path:
-    """A file path the command may write: not a folder, in an existing, writable folder.
+    """A file path the command may write: not a folder, in a folder that exists or can be
+    created (its nearest existing parent is writable).
 
     Checked before any work is done, so a bad path is refused with nothing half-written.
     """
     if path.is_dir():
         raise InputError(field, "a file path, not a folder", str(path))
-    if not path.parent.is_dir():
-        raise InputError(field, "a file in an existing folder", str(path))
-    _probe(path.parent, field, str(path))
+    output_folder(path.parent, field, str(path))
     return path
 
 

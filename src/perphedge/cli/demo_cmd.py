@@ -11,7 +11,7 @@ from rich.console import Console
 
 from perphedge.cli.app import app
 from perphedge.errors import InputError
-from perphedge.parse import output_folder
+from perphedge.parse import output_file, output_folder
 
 
 @app.command()
@@ -42,9 +42,7 @@ def demo(
     if workdir is not None:
         output_folder(workdir, "--workdir")
     if report is not None:  # the demo creates the report's folder
-        output_folder(report.parent, "--report", str(report))
-        if report.is_dir():
-            raise InputError("--report", "a file path, not a folder", str(report))
+        output_file(report, "--report")
     console = Console(highlight=False)
     console.print("[bold]perphedge demo[/bold]: a local Binance-compatible exchange replays "
                   "real BTC history; the live engine hedges 2 BTC through ccxt against it.")
