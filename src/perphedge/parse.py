@@ -218,7 +218,8 @@ def non_negative_amount(text: object, field: str, maximum: Decimal = MAX_AMOUNT)
 def parse_float(value: float, field: str, *, minimum: float, maximum: float) -> float:
     """A finite float option (``--speed``) within ``[minimum, maximum]``."""
     if not math.isfinite(value) or not minimum <= value <= maximum:
-        raise InputError(field, f"a finite number from {minimum:g} to {maximum:g}", str(value))
+        low, high = (f"{x:.0f}" if float(x).is_integer() else f"{x:g}" for x in (minimum, maximum))
+        raise InputError(field, f"a finite number from {low} to {high}", str(value))
     return value
 
 

@@ -6,6 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def _one_line(err: ValidationError) -> InputError:
     first = err.errors(include_url=False)[0]
     where = _location(tuple(first["loc"]))
     got = first.get("input")
-    ctx = first.get("ctx") or {}
+    ctx = {k: format(v, "f") if isinstance(v, Decimal) else v
+           for k, v in (first.get("ctx") or {}).items()}
     cause = ctx.get("error")
     if isinstance(cause, ConfigValueError):
         key = cause.key if cause.key.startswith("hedges[") or where == "config" else (
