@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: Plain ccxt scripts a test runs as a user would (`python usdm_common_calls.py …`); they
+#: import their sibling `point.py` by name, so pytest must not import them as modules.
+collect_ignore = ["integration/ccxt_scripts"]
 #: The real market data the tests replay; ``PERPHEDGE_SHARED_DATA`` points elsewhere.
 SHARED_DATA = Path(os.environ.get("PERPHEDGE_SHARED_DATA") or REPO.parent / "shared" / "data")
 MISSING_SHARED_DATA = (
