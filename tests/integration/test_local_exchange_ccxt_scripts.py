@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from perphedge.exchange.market import bundled_delivery_paths, bundled_path, replay_window
@@ -124,10 +125,18 @@ def test_the_replay_says_when_it_reaches_the_end_of_the_data_and_stops_there() -
     paths = [bundled_path(asset, "1h") for asset in ("BTC", "ETH")]
     _, _, end_ms = replay_window(paths)
     start = time.strftime("%Y-%m-%dT%H:%M", time.gmtime((end_ms - 2 * HOUR_MS) / 1000))
-    with serving("--speed", "7200", "--start", start) as (_url, proc):
+    with serving("--speed", "7200", "--start", start) as (url, proc):
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("replay reached the end of the data at "), line
+        time.sleep(1.5)  # the wall clock runs on; the replay clock does not
+        premium = httpx.get(f"{url}/fapi/v1/premiumIndex", params={"symbol": "BTCUSDT"},
+                            timeout=10).json()
+    btc = paths[0]
+    assert premium["time"] == end_ms
+    assert premium["markPrice"] == f"{float(btc.close[-1]):.8f}"
+    assert premium["nextFundingTime"] > end_ms
+    assert "E" not in premium["lastFundingRate"]
 
 
 def test_carry_live_works_against_the_local_exchange(served: str) -> None:
