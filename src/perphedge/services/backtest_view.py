@@ -82,6 +82,7 @@ def result_to_dict(
             }
             for liq in result.liquidations
         ],
+        "reserve_start": money(result.reserve_start_usdt),
         "value_start": money(result.value_start),
         "value_end": money(result.value_end),
         "value_min": money(result.value_min),
