@@ -83,12 +83,14 @@ def _order(replay: Replay, step: OrderCall, i: int) -> None:
             smaller = shrink_for_margin(step, acct.available_usdt(), price,
                                         replay.book.instruments[replay.book.row(symbol)])
         if smaller is None:
+            replay.refusals += 1
             replay.notes.append(f"order of {qty} refused: {exc.msg}")
             return
         qty = smaller.qty_base
         try:
             acct.futures_trade(symbol, step.side, qty, price, replay._ts(i))
         except SimRejection as again:
+            replay.refusals += 1
             replay.notes.append(f"order of {qty} (cut for margin) refused: {again.msg}")
             return
     kind = "open" if held == 0 else ("close" if step.reduce_only and qty == held
@@ -134,6 +136,7 @@ def _spot(replay: Replay, step: OrderCall, i: int) -> None:
     try:
         acct.spot_trade(base, step.side, qty, price, replay._ts(i))
     except SimRejection as exc:
+        replay.refusals += 1
         replay.notes.append(f"spot trade of {qty} refused: {exc.msg}")
         return
     kind = "spot_buy" if buy else "spot_sell"

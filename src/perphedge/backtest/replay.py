@@ -99,6 +99,7 @@ class Replay:
     opened_before: bool = False
     rebalances: int = 0
     margin_moves: int = 0
+    refusals: int = 0  # orders or spot trades the account refused
     funding_in: Decimal = ZERO
     funding_out: Decimal = ZERO
     rolls: int = 0

@@ -95,6 +95,14 @@ class BacktestResult:
     roll_fees: Decimal = Decimal(0)  # fees of those fills (also in fees_total)
     deliveries_settled: int = 0  # positions closed by delivery at expiry
     contracts_held: tuple[str, ...] = ()  # contracts the hedge was held in, first use first
+    refusals: int = 0  # orders and spot trades the account refused
+
+    @property
+    def fees_pct(self) -> Decimal:
+        """Fees as a percentage of the value at the start (0 when that value is 0)."""
+        if self.value_start == 0:
+            return Decimal(0)
+        return (self.fees_total / self.value_start * 100).quantize(Decimal("0.0001"))
 
     @property
     def funding_total(self) -> Decimal:

@@ -123,7 +123,7 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         notes=tuple(_notes(replay, stand_in_marks)),
         rolls=replay.rolls, roll_fees=replay.roll_fees,
         deliveries_settled=replay.deliveries_settled,
-        contracts_held=_contracts_held(replay),
+        contracts_held=_contracts_held(replay), refusals=replay.refusals,
     )
 
 

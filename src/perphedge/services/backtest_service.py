@@ -100,11 +100,17 @@ class SweepRow:
 
     policy: str
     start_ms: int
-    end_ms: int
+    end_ms: int  # the end of the data the run actually covered, not the end asked for
     liquidated_ms: int | None
     worst_deviation_pct: Decimal
     funding_total: Decimal
     fees_total: Decimal
+    value_start: Decimal = Decimal(0)
+    deviation_min_pct: Decimal = Decimal(0)  # excluding funding
+    deviation_max_pct: Decimal = Decimal(0)  # excluding funding
+    fees_pct: Decimal = Decimal(0)  # fees as % of value_start
+    rebalances: int = 0
+    refusals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,12 +437,16 @@ def _windows(c: _Checked, horizon_days: int | None, data_end_ms: int) -> list[tu
     return [(s, s + horizon_ms) for s in monthly_starts(c.start_ms, limit - horizon_ms)]
 
 
-def _row(policy: str, start_ms: int, end_ms: int, result: BacktestResult) -> SweepRow:
+def sweep_row(policy: str, start_ms: int, result: BacktestResult) -> SweepRow:
+    """One sweep row from a run; its end is where the data ended, not the end asked for."""
     return SweepRow(
-        policy=policy, start_ms=start_ms, end_ms=end_ms,
+        policy=policy, start_ms=start_ms, end_ms=result.end_ms,
         liquidated_ms=result.liquidations[0].ts_ms if result.liquidations else None,
         worst_deviation_pct=worst_deviation_pct(result),
         funding_total=result.funding_total, fees_total=result.fees_total,
+        value_start=result.value_start, deviation_min_pct=result.deviation_min_pct,
+        deviation_max_pct=result.deviation_max_pct, fees_pct=result.fees_pct,
+        rebalances=result.rebalances, refusals=result.refusals,
     )
 
 
@@ -480,8 +490,8 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
         part: MarketHistory = history.slice(start_ms, end_ms)
         for policy in c.policies:
             spec = _spec(c, policy, start_ms, end_ms, options.purchase)
-            rows.append(_row(policy, start_ms, end_ms,
-                             run_backtest(spec, part, instrument, brackets, deliveries)))
+            rows.append(sweep_row(policy, start_ms,
+                                  run_backtest(spec, part, instrument, brackets, deliveries)))
             if progress is not None:
                 progress(len(rows), total)
     horizon = None if options.horizon_days is None and c.end_ms is not None else (

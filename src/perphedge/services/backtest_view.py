@@ -196,6 +196,12 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
                 "worst_deviation_pct": pct(r.worst_deviation_pct),
                 "funding_total": money(r.funding_total),
                 "fees_total": money(r.fees_total),
+                "value_start": money(r.value_start),
+                "deviation_min_pct": pct(r.deviation_min_pct),
+                "deviation_max_pct": pct(r.deviation_max_pct),
+                "fees_pct": pct(r.fees_pct),
+                "rebalances": r.rebalances,
+                "refusals": r.refusals,
             }
             for r in sweep.rows
         ],
