@@ -55,6 +55,8 @@ class Task:
     policy: str
     start_ms: int
     end_ms: int
+    up: str | None = None
+    down: str | None = None
 
 
 def _history(asset: str) -> MarketHistory:
@@ -100,7 +102,8 @@ def tasks(args: argparse.Namespace) -> list[Task]:
                 for lev in args.leverage:
                     for side in args.side:
                         for policy in args.policy:
-                            out.append(Task(asset, k, lev, side, policy, s, end))
+                            out.append(Task(asset, k, lev, side, policy, s, end,
+                                            args.up, args.down))
     return out
 
 
@@ -111,7 +114,9 @@ def run(task: Task) -> dict[str, Any]:
     spec = BacktestSpec(asset=task.asset, quantity=QUANTITY[task.asset],
                         purchase=task.side == "purchase", policy=task.policy,
                         leverage=Decimal(task.leverage), start_ms=task.start_ms,
-                        end_ms=task.end_ms)
+                        end_ms=task.end_ms,
+                        trigger_up_ratio=None if task.up is None else Decimal(task.up),
+                        trigger_down_ratio=None if task.down is None else Decimal(task.down))
     part = history.slice(task.start_ms, task.end_ms)
     r = run_backtest(spec, part, instrument, bundled_brackets(instrument.symbol))
     start = float(r.value_start)
@@ -202,6 +207,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    choices=["short", "purchase"])
     p.add_argument("--policy", nargs="+", default=["managed"])
     p.add_argument("--every", type=int, default=1, help="take every Nth start only")
+    p.add_argument("--up", help="managed: upper trigger as a multiple of the leverage")
+    p.add_argument("--down", help="managed: lower trigger as a multiple of the leverage "
+                                  "(0: never buy back)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", dest="json_path", help="write every run's figures here")
     return p.parse_args(argv)

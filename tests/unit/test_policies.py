@@ -98,7 +98,11 @@ def test_managed_long_hedge_moves_only_margin() -> None:
     actions = ManagedPolicy().decide(state, PARAMS)
     assert actions == (Transfer(D(75000), "futures"), AddMargin(D(75000)))
     calm = replace(state, mark_price=D(150000), spot_price=D(150000))
-    back = ManagedPolicy().decide(calm, PARAMS)
+    # Leverage 1.43 is inside the default triggers (1 .. 3): no move. With the old band
+    # (1.5 .. 2.5) given explicitly, the margin above the target goes back to the cash.
+    assert not any(isinstance(a, RemoveMargin) for a in ManagedPolicy().decide(calm, PARAMS))
+    banded = PolicyParams(leverage=D(2), leverage_band=(D("1.5"), D("2.5")))
+    back = ManagedPolicy().decide(calm, banded)
     assert isinstance(back[0], RemoveMargin)
     assert not any(isinstance(a, AdjustHedge) for a in back)
 

@@ -76,9 +76,13 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     total = col["usdt"] + col["spot_qty"] * spot + pos_value
     if spec.purchase:
         factor = col["unit_cost"] / spot
-        hedged = total * factor
-        unhedged = col["unhedged_cash"] * factor
-        funding_units = col["funding_cum"] * factor
+        # The reserve is not part of the purchase: it is valued at face, not as a bet.
+        reserve = float(replay.reserve_start)
+        hedged = (total - reserve) * factor + reserve
+        unhedged = (col["unhedged_cash"] - reserve) * factor + reserve
+        # Each payment costs the purchasing power it had when paid (not at today's price).
+        paid_now = np.diff(col["funding_cum"], prepend=0.0)
+        funding_units = np.cumsum(paid_now * factor)
     else:
         hedged = total
         unhedged = col["unhedged_qty"] * spot + col["unhedged_cash"]
@@ -103,7 +107,8 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     acct.mark(symbol, Decimal(repr(float(mark[-1]))))
     value_end = acct.equity_usdt({base: end_spot})
     if spec.purchase:
-        value_end = value_end * Decimal(repr(float(col["unit_cost"][-1]))) / end_spot
+        cost = Decimal(repr(float(col["unit_cost"][-1])))
+        value_end = (value_end - replay.reserve_start) * cost / end_spot + replay.reserve_start
     pos = acct.position(symbol)
     return BacktestResult(
         asset=spec.asset, policy=spec.policy, leverage=spec.leverage, purchase=spec.purchase,
