@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from perphedge.domain.adverse_move import AdverseMove, largest_adverse_move_across_gaps
+from perphedge.domain.funding_history import long_funding_over_horizon
 from perphedge.domain.money import non_negative, positive, to_decimal
 from perphedge.domain.types import ExposureKind, MarginMode
 from perphedge.errors import InputError
-from perphedge.planning.hedge_plan import Exposure, HedgePlan, PlanRequest, plan_hedge
+from perphedge.planning.hedge_plan import (
+    Exposure,
+    HedgePlan,
+    PlanRequest,
+    PlanWarning,
+    plan_hedge,
+)
 from perphedge.services.ports import MarketData, MarketSnapshot, PriceHistory
 
 DAY_MS = 86_400_000
@@ -70,6 +78,28 @@ def historical_move(
     )
 
 
+def _purchase_funding(history: PriceHistory, asset: str, notional: Decimal,
+                      days: int) -> list[PlanWarning]:
+    """What a long hedge of this purchase would have paid in funding over ``days``, in
+    history (median and worst window), when the history port has funding."""
+    read = getattr(history, "funding_history", None)
+    if read is None:
+        return []
+    times, rates = read(asset)
+    seen = long_funding_over_horizon(times, rates, days)
+    if seen is None:
+        return []
+    worst_day = datetime.fromtimestamp(seen.worst_start_ms / 1000, tz=UTC).date()
+    usdt = notional / 100
+    return [PlanWarning("purchase_funding", (
+        f"a long hedge pays funding while the rate is positive: over {days} days in the "
+        f"bundled history ({seen.windows} windows) a long paid a median "
+        f"{seen.median_pct:.2f} % of its notional ({usdt * Decimal(repr(seen.median_pct)):.2f}"
+        f" USDT here) and at worst {seen.worst_pct:.2f} % "
+        f"({usdt * Decimal(repr(seen.worst_pct)):.2f} USDT, from {worst_day}); the managed "
+        "policy cuts the hedge to what the cash can still buy as funding drains it"))]
+
+
 def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -> PlanResult:
     """Parse and check ``options``, gather market data, and run the planner."""
     quantity = positive(options.quantity, "--quantity")
@@ -108,6 +138,9 @@ def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -
         # The planner names its own fields; the user knows them as options.
         field = {"notional": "quantity"}.get(err.field, err.field)
         raise InputError(f"--{field}", err.expected, err.got) from None
+    if options.purchase:
+        plan = replace(plan, warnings=(*plan.warnings, *_purchase_funding(
+            history, instrument.base, plan.locked_value_usdt, options.horizon_days)))
     return PlanResult(
         plan=plan,
         snapshot=snapshot,
