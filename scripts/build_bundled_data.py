@@ -235,6 +235,9 @@ def _basis_ratio(times: list[int], spot: Series, perp: Series) -> np.ndarray:
         k = both[a:b]
         if k.any():
             known = close_p[a:b][k] / close_s[a:b][k]
+            # Held flat beyond the ends at the median of the 24 nearest real bars, not one
+            # bar's ratio (a source's first bars can be off: ETH 2020-08-02 02:00 +0.39 %).
+            known[0], known[-1] = np.median(known[:24]), np.median(known[-24:])
             out[a:b] = np.interp(t[a:b].astype(np.float64), t[a:b][k].astype(np.float64), known)
     return out
 

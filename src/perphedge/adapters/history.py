@@ -178,6 +178,9 @@ def _standin_ratio(times: npt.NDArray[np.int64], perp_real: npt.NDArray[np.bool_
         k = both[a:b]
         if bool(k.any()):
             known = perp_close[a:b][k] / spot_close[a:b][k]
+            # Held flat beyond the ends at the median of the 24 nearest real bars, not one
+            # bar's ratio (a source's first bars can be off: ETH 2020-08-02 02:00 +0.39 %).
+            known[0], known[-1] = np.median(known[:24]), np.median(known[-24:])
             out[a:b] = np.interp(times[a:b].astype(np.float64),
                                  times[a:b][k].astype(np.float64), known)
     return out

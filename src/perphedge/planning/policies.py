@@ -76,7 +76,7 @@ class PolicyParams:
     # Managed policy triggers (used when ``leverage_band`` is None), as multiples of the
     # target: chosen from the parameter sweep in docs/backtest.md.
     trigger_up_ratio: Decimal = Decimal("1.5")
-    trigger_down_ratio: Decimal = Decimal("0.5")
+    trigger_down_ratio: Decimal = Decimal(0)  # 0: never buy back (the sweep: churn)
     spot_fee_rate: Decimal = Decimal("0.001")
     funding_alert_share: Decimal = Decimal("0.10")
 
