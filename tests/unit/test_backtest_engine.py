@@ -100,7 +100,7 @@ def test_managed_survives_a_150_pct_move_and_keeps_the_hedge_in_its_band(purchas
         assert np.all(s.hedge_qty >= 4.8)
     else:  # both legs move by the same lot-rounded quantity
         assert np.all(np.abs(s.hedge_qty - s.spot_qty) < 1e-9)
-    assert np.nanmax(s.effective_leverage) <= 3.0  # the upper trigger, 1.5 x the target
+    assert np.nanmax(s.effective_leverage) < 2.6  # the upper trigger 1.25 x the target, hourly
     # Locked: the hedged value stays within a few percent of the locked value.
     assert abs(result.deviation_min_pct) < 3
     assert abs(result.deviation_max_pct) < 3

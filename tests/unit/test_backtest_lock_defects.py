@@ -60,7 +60,7 @@ def test_a_3x_hedge_opens_at_full_size() -> None:
 
 def test_a_short_opening_states_its_unhedged_remainder_and_why() -> None:
     # A 1x purchase: the purchase cash cannot pay both the 1x margin and the taker fee.
-    result = _real("ETH", "2025-11-01", 2, quantity=D(5), purchase=True, policy="managed",
+    result = _real("ETH", "2024-03-01", 2, quantity=D(5), purchase=True, policy="managed",
                    leverage=D(1))
     opening = next(a for a in result.actions if a.kind == "open")
     assert opening.qty_base < D(5)
@@ -116,3 +116,18 @@ def test_the_managed_policy_backs_off_after_refusals() -> None:
     assert policies.ManagedPolicy().decide(waiting, params) == ()
     later = replace(waiting, now_ms=12 * 3_600_000)
     assert policies.ManagedPolicy().decide(later, params)
+
+
+def test_a_purchase_reports_its_effective_locked_price_at_every_step() -> None:
+    result = _real("ETH", "2025-10-01", 60, quantity=D(5), purchase=True, policy="managed",
+                   leverage=D(2))
+    orders = [a for a in result.actions if a.kind in ("open", "rebalance")]
+    assert orders
+    assert all(a.note.startswith("effective locked price ") for a in orders)
+    cost = D(repr(float(result.series.locked_value[0]))) / 5
+    paid = result.funding_paid - result.funding_received + result.fees_total
+    assert result.effective_price_end is not None
+    assert abs(result.effective_price_end - (cost + paid / 5)) < D("0.05")
+    series = result.series.effective_price
+    assert series is not None
+    assert series.shape == result.series.ts_ms.shape

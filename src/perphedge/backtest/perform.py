@@ -105,7 +105,9 @@ def _order(replay: Replay, step: OrderCall, i: int) -> bool:
         replay.opened_before = True
     else:
         replay.rebalances += 1
-    replay.actions.append(ActionEvent(replay._ts(i), kind, qty, qty * price, price))
+    locked = replay.effective_price()
+    note = "" if locked is None else f"effective locked price {locked:.2f}"
+    replay.actions.append(ActionEvent(replay._ts(i), kind, qty, qty * price, price, note))
     return True
 
 

@@ -84,6 +84,7 @@ class Piece:
     unhedged_cash: float
     unit_cost: float  # purchase: locked cost per unit; holding: NaN
     contract: int = 0  # row of the held contract in the replay's ContractBook
+    target_qty: float = 0.0  # purchase: the quantity to buy (for the effective price)
 
 
 @dataclass(slots=True)
@@ -324,6 +325,14 @@ class Replay:
                 f"{self.notes[-1] if self.notes else 'a step was refused'}; the rest of the "
                 "decision was dropped and the policy backs off (1, 2, 4 ... decisions)"))
 
+    def effective_price(self) -> Decimal | None:
+        """A purchase's effective locked price per unit: the locked cost plus the net funding
+        and the fees paid so far, shared over the quantity to buy (None: not a purchase)."""
+        if not self.spec.purchase or self.target_qty <= 0:
+            return None
+        paid = self.funding_out - self.funding_in + self.account.fees_paid_usdt
+        return (self.cost_basis + paid) / self.target_qty
+
     def alert_due(self, code: str, ts_ms: int) -> bool:
         """True when alert ``code`` was not raised in the last week (and records it now)."""
         last = self._alerted.get(code)
@@ -373,7 +382,7 @@ class Replay:
             funding_cum=float(acct.funding_received_usdt), fees_cum=float(acct.fees_paid_usdt),
             locked=float(self.locked), unhedged_qty=float(self.unhedged_qty),
             unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
-            contract=self.book.row(self.hedge_symbol),
+            contract=self.book.row(self.hedge_symbol), target_qty=float(self.target_qty),
         )
         if self.pieces and self.pieces[-1].start == i:
             self.pieces[-1] = piece

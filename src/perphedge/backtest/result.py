@@ -56,6 +56,8 @@ class BacktestSeries:
     effective_leverage: FloatArray  # notional / margin balance; NaN when flat
     spot_qty: FloatArray
     hedge_qty: FloatArray
+    #: Purchase: locked cost + net funding paid + fees, per unit to buy (None: a holding).
+    effective_price: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class BacktestResult:
     deliveries_settled: int = 0  # positions closed by delivery at expiry
     contracts_held: tuple[str, ...] = ()  # contracts the hedge was held in, first use first
     refusals: int = 0  # orders and spot trades the account refused
+    effective_price_end: Decimal | None = None  # purchase: effective locked price at the end
+    effective_price_max: Decimal | None = None  # and its highest over the run
 
     @property
     def fees_pct(self) -> Decimal:

@@ -93,12 +93,18 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     balance = col["margin_base"] + pos_value
     with np.errstate(divide="ignore", invalid="ignore"):
         lev = np.where((q != 0) & (balance > 0), np.abs(q) * mark / balance, np.nan)
+    effective = None
+    if spec.purchase:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qty = _column(replay, "target_qty", n)
+            effective = np.where(qty > 0, col["unit_cost"] + (col["fees_cum"] - col[
+                "funding_cum"]) / qty, np.nan)
     series = BacktestSeries(
         ts_ms=h.open_time_ms + np.int64(h.interval_ms), price=spot, mark=mark,
         hedged_value=hedged, unhedged_value=unhedged, locked_value=locked,
         liquidation_price=col["liq"], funding_cum=col["funding_cum"],
         fees_cum=col["fees_cum"], effective_leverage=lev,
-        spot_qty=col["spot_qty"], hedge_qty=np.abs(q),
+        spot_qty=col["spot_qty"], hedge_qty=np.abs(q), effective_price=effective,
     )
     acct = replay.account
     symbol = replay.hedge_symbol
@@ -129,7 +135,16 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         rolls=replay.rolls, roll_fees=replay.roll_fees,
         deliveries_settled=replay.deliveries_settled,
         contracts_held=_contracts_held(replay), refusals=replay.refusals,
+        effective_price_end=_maybe_cents(effective, last=True),
+        effective_price_max=_maybe_cents(effective, last=False),
     )
+
+
+def _maybe_cents(values: FloatArray | None, *, last: bool) -> Decimal | None:
+    if values is None or not bool(np.isfinite(values).any()):
+        return None
+    finite = values[np.isfinite(values)]
+    return _cents(finite[-1] if last else np.max(finite))
 
 
 def _contracts_held(replay: Replay) -> tuple[str, ...]:

@@ -75,7 +75,7 @@ class PolicyParams:
     carry_horizon_days: int = 90
     # Managed policy triggers (used when ``leverage_band`` is None), as multiples of the
     # target: chosen from the parameter sweep in docs/backtest.md.
-    trigger_up_ratio: Decimal = Decimal("1.5")
+    trigger_up_ratio: Decimal = Decimal("1.25")
     trigger_down_ratio: Decimal = Decimal(0)  # 0: never buy back (the sweep: churn)
     spot_fee_rate: Decimal = Decimal("0.001")
     funding_alert_share: Decimal = Decimal("0.10")

@@ -102,6 +102,10 @@ def result_to_dict(
         "margin_moves": result.margin_moves,
         "final_spot_quantity": plain(result.final_spot_qty),
         "final_hedge_quantity": plain(result.final_hedge_qty),
+        "effective_locked_price_end": None if result.effective_price_end is None else money(
+            result.effective_price_end),
+        "effective_locked_price_max": None if result.effective_price_max is None else money(
+            result.effective_price_max),
         "contracts_held": list(result.contracts_held),
         "rolls": result.rolls,
         "roll_fees": money(result.roll_fees),
