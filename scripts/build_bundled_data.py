@@ -140,7 +140,15 @@ SOURCE_LABELS = {
     "cdd_via_IngiOrn": "CryptoDataDownload via IngiOrn/crypto_data",
     "cdd_via_AHA-HH": "CryptoDataDownload via AHA-HH/optimising-funding-rate-arbitrage",
     "fapi_via_gravestone": "Binance /fapi/v1/klines via silertrades/gravestone-data",
+    "fapi_via_IggyIkenna": "Binance /fapi/v1/klines via IggyIkenna/basis-strategy-v1",
+    "binance_spot_via_MikeBrants": "Binance spot klines via MikeBrants/friendly-fishstick",
 }
+#: A flat spot bar (open = high = low = close) this far from the perpetual is stale.
+STALE_GAP = 0.003
+#: A one-bar perp/spot basis spike larger than this (and back the next bar) is an outlier.
+OUTLIER_GAP = 0.005
+#: Bars further apart than this start a new stretch (the basis is not carried across).
+HOLE_MS = 3 * DAY_MS
 SPLIT_GAP_MS = 7 * DAY_MS  # a hole longer than this starts a new note segment
 
 
@@ -191,26 +199,91 @@ def _runs(times: list[int], labels: list[str], interval_ms: int) -> list[tuple[i
     return runs
 
 
+def _flat(bar: Bar) -> bool:
+    return bar[0] == bar[1] == bar[2] == bar[3]
+
+
+def _stale_spot(spot: Series, perp: Series, interval_ms: int = HOUR_MS) -> list[int]:
+    """Spot bars whose close is not the market's at the bar's end, while the perpetual, in
+    the same hour, closed more than ``STALE_GAP`` away: flat bars (O = H = L = C: nothing
+    traded), and the last bar before a spot outage (the next bar is missing or flat: trading
+    stopped inside the hour, so its close is the price at the halt)."""
+    out = []
+    for t, (bar, _) in spot.items():
+        p = perp.get(t)
+        if p is None or abs(p[0][3] / bar[3] - 1) <= STALE_GAP:
+            continue
+        after = spot.get(t + interval_ms)
+        if _flat(bar) or after is None or _flat(after[0]):
+            out.append(t)
+    return out
+
+
+def _basis_ratio(times: list[int], spot: Series, perp: Series) -> np.ndarray:
+    """perp close / spot close at every bar: the real ratio where both markets have a bar,
+    linearly interpolated in time between the nearest such bars elsewhere, held flat before
+    the first and after the last of each stretch without a hole over 3 days. Stand-ins
+    scaled by it carry the basis across a seam instead of jumping to zero there. The loader
+    (``perphedge.adapters.history._standin_ratio``) computes the same for the perp."""
+    t = np.array(times, dtype=np.int64)
+    both = np.array([x in spot and x in perp for x in times], dtype=np.bool_)
+    close_s = np.array([spot[x][0][3] if x in spot else 1 for x in times], dtype=np.float64)
+    close_p = np.array([perp[x][0][3] if x in perp else 1 for x in times], dtype=np.float64)
+    out = np.ones(t.shape[0])
+    cuts = np.flatnonzero(np.diff(t) > HOLE_MS) + 1
+    for a, b in itertools.pairwise([0, *cuts.tolist(), t.shape[0]]):
+        k = both[a:b]
+        if k.any():
+            known = close_p[a:b][k] / close_s[a:b][k]
+            # Held flat beyond the ends at the median of the 24 nearest real bars, not one
+            # bar's ratio (a source's first bars can be off: ETH 2020-08-02 02:00 +0.39 %).
+            known[0], known[-1] = np.median(known[:24]), np.median(known[-24:])
+            out[a:b] = np.interp(t[a:b].astype(np.float64), t[a:b][k].astype(np.float64), known)
+    return out
+
+
+def _perp_outliers(spot: Series, perp: Series, interval_ms: int) -> list[int]:
+    """Perp bars whose basis jumps more than ``OUTLIER_GAP`` away from both neighbours while
+    the neighbours agree (within a third of it): a one-bar interruption, not a move."""
+    out = []
+    for t, (p, _) in perp.items():
+        near = [t - interval_ms, t + interval_ms]
+        if t not in spot or not all(x in spot and x in perp for x in near):
+            continue
+        basis = p[3] / spot[t][0][3] - 1
+        side = [perp[x][0][3] / spot[x][0][3] - 1 for x in near]
+        if abs(side[0] - side[1]) < OUTLIER_GAP / 3 and all(
+                abs(basis - b) > OUTLIER_GAP for b in side):
+            out.append(t)
+    return out
+
+
 def _merge(spot: Series, perp: Series, perp_name: str, interval_ms: int) -> dict[str, np.ndarray]:
-    """One row per bar: spot where it exists (else the perp stands in), perp likewise."""
+    """One row per bar: spot where it exists (else the perp stands in, divided by the basis
+    ratio of :func:`_basis_ratio`); the loader fills the perp's stand-in likewise."""
     times = sorted(set(spot) | set(perp))
-    spot_rows, perp_rows, spot_labels, perp_labels = [], [], [], []
-    for t in times:
+    ratio = _basis_ratio(times, spot, perp)
+    spot_rows, spot_labels, perp_labels = [], [], []
+    for k, t in enumerate(times):
         s, p = spot.get(t), perp.get(t)
-        spot_rows.append(s[0] if s else p[0])  # type: ignore[index]
-        perp_rows.append(p[0] if p else s[0])  # type: ignore[index]
+        if s:
+            spot_rows.append(s[0])
+        else:
+            spot_rows.append(tuple(round(x / ratio[k]) for x in p[0]))  # type: ignore[index]
         spot_labels.append(
-            f"spot: {s[1]}" if s else f"spot: none; the {perp_name} stands in ({p[1]})"  # type: ignore[index]
+            f"spot: {s[1]}" if s else f"spot: none; the {perp_name} stands in, scaled by the "
+            f"perp/spot basis interpolated between the nearest bars with both ({p[1]})"  # type: ignore[index]
         )
         perp_labels.append(
-            f"{perp_name}: {p[1]}" if p else f"{perp_name}: none; spot stands in"
+            f"{perp_name}: {p[1]}" if p else f"{perp_name}: none; spot stands in, scaled by "
+            "the perp/spot basis interpolated between the nearest bars with both"
         )
     runs = _runs(times, spot_labels, interval_ms) + _runs(times, perp_labels, interval_ms)
     runs.sort()
     s_arr = np.array(spot_rows, dtype=np.int64).reshape(-1, 4)
     perp_mask = np.array([t in perp for t in times], dtype=np.bool_)
     # Only the real perpetual rows are stored; the loader fills the stand-in from spot.
-    p_arr = np.array(perp_rows, dtype=np.int64).reshape(-1, 4)[perp_mask]
+    p_arr = np.array([perp[t][0] for t in times if t in perp], dtype=np.int64).reshape(-1, 4)
     return {
         # Deltas (first one absolute) deflate to almost nothing; the loader takes a cumsum.
         "open_time_delta_ms": np.diff(np.array(times, dtype=np.int64), prepend=0),
@@ -269,26 +342,58 @@ def _check_daily(name: str, derived: Series, reference: Series) -> None:
               f" ({len(late)} from 2021)", [_iso(t)[:10] for t in late[:3]])
 
 
+def _drop_stale(asset: str, spot: Series, perp: Series) -> None:
+    """Remove stale spot bars and one-bar perp outliers (the other market, rescaled by the
+    basis, stands in) and say which."""
+    for t in _stale_spot(spot, perp):
+        print(f"{asset} spot {_iso(t)}: stale (closed at {spot[t][0][3] / 100} while the perp "
+              f"closed at {perp[t][0][3] / 100}); replaced by the rescaled perp")
+        del spot[t]
+    for t in _perp_outliers(spot, perp, HOUR_MS):
+        print(f"{asset} perp {_iso(t)}: one-bar basis outlier ({perp[t][0][3] / 100} against "
+              f"spot {spot[t][0][3] / 100}); replaced by the rescaled spot")
+        del perp[t]
+
+
 def build_history(shared: Path, funding: dict[tuple[str, int], tuple[str, str]]) -> None:
     """history_{BTC,ETH}_{1h,1d}.npz and funding_binance_{BTC,ETH}USDT.npz."""
     prices = shared / "prices"
-    perp_1h = prices / "binance_BTCUSDT_ETHUSDT_perp_1h_2020-08_2020-12_and_2025-09_2026-03.csv.gz"
+    perp_1h_files = (
+        prices / "binance_BTCUSDT_ETHUSDT_perp_1h_2020-08_2020-12_and_2025-09_2026-03.csv.gz",
+        prices / "binance_BTCUSDT_ETHUSDT_perp_1h_2024-01_2025-09.csv.gz",
+    )
+    later_spot = prices / ("binance_ETHUSDT_spot_1h_2024-01_2026-01_and_BTCUSDT_2025-10_"
+                           "2026-01.csv.gz")
     spot_1h = {
-        "BTC": _load_bars(prices / "binance_BTCUSDT_spot_1h_2017-08_2025-10.csv.gz", ""),
-        "ETH": _load_bars(prices / "binance_ETHUSDT_spot_1h_2017-08_2021-06.csv.gz",
-                          "cdd_via_andrewsiah"),
+        "BTC": {**_load_bars(prices / "binance_BTCUSDT_spot_1h_2017-08_2025-10.csv.gz", ""),
+                **_load_bars(later_spot, "", "BTCUSDT")},
+        "ETH": {**_load_bars(prices / "binance_ETHUSDT_spot_1h_2017-08_2021-06.csv.gz",
+                             "cdd_via_andrewsiah"),
+                **_load_bars(later_spot, "", "ETHUSDT")},
     }
+    # The CasArt1 file's last bar (2025-10-06 17:00) was partial at pull time (PROVENANCE).
+    del spot_1h["BTC"][1_759_770_000_000]
     perp_1d = {
         "BTC": _load_bars(prices / "binance_BTCUSDT_perp_1d_2019-09_2026-03.csv", ""),
         "ETH": _load_bars(
             prices / "binance_ETHUSDT_perp_1d_2019-11_2020-12_and_2024-01_2026-03.csv", ""),
     }
+    # The same partial export: ETH's 2020-12-30 daily bar holds about one hour (volume
+    # 10,030 against millions on the days before).
+    del perp_1d["ETH"][1_609_286_400_000]
     btc_spot_1d = _load_bars(prices / "binance_BTCUSDT_spot_1d_2017-08_2024-08.csv",
                              "cdd_via_AHA-HH")
     for asset in ("BTC", "ETH"):
         symbol = f"{asset}USDT"
         perp_name = f"Binance USDⓈ-M {symbol} perpetual"
-        perp_hourly = _load_bars(perp_1h, "", symbol)
+        perp_hourly: Series = {}
+        for path in perp_1h_files:
+            perp_hourly.update(_load_bars(path, "", symbol))
+        # IngiOrn's (CDD) last bar, 2020-12-30 00:00, was partial when exported: its daily
+        # twin disagrees with AHA-HH's (27,511.56 vs 28,906.99, PROVENANCE) and its hour sits
+        # 0.6 % under spot (ETH) between bars at +0.1 .. +0.2 %.
+        del perp_hourly[1_609_286_400_000]
+        _drop_stale(asset, spot_1h[asset], perp_hourly)
         write_npz(OUT / f"history_{asset}_1h.npz",
                   _merge(spot_1h[asset], perp_hourly, perp_name, HOUR_MS))
         spot_daily = _daily_series(spot_1h[asset])

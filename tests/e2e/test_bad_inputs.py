@@ -104,8 +104,8 @@ CASES: dict[str, Case] = {
     "backtest --sell more than held": Case(_bt("--sell", "99@2024-01-15"),
                                            ("--sell", "99@2024-01-15", "held then (1 BTC)")),
     "backtest ETH --start in the data's hole": Case(
-        ("backtest", "--asset", "ETH", "--quantity", "1", "--start", "2024-03-01"),
-        ("--start", "hole", "2024-03-01")),
+        ("backtest", "--asset", "ETH", "--quantity", "1", "--start", "2022-03-01"),
+        ("--start", "hole", "2022-03-01")),
     "config leverage = true": _cfg(("hedges[0].leverage", "True"), hedge_extra="\nleverage = true"),
     "config sandbox = 'yes'": _cfg(("accounts.main.sandbox", "yes"),
                                    account_extra='\nsandbox = "yes"'),

@@ -94,9 +94,13 @@ def test_managed_survives_a_150_pct_move_and_keeps_the_hedge_in_its_band(purchas
     assert result.liquidations == ()
     assert result.margin_moves > 0
     s = result.series
-    target = s.spot_qty if not purchase else np.full_like(s.spot_qty, 5.0)
-    assert np.all(np.abs(s.hedge_qty - target) <= 0.02 * target + 0.001)
-    assert np.nanmax(s.effective_leverage) < 3.0
+    if purchase:
+        # Never more than the cash can buy: funding and fees paid shrink it a little.
+        assert np.all(s.hedge_qty <= 5.0)
+        assert np.all(s.hedge_qty >= 4.8)
+    else:  # both legs move by the same lot-rounded quantity
+        assert np.all(np.abs(s.hedge_qty - s.spot_qty) < 1e-9)
+    assert np.nanmax(s.effective_leverage) < 2.6  # the upper trigger 1.25 x the target, hourly
     # Locked: the hedged value stays within a few percent of the locked value.
     assert abs(result.deviation_min_pct) < 3
     assert abs(result.deviation_max_pct) < 3

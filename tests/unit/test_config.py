@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ def test_the_example_written_by_init_is_valid() -> None:
     hedge = config.hedges[0]
     assert hedge.symbol == "BTC/USDT:USDT"
     assert isinstance(hedge.exposure, BalanceExposure)
-    assert hedge.leverage_band == (Decimal("1.5"), Decimal("2.5"))
+    assert hedge.leverage_band is None  # the policy's measured triggers, not a narrow band
     assert config.accounts["main"].exchange == "binanceusdm"
 
 

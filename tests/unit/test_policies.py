@@ -98,7 +98,11 @@ def test_managed_long_hedge_moves_only_margin() -> None:
     actions = ManagedPolicy().decide(state, PARAMS)
     assert actions == (Transfer(D(75000), "futures"), AddMargin(D(75000)))
     calm = replace(state, mark_price=D(150000), spot_price=D(150000))
-    back = ManagedPolicy().decide(calm, PARAMS)
+    # Leverage 1.43 is inside the default triggers (1 .. 3): no move. With the old band
+    # (1.5 .. 2.5) given explicitly, the margin above the target goes back to the cash.
+    assert not any(isinstance(a, RemoveMargin) for a in ManagedPolicy().decide(calm, PARAMS))
+    banded = PolicyParams(leverage=D(2), leverage_band=(D("1.5"), D("2.5")))
+    back = ManagedPolicy().decide(calm, banded)
     assert isinstance(back[0], RemoveMargin)
     assert not any(isinstance(a, AdjustHedge) for a in back)
 
@@ -118,3 +122,50 @@ def test_unknown_policy_names_are_input_errors() -> None:
     assert get_policy("managed").name == "managed"
     with pytest.raises(InputError):
         get_policy("yolo")
+
+
+def test_managed_short_does_nothing_on_a_dip_and_cuts_both_legs_equally_past_the_trigger() -> None:
+    lot = D("0.001")
+    # 2x from 90,000: a fall to 70,000 halves the leverage; the old band bought back here.
+    dip = short_state("70000", lot_step_qty=lot)
+    assert ManagedPolicy().decide(dip, PARAMS) == ()
+    # Leverage 2.46 is under the upper trigger (1.25 x 2 = 2.5): still nothing.
+    calm = short_state("96000", lot_step_qty=lot)
+    assert calm.effective_leverage is not None
+    assert 2 < calm.effective_leverage < D("2.5")
+    assert ManagedPolicy().decide(calm, PARAMS) == ()
+    hot = short_state("110000", lot_step_qty=lot)
+    actions = ManagedPolicy().decide(hot, PARAMS)
+    (sold,) = [a for a in actions if isinstance(a, SellSpot)]
+    (cut,) = [a for a in actions if isinstance(a, AdjustHedge)]
+    assert sold.qty == -cut.delta_qty  # the same quantity on both legs
+    assert sold.qty == sold.qty.quantize(lot)  # a whole number of lots
+    assert sold.qty <= rebalance_qty(hot, D(2)) < sold.qty + lot
+
+
+def test_managed_buy_back_grows_the_hedge_before_buying_and_only_with_removable_margin() -> None:
+    params = PolicyParams(leverage=D(2), trigger_down_ratio=D("0.5"))
+    # Short 5 from 90,000 at 45,000: margin balance 225,000 + 225,000 uPnL, leverage 0.5.
+    state = short_state("45000", lot_step_qty=D("0.001"))
+    actions = ManagedPolicy().decide(state, params)
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds == ["RemoveMargin", "AdjustHedge", "Transfer", "BuySpot"]
+    removed = actions[0]
+    assert isinstance(removed, RemoveMargin)
+    # Only the isolated margin above the initial margin may leave, never the profit:
+    # min(225,000, 450,000 - 5 x 45,000 / 2) = 225,000.
+    assert removed.amount <= D(225000)
+    grow, buy = actions[1], actions[3]
+    assert isinstance(grow, AdjustHedge)
+    assert grow.delta_qty == buy.qty  # type: ignore[union-attr]
+
+
+def test_managed_long_never_holds_more_than_its_cash_can_buy() -> None:
+    # Long 5 from 90,000; funding has drained the cash: equity 400,000 at 90,000 buys 4.444.
+    state = replace(short_state("90000"), hedge_side=Side.LONG, spot_qty=D(0),
+                    target_exposure_qty=D(5), spot_usdt=D(175000), lot_step_qty=D("0.001"),
+                    funding_paid_usdt=D(50000), locked_value_usdt=D(450000))
+    actions = ManagedPolicy().decide(state, PARAMS)
+    assert actions[0] == AdjustHedge(D("-0.556"))
+    assert isinstance(actions[1], Alert)
+    assert "11.1 % of the locked value" in actions[1].message

@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
+import numpy.typing as npt
 
 from perphedge.adapters.history import bundled_file
 from perphedge.domain.brackets import Bracket, BracketTable
@@ -141,6 +142,14 @@ class BundledPriceHistory:
 
     def daily_bars(self, asset: str) -> Bars:
         return _daily_bars(asset.upper())
+
+    def funding_history(self, asset: str) -> tuple[npt.NDArray[np.int64],
+                                                   npt.NDArray[np.float64]]:
+        """Settlement times (ms) and rates (fractions) of the asset's USDT perpetual."""
+        from perphedge.adapters.history import load_history  # the hourly files: only here
+
+        h = load_history(asset.upper())
+        return h.funding_time_ms, h.funding_rate
 
 
 @cache

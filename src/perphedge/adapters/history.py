@@ -10,6 +10,7 @@ exact strings in ``funding_rate_text`` for Decimal sums.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -161,6 +162,29 @@ def bundled_file(name: str) -> dict[str, npt.NDArray[Any]]:
         raise DataError(f"bundled history file {name} is missing; reinstall perphedge") from e
 
 
+def _standin_ratio(times: npt.NDArray[np.int64], perp_real: npt.NDArray[np.bool_],
+                   spot_real: npt.NDArray[Any] | None, spot_close: npt.NDArray[np.float64],
+                   perp_close: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Perp/spot close ratio per bar: real where both markets traded, linearly interpolated
+    in time between the nearest such bars elsewhere, flat beyond the ends of each stretch
+    without a hole over 3 days; a stand-in perpetual so carries the basis across a seam
+    instead of jumping to spot (docs/data.md; the build script does the same for spot)."""
+    both = perp_real if spot_real is None else perp_real & spot_real.astype(np.bool_)
+    out = np.ones(times.shape[0])
+    cuts = np.flatnonzero(np.diff(times) > 3 * INTERVALS_MS["1d"]) + 1
+    bounds = [0, *cuts.tolist(), times.shape[0]]
+    for a, b in itertools.pairwise(bounds):
+        k = both[a:b]
+        if bool(k.any()):
+            known = perp_close[a:b][k] / spot_close[a:b][k]
+            # Held flat beyond the ends at the median of the 24 nearest real bars, not one
+            # bar's ratio (a source's first bars can be off: ETH 2020-08-02 02:00 +0.39 %).
+            known[0], known[-1] = np.median(known[:24]), np.median(known[-24:])
+            out[a:b] = np.interp(times[a:b].astype(np.float64),
+                                 times[a:b][k].astype(np.float64), known)
+    return out
+
+
 @cache
 def _bundled(asset: str, interval: str) -> _Bundled:
     bars = bundled_file(f"history_{asset}_{interval}.npz")
@@ -173,6 +197,10 @@ def _bundled(asset: str, interval: str) -> _Bundled:
         column = spot[k].copy()  # spot stands in where the perpetual has no bar
         column[real] = bars[f"perp_{k}_cents"] / _PRICE_SCALE
         perp[k] = column
+    ratio = _standin_ratio(times, real, bars.get("spot_is_real"), spot["close"],
+                           perp["close"])
+    for k in ("high", "low", "close"):
+        perp[k][~real] = np.round(spot[k][~real] * ratio[~real], 2)
     rate_text = funding["funding_rate_text"]
     history = MarketHistory(
         asset=asset,

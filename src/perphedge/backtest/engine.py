@@ -111,6 +111,9 @@ class BacktestSpec:
     roll_days_before_expiry: int = 7
     switch_to_delivery: bool = False
     funding_threshold_per_year: Decimal = Decimal("0.10")
+    # Managed policy triggers, as multiples of the leverage (None: the policy's defaults).
+    trigger_up_ratio: Decimal | None = None
+    trigger_down_ratio: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.quantity.is_finite() or self.quantity <= 0:

@@ -35,27 +35,33 @@ USDT = "USDT"
 SPOT_STEP = Decimal("0.00000001")
 
 
-def perform(replay: Replay, step: Step, i: int) -> None:
-    """Carry out one translated step against the replay's account."""
+def perform(replay: Replay, step: Step, i: int) -> bool:
+    """Carry out one translated step against the replay's account; False: it was refused.
+
+    Like the live executor, the replay stops a decision at its first refused step: the later
+    steps were planned on this one's result (a spot buy after a refused hedge order would
+    leave the holding under-hedged).
+    """
     if isinstance(step, RollCall):
         roll_hedge(replay, step, i)
     elif isinstance(step, SettingsCall):
         _settings(replay, step)
     elif isinstance(step, OrderCall):
         if step.market is Market.SPOT:
-            _spot(replay, step, i)
-        else:
-            _order(replay, step, i)
+            return _spot(replay, step, i)
+        return _order(replay, step, i)
     elif isinstance(step, MoneyCall):
         if step.kind.startswith("margin"):
             _margin(replay, step, i)
         else:
             _transfer(replay, step, i)
     elif step.alert:
-        replay.actions.append(ActionEvent(replay._ts(i), step.code, ZERO, ZERO, ZERO,
-                                          step.message))
+        if replay.alert_due(step.code, replay._ts(i)):
+            replay.actions.append(ActionEvent(replay._ts(i), step.code, ZERO, ZERO, ZERO,
+                                              step.message))
     else:
         replay.notes.append(step.message)
+    return True
 
 
 def _settings(replay: Replay, step: SettingsCall) -> None:
@@ -66,7 +72,7 @@ def _settings(replay: Replay, step: SettingsCall) -> None:
     acct.set_leverage(step.symbol, step.leverage)
 
 
-def _order(replay: Replay, step: OrderCall, i: int) -> None:
+def _order(replay: Replay, step: OrderCall, i: int) -> bool:
     acct, symbol = replay.account, step.symbol
     if not step.reduce_only and symbol != replay.hedge_symbol:
         replay.hedge_symbol = symbol  # translate opens elsewhere only when flat
@@ -83,21 +89,26 @@ def _order(replay: Replay, step: OrderCall, i: int) -> None:
             smaller = shrink_for_margin(step, acct.available_usdt(), price,
                                         replay.book.instruments[replay.book.row(symbol)])
         if smaller is None:
+            replay.refusals += 1
             replay.notes.append(f"order of {qty} refused: {exc.msg}")
-            return
+            return False
         qty = smaller.qty_base
         try:
             acct.futures_trade(symbol, step.side, qty, price, replay._ts(i))
         except SimRejection as again:
+            replay.refusals += 1
             replay.notes.append(f"order of {qty} (cut for margin) refused: {again.msg}")
-            return
+            return False
     kind = "open" if held == 0 else ("close" if step.reduce_only and qty == held
                                      else "rebalance")
     if held == 0:
         replay.opened_before = True
     else:
         replay.rebalances += 1
-    replay.actions.append(ActionEvent(replay._ts(i), kind, qty, qty * price, price))
+    locked = replay.effective_price()
+    note = "" if locked is None else f"effective locked price {locked:.2f}"
+    replay.actions.append(ActionEvent(replay._ts(i), kind, qty, qty * price, price, note))
+    return True
 
 
 def _margin(replay: Replay, step: MoneyCall, i: int) -> None:
@@ -118,7 +129,7 @@ def _margin(replay: Replay, step: MoneyCall, i: int) -> None:
         replay.actions.append(ActionEvent(replay._ts(i), step.kind, ZERO, amount, ZERO))
 
 
-def _spot(replay: Replay, step: OrderCall, i: int) -> None:
+def _spot(replay: Replay, step: OrderCall, i: int) -> bool:
     acct, base = replay.account, replay.instrument.base
     buy = step.side is Side.LONG
     price = replay._fill_price(replay.history.spot_close[i], buy)
@@ -130,14 +141,16 @@ def _spot(replay: Replay, step: OrderCall, i: int) -> None:
     # Spot quantities step in satoshi-sized units; rounding down keeps the trade affordable.
     qty = qty.quantize(SPOT_STEP, rounding=ROUND_DOWN)
     if qty <= 0:
-        return
+        return True
     try:
         acct.spot_trade(base, step.side, qty, price, replay._ts(i))
     except SimRejection as exc:
+        replay.refusals += 1
         replay.notes.append(f"spot trade of {qty} refused: {exc.msg}")
-        return
+        return False
     kind = "spot_buy" if buy else "spot_sell"
     replay.actions.append(ActionEvent(replay._ts(i), kind, qty, qty * price, price))
+    return True
 
 
 def _transfer(replay: Replay, step: MoneyCall, i: int) -> None:

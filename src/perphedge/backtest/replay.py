@@ -17,8 +17,9 @@ decision (:mod:`.rolls`). Actions become steps through the translation the live 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,7 +39,7 @@ from perphedge.planning.policies import (
     get_policy,
     margin_for,
 )
-from perphedge.planning.translate import Step, Target, translate
+from perphedge.planning.translate import OrderCall, Step, Target, translate
 from perphedge.sim.account import SimAccount
 
 if TYPE_CHECKING:
@@ -47,10 +48,17 @@ if TYPE_CHECKING:
     from perphedge.domain.instrument import Instrument
 
 BPS = Decimal(10000)
+CENT = Decimal("0.01")
 USDT = "USDT"
 DAY_MS = 86_400_000
 #: Funding history handed to carry policies (their windows are at most this long).
 FUNDING_LOOKBACK_MS = 30 * DAY_MS
+#: An alert with the same code is raised again at most once a week.
+ALERT_REPEAT_MS = 7 * DAY_MS
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def dec(x: float) -> Decimal:
@@ -76,6 +84,7 @@ class Piece:
     unhedged_cash: float
     unit_cost: float  # purchase: locked cost per unit; holding: NaN
     contract: int = 0  # row of the held contract in the replay's ContractBook
+    target_qty: float = 0.0  # purchase: the quantity to buy (for the effective price)
 
 
 @dataclass(slots=True)
@@ -92,7 +101,8 @@ class Replay:
     hedge_symbol: str
     target_qty: Decimal = ZERO  # purchase: quantity still to buy
     reserve_left: Decimal = ZERO
-    reserve_start: Decimal = ZERO  # the reserve set aside at the start (stated in reports)
+    #: The reserve at the start (stated in reports; a purchase values it at face).
+    reserve_start: Decimal = ZERO
     locked: Decimal = ZERO
     cost_basis: Decimal = ZERO  # purchase: USDT cost of the quantity to buy, at lock prices
     unhedged_qty: Decimal = ZERO
@@ -100,6 +110,7 @@ class Replay:
     opened_before: bool = False
     rebalances: int = 0
     margin_moves: int = 0
+    refusals: int = 0  # orders or spot trades the account refused
     funding_in: Decimal = ZERO
     funding_out: Decimal = ZERO
     rolls: int = 0
@@ -114,6 +125,11 @@ class Replay:
     # decisions change nothing, and building a piece converts a dozen Decimals to floats).
     _snapshot_key: tuple[object, ...] | None = None
     _target: Target | None = None
+    #: Decisions in a row with a refused step, and the time of the last refusal (back-off).
+    refusals_in_a_row: int = 0
+    last_refusal_ms: int = 0
+    #: When each alert code was last raised: the same alert at most once per ALERT_REPEAT_MS.
+    _alerted: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
@@ -142,7 +158,12 @@ class Replay:
             roll_days_before_expiry=spec.roll_days_before_expiry,
             switch_to_delivery=spec.switch_to_delivery,
             funding_threshold_per_year=spec.funding_threshold_per_year,
+            spot_fee_rate=spec.spot_fee_rate,
         )
+        if spec.trigger_up_ratio is not None:
+            params = replace(params, trigger_up_ratio=spec.trigger_up_ratio)
+        if spec.trigger_down_ratio is not None:
+            params = replace(params, trigger_down_ratio=spec.trigger_down_ratio)
         reserve = ZERO
         if spec.policy == "reserve":
             reserve = spec.reserve_usdt if spec.reserve_usdt is not None else (
@@ -159,7 +180,8 @@ class Replay:
             replay.locked = spec.quantity * spot0 + reserve
             replay.cost_basis = spec.quantity * spot0
         else:
-            cash = margin_for(notional, params) + reserve
+            # To the cent above: the holder brings whole cents, enough for the full size.
+            cash = margin_for(notional, params).quantize(CENT, rounding=ROUND_CEILING) + reserve
             account.deposit(instrument.base, spec.quantity, t0)
             replay.unhedged_qty = spec.quantity
             replay.locked = spec.quantity * spot0 + cash
@@ -261,6 +283,10 @@ class Replay:
                 self.book.instruments) > 1 else (),
             funding_settlements=self._funding_before(now),
             funding_interval_hours=self.instrument.funding_interval_hours or 8,
+            lot_step_qty=self.instrument.lot_step * self.instrument.contract_size,
+            refusals_in_a_row=self.refusals_in_a_row, last_refusal_ms=self.last_refusal_ms,
+            funding_paid_usdt=self.funding_out - self.funding_in,
+            locked_value_usdt=self.cost_basis if self.spec.purchase else self.locked,
         )
 
     def decide(self, i: int) -> None:
@@ -274,8 +300,54 @@ class Replay:
                 if inst.symbol == self.hedge_symbol:
                     hedge_mark = mark
         state = self.state(i, hedge_mark)
-        for step in self.steps(state, get_policy(self.spec.policy).decide(state, self.params)):
-            perform(self, step, i)
+        steps = self.steps(state, get_policy(self.spec.policy).decide(state, self.params))
+        for step in steps:
+            if not perform(self, step, i):
+                self._refused(i)
+                return
+        if any(isinstance(s, OrderCall) for s in steps):
+            self.refusals_in_a_row = 0
+            if state.hedge_qty == ZERO:
+                self._note_short_opening(state, i)
+
+    def _note_short_opening(self, before: HedgeState, i: int) -> None:
+        """An opening that fell short of the target says by how much, and why."""
+        held = self.account.position(self.hedge_symbol).size_base
+        want = self.instrument.round_qty(before.target_exposure_qty)
+        if held >= want:
+            return
+        need = want * before.mark_price * (1 / self.params.leverage + self.params.fee_rate)
+        cash = before.spot_usdt + before.futures_wallet_usdt
+        self.notes.append(
+            f"opened {held} of {want} at {_utc(self._ts(i))}: {want - held} unhedged because "
+            f"the cash here ({cash:.2f} USDT) cannot pay the margin and taker fee of the full "
+            f"size at {self.params.leverage}x ({need:.2f} USDT)")
+
+    def _refused(self, i: int) -> None:
+        """A step was refused: the rest of the decision is dropped and the policy backs off."""
+        self.refusals_in_a_row += 1
+        self.last_refusal_ms = self._ts(i)
+        if self.refusals_in_a_row == 1:
+            self.actions.append(ActionEvent(
+                self._ts(i), "step_refused", ZERO, ZERO, ZERO,
+                f"{self.notes[-1] if self.notes else 'a step was refused'}; the rest of the "
+                "decision was dropped and the policy backs off (1, 2, 4 ... decisions)"))
+
+    def effective_price(self) -> Decimal | None:
+        """A purchase's effective locked price per unit: the locked cost plus the net funding
+        and the fees paid so far, shared over the quantity to buy (None: not a purchase)."""
+        if not self.spec.purchase or self.target_qty <= 0:
+            return None
+        paid = self.funding_out - self.funding_in + self.account.fees_paid_usdt
+        return (self.cost_basis + paid) / self.target_qty
+
+    def alert_due(self, code: str, ts_ms: int) -> bool:
+        """True when alert ``code`` was not raised in the last week (and records it now)."""
+        last = self._alerted.get(code)
+        if last is not None and ts_ms - last < ALERT_REPEAT_MS:
+            return False
+        self._alerted[code] = ts_ms
+        return True
 
     def steps(self, state: HedgeState, actions: tuple[Action, ...]) -> list[Step]:
         """The steps this replay performs for ``actions`` (the live engine's translation)."""
@@ -283,7 +355,11 @@ class Replay:
 
     def liquidate(self, i: int, price: Decimal) -> None:
         record = self.account.liquidate(self.hedge_symbol, price, self._ts(i))
-        self.liquidations.append(LiquidationEvent(self._ts(i), price, record.margin_lost_usdt))
+        # Funding can drive an isolated margin below zero before the price reaches the
+        # liquidation price; the trader loses what the margin held, never a negative amount
+        # (the exchange's insurance fund covers the rest).
+        lost = max(ZERO, record.margin_lost_usdt)
+        self.liquidations.append(LiquidationEvent(self._ts(i), price, lost))
         if self.spec.policy == "static":
             self.notes.append(f"liquidated at {price:.2f}; the static hedge stays unhedged")
 
@@ -314,7 +390,7 @@ class Replay:
             funding_cum=float(acct.funding_received_usdt), fees_cum=float(acct.fees_paid_usdt),
             locked=float(self.locked), unhedged_qty=float(self.unhedged_qty),
             unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
-            contract=self.book.row(self.hedge_symbol),
+            contract=self.book.row(self.hedge_symbol), target_qty=float(self.target_qty),
         )
         if self.pieces and self.pieces[-1].start == i:
             self.pieces[-1] = piece

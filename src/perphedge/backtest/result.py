@@ -56,6 +56,8 @@ class BacktestSeries:
     effective_leverage: FloatArray  # notional / margin balance; NaN when flat
     spot_qty: FloatArray
     hedge_qty: FloatArray
+    #: Purchase: locked cost + net funding paid + fees, per unit to buy (None: a holding).
+    effective_price: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,16 @@ class BacktestResult:
     contracts_held: tuple[str, ...] = ()  # contracts the hedge was held in, first use first
     #: USDT set aside at the start for margin top-ups (reserve policy; in the hedged value).
     reserve_start_usdt: Decimal = Decimal(0)
+    refusals: int = 0  # orders and spot trades the account refused
+    effective_price_end: Decimal | None = None  # purchase: effective locked price at the end
+    effective_price_max: Decimal | None = None  # and its highest over the run
+
+    @property
+    def fees_pct(self) -> Decimal:
+        """Fees as a percentage of the value at the start (0 when that value is 0)."""
+        if self.value_start == 0:
+            return Decimal(0)
+        return (self.fees_total / self.value_start * 100).quantize(Decimal("0.0001"))
 
     @property
     def funding_total(self) -> Decimal:

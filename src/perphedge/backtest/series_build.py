@@ -76,9 +76,13 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     total = col["usdt"] + col["spot_qty"] * spot + pos_value
     if spec.purchase:
         factor = col["unit_cost"] / spot
-        hedged = total * factor
-        unhedged = col["unhedged_cash"] * factor
-        funding_units = col["funding_cum"] * factor
+        # The reserve is not part of the purchase: it is valued at face, not as a bet.
+        reserve = float(replay.reserve_start)
+        hedged = (total - reserve) * factor + reserve
+        unhedged = (col["unhedged_cash"] - reserve) * factor + reserve
+        # Each payment costs the purchasing power it had when paid (not at today's price).
+        paid_now = np.diff(col["funding_cum"], prepend=0.0)
+        funding_units = np.cumsum(paid_now * factor)
     else:
         hedged = total
         unhedged = col["unhedged_qty"] * spot + col["unhedged_cash"]
@@ -89,12 +93,18 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     balance = col["margin_base"] + pos_value
     with np.errstate(divide="ignore", invalid="ignore"):
         lev = np.where((q != 0) & (balance > 0), np.abs(q) * mark / balance, np.nan)
+    effective = None
+    if spec.purchase:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qty = _column(replay, "target_qty", n)
+            effective = np.where(qty > 0, col["unit_cost"] + (col["fees_cum"] - col[
+                "funding_cum"]) / qty, np.nan)
     series = BacktestSeries(
         ts_ms=h.open_time_ms + np.int64(h.interval_ms), price=spot, mark=mark,
         hedged_value=hedged, unhedged_value=unhedged, locked_value=locked,
         liquidation_price=col["liq"], funding_cum=col["funding_cum"],
         fees_cum=col["fees_cum"], effective_leverage=lev,
-        spot_qty=col["spot_qty"], hedge_qty=np.abs(q),
+        spot_qty=col["spot_qty"], hedge_qty=np.abs(q), effective_price=effective,
     )
     acct = replay.account
     symbol = replay.hedge_symbol
@@ -103,7 +113,8 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
     acct.mark(symbol, Decimal(repr(float(mark[-1]))))
     value_end = acct.equity_usdt({base: end_spot})
     if spec.purchase:
-        value_end = value_end * Decimal(repr(float(col["unit_cost"][-1]))) / end_spot
+        cost = Decimal(repr(float(col["unit_cost"][-1])))
+        value_end = (value_end - replay.reserve_start) * cost / end_spot + replay.reserve_start
     pos = acct.position(symbol)
     return BacktestResult(
         asset=spec.asset, policy=spec.policy, leverage=spec.leverage, purchase=spec.purchase,
@@ -123,9 +134,18 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         notes=tuple(_notes(replay, stand_in_marks)),
         rolls=replay.rolls, roll_fees=replay.roll_fees,
         deliveries_settled=replay.deliveries_settled,
-        contracts_held=_contracts_held(replay),
+        contracts_held=_contracts_held(replay), refusals=replay.refusals,
+        effective_price_end=_maybe_cents(effective, last=True),
+        effective_price_max=_maybe_cents(effective, last=False),
         reserve_start_usdt=to_cents(replay.reserve_start),
     )
+
+
+def _maybe_cents(values: FloatArray | None, *, last: bool) -> Decimal | None:
+    if values is None or not bool(np.isfinite(values).any()):
+        return None
+    finite = values[np.isfinite(values)]
+    return _cents(finite[-1] if last else np.max(finite))
 
 
 def _contracts_held(replay: Replay) -> tuple[str, ...]:

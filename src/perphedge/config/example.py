@@ -49,7 +49,9 @@ margin_mode = "isolated"              # isolated keeps a liquidation to this pos
 leverage = 2                          # 1-2x keeps the hedge far from liquidation
 drift_band_pct = "2"                  # rebalance when hedge and spot differ by more than this
 policy = "managed"                    # static | managed | reserve
-leverage_band = ["1.5", "2.5"]        # managed/reserve: keep effective leverage inside this band
+# leverage_band = ["1.5", "2.5"]      # managed/reserve: set only to override the policy's triggers
+                                      # (default: cut back to the target past 1.25x it, no buy-back
+                                      # on dips: the choice docs/backtest.md measured)
 # reserve_usdt = "50000"              # reserve: USDT kept aside to top up margin
 decision_interval = "1m"              # how often the engine looks (30s, 1m, 1h ...)
 

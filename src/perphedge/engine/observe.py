@@ -238,6 +238,8 @@ def build_state(hedge: HedgeConfig, obs: Observation, *, opened_before: bool,
         now_ms=obs.ts_ms if obs.contracts or obs.funding_settlements else 0,
         contracts=obs.contracts,
         funding_settlements=obs.funding_settlements,
+        # The managed policy moves both legs by the same lot-rounded quantity.
+        lot_step_qty=obs.instrument.lot_step * obs.instrument.contract_size,
     )
 
 

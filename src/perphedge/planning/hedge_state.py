@@ -70,6 +70,16 @@ class HedgeState:
     #: The perpetual's recent funding settlements (ts_ms, rate per interval), oldest first.
     funding_settlements: tuple[tuple[int, Decimal], ...] = ()
     funding_interval_hours: int = 8
+    #: The hedge contract's lot step (0: unknown, quantities are not rounded by the policy).
+    lot_step_qty: Decimal = ZERO
+    #: Decisions in a row whose orders were refused, and when the last refusal happened: a
+    #: policy backs off from growing the hedge while the streak lasts (see ``backoff_ms``).
+    refusals_in_a_row: int = 0
+    last_refusal_ms: int = 0
+    #: Net funding the hedge paid since it opened (negative: received), and the value it locks
+    #: (0: unknown); a purchase's policy alerts when the first passes a share of the second.
+    funding_paid_usdt: Decimal = ZERO
+    locked_value_usdt: Decimal = ZERO
 
     def __post_init__(self) -> None:
         for name in ("spot_qty", "target_exposure_qty", "hedge_qty", "mark_price", "spot_price"):
@@ -103,6 +113,12 @@ class HedgeState:
             else self.futures_wallet_usdt
         )
         return base + self.unrealized_pnl_usdt
+
+    @property
+    def equity_usdt(self) -> Decimal:
+        """Every USDT the hedge's owner has here: spot cash, futures wallet, margin, uPnL."""
+        isolated = self.isolated_margin_usdt if self.margin_mode is MarginMode.ISOLATED else ZERO
+        return self.spot_usdt + self.futures_wallet_usdt + isolated + self.unrealized_pnl_usdt
 
     @property
     def effective_leverage(self) -> Decimal | None:

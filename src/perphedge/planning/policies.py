@@ -2,9 +2,17 @@
 
 * ``static`` — the naive recipe: open once (hedge = exposure, isolated at the leverage), never
   adjust, never top up. After a liquidation it stays unhedged.
-* ``managed`` — keeps the hedge equal to the exposure within ``hedge_band_pct`` and the
-  effective leverage inside ``leverage_band`` by moving value between the two legs, with no
-  outside capital (see :func:`rebalance_qty` for the arithmetic).
+* ``managed`` — locks the value with no outside capital. A short hedge trades only when it
+  must: when leverage passes the upper trigger (``trigger_up_ratio`` × target) it sells spot
+  and cuts the hedge by the same lot-rounded quantity, back to the target; only far below
+  (``trigger_down_ratio`` × target) does it buy back, sized to the margin Binance lets leave
+  (never unrealised profit), growing the hedge before buying the spot so a refused hedge
+  order can never leave the holding under-hedged. A long hedge (a purchase) keeps its margin
+  between the same triggers from the cash, never holds more than the cash can buy, and
+  alerts when the funding it paid passes ``funding_alert_share`` of the locked value. After a
+  refused step it backs off (1, 2, 4 … decisions) instead of repeating it every hour. See
+  :func:`rebalance_qty` for the arithmetic and docs/backtest.md for the evidence behind the
+  defaults.
 * ``reserve`` — static plus margin top-ups from a USDT reserve when leverage passes the upper
   band; it also follows exposure changes. Alerts ``reserve_exhausted`` once when it runs dry.
 
@@ -32,9 +40,19 @@ from perphedge.planning.hedge_state import (
     SellSpot,
     Transfer,
 )
+from perphedge.planning.lock_sizing import (
+    backing_off,
+    down_move_qty,
+    removable_margin,
+    round_lot,
+)
 
 HOUR_MS = 3_600_000
 HALF = Decimal("0.5")
+CENT = Decimal("0.01")
+#: A purchase's hedge is cut to what the cash can buy once it exceeds that by this much (%):
+#: each cut costs only the taker fee on the cut, and a wider band is a bet on the excess.
+LONG_CAP_BAND_PCT = Decimal("0.5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +73,12 @@ class PolicyParams:
     roll_days_before_expiry: int = 7
     carry_margin_per_year: Decimal = Decimal("0.02")
     carry_horizon_days: int = 90
+    # Managed policy triggers (used when ``leverage_band`` is None), as multiples of the
+    # target: chosen from the parameter sweep in docs/backtest.md.
+    trigger_up_ratio: Decimal = Decimal("1.25")
+    trigger_down_ratio: Decimal = Decimal(0)  # 0: never buy back (the sweep: churn)
+    spot_fee_rate: Decimal = Decimal("0.001")
+    funding_alert_share: Decimal = Decimal("0.10")
 
     def __post_init__(self) -> None:
         if not self.leverage.is_finite() or self.leverage <= 0:
@@ -70,6 +94,14 @@ class PolicyParams:
         if self.carry_margin_per_year < 0 or self.carry_horizon_days < 1:
             raise InputError("policy", "a carry margin of 0 or more and a horizon of 1 day or "
                              "more", (self.carry_margin_per_year, self.carry_horizon_days))
+
+    @property
+    def triggers(self) -> tuple[Decimal, Decimal]:
+        """(down, up) leverage at which the managed policy trades: the band when one is given,
+        else the target times ``trigger_down_ratio`` and ``trigger_up_ratio``."""
+        if self.leverage_band is not None:
+            return self.leverage_band
+        return self.leverage * self.trigger_down_ratio, self.leverage * self.trigger_up_ratio
 
     @property
     def band(self) -> tuple[Decimal, Decimal]:
@@ -152,7 +184,9 @@ def _grow(state: HedgeState, params: PolicyParams, qty: Decimal, cash: Decimal) 
     if qty <= ZERO:
         return []
     notional = qty * state.mark_price
-    need = margin_for(notional, params)
+    # Up to the cent: a transfer rounded down to 1e-8 would leave the order a hair short of
+    # margin, and the exchange would cut it by a lot (4.999 of 5).
+    need = margin_for(notional, params).quantize(CENT, rounding=ROUND_CEILING)
     wallet = state.futures_wallet_usdt if state.margin_mode is MarginMode.ISOLATED else ZERO
     out: list[Action] = []
     if need > wallet and cash > ZERO:
@@ -245,23 +279,100 @@ class StaticPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ManagedPolicy:
-    """Hedge = exposure within a band; leverage kept in its band by moving value between legs."""
+    """Lock the value: trade only past the triggers, both legs by the same lot-rounded qty."""
 
     name: str = "managed"
 
     def decide(self, state: HedgeState, params: PolicyParams) -> tuple[Action, ...]:
         target = state.target_exposure_qty
         if state.hedge_qty == ZERO:
+            if backing_off(state.refusals_in_a_row, state.last_refusal_ms, state.now_ms,
+                           params.decision_interval_ms):
+                return ()
             return tuple(_follow_exposure(state, params, target, ZERO, self_funded=True))
-        low, high = params.band
-        lev = state.effective_leverage
-        outside = lev is not None and (lev > high or (params.rebalance_down and lev < low))
-        if outside and state.hedge_side is Side.SHORT:
-            # The rebalance keeps hedge − spot unchanged; any drift is handled next time.
-            return tuple(_rebalance_short(state, params, rebalance_qty(state, params.leverage)))
-        if outside:
-            return tuple(_rebalance_long(state, params))
-        return tuple(_follow_exposure(state, params, target, state.hedge_qty, self_funded=True))
+        if state.hedge_side is Side.LONG:
+            return tuple(managed_long(state, params))
+        return tuple(managed_short(state, params))
+
+
+def managed_short(state: HedgeState, params: PolicyParams) -> list[Action]:
+    """A holding's hedge: cut past the upper trigger, buy back only far below, else follow."""
+    down, up = params.triggers
+    lev = state.effective_leverage
+    waiting = backing_off(state.refusals_in_a_row, state.last_refusal_ms, state.now_ms,
+                          params.decision_interval_ms)
+    if lev is not None and lev > up:
+        x = round_lot(min(rebalance_qty(state, params.leverage), state.hedge_qty),
+                      state.lot_step_qty)
+        return _rebalance_short(state, params, x) if x > ZERO else []
+    if waiting:
+        return []  # only the safety cut above runs while a refused step waits
+    if lev is not None and params.rebalance_down and lev < down:
+        return _buy_back(state, params)
+    return _follow_exposure(state, params, state.target_exposure_qty, state.hedge_qty,
+                            self_funded=True)
+
+
+def _buy_back(state: HedgeState, params: PolicyParams) -> list[Action]:
+    """Grow the hedge and buy the spot by the same quantity, paid from removable margin.
+
+    The hedge leg goes first: if the exchange refuses it, the executor stops (live and
+    backtest alike) before the spot is bought, so the holding is never under-hedged.
+    """
+    lx = exchange_leverage(params.leverage)
+    isolated = state.margin_mode is MarginMode.ISOLATED
+    free = removable_margin(state.isolated_margin_usdt, state.margin_balance_usdt,
+                            state.notional_usdt, lx) if isolated else (
+        state.futures_wallet_usdt + state.unrealized_pnl_usdt - state.notional_usdt / lx)
+    y = down_move_qty(-rebalance_qty(state, params.leverage), free, state.spot_price,
+                      state.mark_price, lx, params.fee_rate, params.spot_fee_rate,
+                      state.lot_step_qty)
+    if y <= ZERO:
+        return []
+    spot_cost = y * state.spot_price * (1 + params.spot_fee_rate) + CENT
+    hedge_cost = y * state.mark_price * (1 / Decimal(lx) + params.fee_rate)
+    out: list[Action] = [RemoveMargin(spot_cost + hedge_cost)] if isolated else []
+    return [*out, AdjustHedge(y), Transfer(spot_cost, "spot"), BuySpot(y)]
+
+
+def managed_long(state: HedgeState, params: PolicyParams) -> list[Action]:
+    """A purchase's hedge: never more than the cash can buy; margin kept between triggers.
+
+    Holding more than the owner's USDT can buy would be a leveraged bet, and funding paid
+    drains that USDT; capping the hedge at ``equity / mark`` keeps the account leverage near
+    1, so the long cannot be liquidated without a fall of almost 100 % in one bar.
+    """
+    out: list[Action] = []
+    equity = state.equity_usdt
+    band = ONE + LONG_CAP_BAND_PCT / HUNDRED
+    paid = state.funding_paid_usdt
+    share = paid / state.locked_value_usdt if state.locked_value_usdt > ZERO else ZERO
+    if state.notional_usdt > equity * band:
+        keep = round_lot(max(ZERO, equity) / state.mark_price, state.lot_step_qty)
+        cut = state.hedge_qty - keep
+        if cut > ZERO:
+            out.append(AdjustHedge(-cut))
+            reason = (f"funding paid {paid:.2f} USDT, {share * HUNDRED:.1f} % of the locked "
+                      "value" if share >= params.funding_alert_share else
+                      "the cash no longer covers the hedge")
+            out.append(Alert("hedge_reduced", f"long hedge cut by {cut} to {keep}, what the "
+                             f"cash can buy: {reason}; no delivery contract is used by the "
+                             "managed policy (funding-guard with switch_to_delivery rolls "
+                             "into one where listed)"))
+            return out
+    if share >= params.funding_alert_share:
+        out.append(Alert("funding_cost_high", f"the long hedge has paid {paid:.2f} USDT of "
+                         f"funding, {share * HUNDRED:.1f} % of the locked value"))
+    down, up = params.triggers
+    lev = state.effective_leverage
+    if lev is not None and (lev > up or (params.rebalance_down and lev < down)):
+        return out + _rebalance_long(state, params)
+    if backing_off(state.refusals_in_a_row, state.last_refusal_ms, state.now_ms,
+                   params.decision_interval_ms):
+        return out
+    cap = round_lot(max(ZERO, equity) / state.mark_price, state.lot_step_qty)
+    return out + _follow_exposure(state, params, min(state.target_exposure_qty, cap),
+                                  state.hedge_qty, self_funded=False)
 
 
 @dataclass(frozen=True, slots=True)

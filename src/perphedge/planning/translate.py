@@ -11,7 +11,8 @@ against the venue. The rules, stated once:
   minimum notional) is dropped;
 * the first order of a flat hedge is preceded by a :class:`SettingsCall` (margin mode and
   leverage, idempotent);
-* orders are sliced at ``Target.max_order_notional_usdt`` (None: not sliced);
+* orders are sliced at ``Target.max_order_notional_usdt`` (None: not sliced) and at the
+  instrument's ``max_qty`` (the exchange refuses a larger order);
 * transfers and margin moves are clipped to what is free (the running estimate after earlier
   steps of the same decision); margin moves apply to an open isolated position only; amounts
   and spot quantities step in 1e-8;
@@ -180,11 +181,15 @@ def slices(qty: Decimal, price: Decimal, target: Target,
     >>> [str(q) for q in slices(Decimal("5"), Decimal(40000), t)]
     ['2.5', '2.5']
     """
-    if target.max_order_notional_usdt is None or qty <= 0:
-        return [qty] if qty > 0 else []
     inst = target.spec(symbol or target.symbol)
+    notional_cap = target.max_order_notional_usdt
+    caps = [q for q in (None if notional_cap is None else inst.round_qty(notional_cap / price),
+                        inst.max_qty)  # the exchange's largest order (Binance: 1,000 BTC)
+            if q is not None]
+    if not caps or qty <= 0:
+        return [qty] if qty > 0 else []
     step = inst.lot_step
-    most = inst.round_qty(target.max_order_notional_usdt / price)
+    most = min(caps)
     if most < step:
         most = step  # a cap below one lot cannot be met: send single lots
     out: list[Decimal] = []

@@ -103,11 +103,17 @@ class SweepRow:
 
     policy: str
     start_ms: int
-    end_ms: int
+    end_ms: int  # the end of the data the run actually covered, not the end asked for
     liquidated_ms: int | None
     worst_deviation_pct: Decimal
     funding_total: Decimal
     fees_total: Decimal
+    value_start: Decimal = Decimal(0)
+    deviation_min_pct: Decimal = Decimal(0)  # excluding funding
+    deviation_max_pct: Decimal = Decimal(0)  # excluding funding
+    fees_pct: Decimal = Decimal(0)  # fees as % of value_start
+    rebalances: int = 0
+    refusals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,12 +458,16 @@ def _windows(c: _Checked, horizon_days: int | None, data_end_ms: int) -> list[tu
     return [(s, s + horizon_ms) for s in monthly_starts(c.start_ms, limit - horizon_ms)]
 
 
-def _row(policy: str, start_ms: int, end_ms: int, result: BacktestResult) -> SweepRow:
+def sweep_row(policy: str, start_ms: int, result: BacktestResult) -> SweepRow:
+    """One sweep row from a run; its end is where the data ended, not the end asked for."""
     return SweepRow(
-        policy=policy, start_ms=start_ms, end_ms=end_ms,
+        policy=policy, start_ms=start_ms, end_ms=result.end_ms,
         liquidated_ms=result.liquidations[0].ts_ms if result.liquidations else None,
         worst_deviation_pct=worst_deviation_pct(result),
         funding_total=result.funding_total, fees_total=result.fees_total,
+        value_start=result.value_start, deviation_min_pct=result.deviation_min_pct,
+        deviation_max_pct=result.deviation_max_pct, fees_pct=result.fees_pct,
+        rebalances=result.rebalances, refusals=result.refusals,
     )
 
 
@@ -497,8 +507,8 @@ def _sweep_run(inputs: _SweepInputs, job: tuple[int, int, str]) -> SweepRow:
     start_ms, end_ms, policy = job
     spec = _spec(inputs.checked, policy, start_ms, end_ms, inputs.purchase)
     part = inputs.history.slice(start_ms, end_ms)
-    return _row(policy, start_ms, end_ms,
-                run_backtest(spec, part, inputs.instrument, inputs.brackets, inputs.deliveries))
+    result = run_backtest(spec, part, inputs.instrument, inputs.brackets, inputs.deliveries)
+    return sweep_row(policy, start_ms, result)
 
 
 def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None,

@@ -103,6 +103,10 @@ def result_to_dict(
         "margin_moves": result.margin_moves,
         "final_spot_quantity": plain(result.final_spot_qty),
         "final_hedge_quantity": plain(result.final_hedge_qty),
+        "effective_locked_price_end": None if result.effective_price_end is None else money(
+            result.effective_price_end),
+        "effective_locked_price_max": None if result.effective_price_max is None else money(
+            result.effective_price_max),
         "contracts_held": list(result.contracts_held),
         "rolls": result.rolls,
         "roll_fees": money(result.roll_fees),
@@ -197,6 +201,12 @@ def sweep_to_dict(sweep: Sweep) -> dict[str, Any]:
                 "worst_deviation_pct": pct(r.worst_deviation_pct),
                 "funding_total": money(r.funding_total),
                 "fees_total": money(r.fees_total),
+                "value_start": money(r.value_start),
+                "deviation_min_pct": pct(r.deviation_min_pct),
+                "deviation_max_pct": pct(r.deviation_max_pct),
+                "fees_pct": pct(r.fees_pct),
+                "rebalances": r.rebalances,
+                "refusals": r.refusals,
             }
             for r in sweep.rows
         ],

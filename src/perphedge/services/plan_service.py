@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from perphedge.domain.adverse_move import AdverseMove, largest_adverse_move_across_gaps
+from perphedge.domain.funding_history import long_funding_over_horizon
 from perphedge.domain.money import to_decimal
 from perphedge.domain.types import ExposureKind, MarginMode
 from perphedge.errors import InputError
 from perphedge.parse import non_negative_amount, positive_amount
-from perphedge.planning.hedge_plan import Exposure, HedgePlan, PlanRequest, plan_hedge
+from perphedge.planning.hedge_plan import (
+    Exposure,
+    HedgePlan,
+    PlanRequest,
+    PlanWarning,
+    plan_hedge,
+)
 from perphedge.services.ports import MarketData, MarketSnapshot, PriceHistory
 
 DAY_MS = 86_400_000
@@ -71,6 +79,28 @@ def historical_move(
     )
 
 
+def _purchase_funding(history: PriceHistory, asset: str, notional: Decimal,
+                      days: int) -> list[PlanWarning]:
+    """What a long hedge of this purchase would have paid in funding over ``days``, in
+    history (median and worst window), when the history port has funding."""
+    read = getattr(history, "funding_history", None)
+    if read is None:
+        return []
+    times, rates = read(asset)
+    seen = long_funding_over_horizon(times, rates, days)
+    if seen is None:
+        return []
+    worst_day = datetime.fromtimestamp(seen.worst_start_ms / 1000, tz=UTC).date()
+    usdt = notional / 100
+    return [PlanWarning("purchase_funding", (
+        f"a long hedge pays funding while the rate is positive: over {days} days in the "
+        f"bundled history ({seen.windows} windows) a long paid a median "
+        f"{seen.median_pct:.2f} % of its notional ({usdt * Decimal(repr(seen.median_pct)):.2f}"
+        f" USDT here) and at worst {seen.worst_pct:.2f} % "
+        f"({usdt * Decimal(repr(seen.worst_pct)):.2f} USDT, from {worst_day}); the managed "
+        "policy cuts the hedge to what the cash can still buy as funding drains it"))]
+
+
 def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -> PlanResult:
     """Parse and check ``options``, gather market data, and run the planner."""
     quantity = positive_amount(options.quantity, "--quantity")
@@ -110,6 +140,9 @@ def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -
         field = {"notional": "quantity"}.get(err.field, err.field)
         given = {"quantity": options.quantity, "leverage": options.leverage}.get(field, err.got)
         raise InputError(f"--{field}", err.expected, given) from None
+    if options.purchase:
+        plan = replace(plan, warnings=(*plan.warnings, *_purchase_funding(
+            history, instrument.base, plan.locked_value_usdt, options.horizon_days)))
     return PlanResult(
         plan=plan,
         snapshot=snapshot,
