@@ -1,7 +1,8 @@
 """``perphedge serve --http`` as a subprocess against the local exchange through the real ccxt
 client: the web app in the service's process shows the live hedge (lease holder, last cycle,
 cycle histogram, heartbeat, dashboard card), pauses it with the token (the next cycle is
-paused) and refuses without; SIGTERM stops both, exit 0. A port in use: exit 2, no lease."""
+paused) and refuses without, closes it between cycles; SIGTERM stops both, exit 0. A port in
+use: exit 2, no lease."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def metrics(base: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
 
 
 @pytest.fixture
-def venue(tmp_path: Path) -> Iterator[tuple[LocalVenue, Path, str]]:
+def local(tmp_path: Path) -> Iterator[tuple[LocalVenue, Path, str]]:
     """The local exchange with 1 BTC in spot and a config for a 1 s static hedge of it."""
     with local_exchange() as venue:
         ex = venue.exchange
@@ -78,9 +79,15 @@ def venue(tmp_path: Path) -> Iterator[tuple[LocalVenue, Path, str]]:
         yield venue, config, db_url
 
 
+def position(venue: LocalVenue) -> Decimal:
+    ex = venue.exchange
+    with ex.lock:
+        return ex.account.position("BTCUSDT").qty_base
+
+
 def test_serve_http_shows_and_steers_the_live_hedge_and_stops_on_sigterm(
-        venue: tuple[LocalVenue, Path, str], tmp_path: Path) -> None:
-    _venue, config, db_url = venue
+        local: tuple[LocalVenue, Path, str], tmp_path: Path) -> None:
+    venue, config, db_url = local
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
@@ -110,6 +117,7 @@ def test_serve_http_shows_and_steers_the_live_hedge_and_stops_on_sigterm(
         assert abs(time.time() - beat) < 5
         assert samples["perphedge_hedge_quantity"][(("hedge", "btc"),)] == 1.0
         assert samples["perphedge_alerts_total"][(("hedge", "btc"), ("source", "notifier"))] >= 1
+        assert samples["perphedge_exchange_errors_total"][(("hedge", "btc"),)] == 0
 
         page = httpx.get(f"{base}/", timeout=5)
         assert page.status_code == 200
@@ -134,6 +142,18 @@ def test_serve_http_shows_and_steers_the_live_hedge_and_stops_on_sigterm(
         assert wait_for(paused_cycle, timeout_s=10)
         assert httpx.get(f"{base}/api/hedges/btc", timeout=5).json()["state"] == "paused"
 
+        # Close from the page, between the service's cycles: a dry run, then sent.
+        dry = httpx.post(f"{base}/api/hedges/btc/close", headers=AUTH, timeout=30).json()
+        assert dry["sent"] is False
+        assert dry["orders"]
+        assert position(venue) == Decimal(-1)
+        done = httpx.post(f"{base}/api/hedges/btc/close", params={"confirm": "true"},
+                          headers=AUTH, timeout=30)
+        assert done.status_code == 200, done.text
+        assert done.json()["sent"] is True
+        assert position(venue) == 0
+        assert httpx.get(f"{base}/api/hedges/btc", timeout=5).json()["state"] == "closed"
+
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(30) == 0
     finally:
@@ -148,14 +168,15 @@ def test_serve_http_shows_and_steers_the_live_hedge_and_stops_on_sigterm(
 
 
 def test_a_port_in_use_is_one_line_exit_2_before_the_lease_is_taken(
-        venue: tuple[LocalVenue, Path, str]) -> None:
-    _venue, config, db_url = venue
+        local: tuple[LocalVenue, Path, str]) -> None:
+    venue, config, db_url = local
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
         result = run_cli("serve", "--config", str(config), "--http", f"127.0.0.1:{port}",
                          env=KEYS, timeout=60)
+    assert position(venue) == 0  # nothing sent
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "--http" in line

@@ -95,7 +95,8 @@ def serve(hedges: Annotated[list[str] | None, typer.Argument(
 
             # The port is bound here, before any lease is taken: a port in use is exit 2.
             web = http_side(HedgeService(comp), address, allow_remote)
-            server = build_server(comp, hedges or [], on_cycle=web.cycle_observer())
+            server = build_server(comp, hedges or [], on_cycle=web.cycle_observer(),
+                                  cycle_lock=web.cycle_lock)
 
             async def serve_with_http(stop: asyncio.Event) -> None:
                 async with web.running():

@@ -42,7 +42,8 @@ class HedgeServer:
 
     def __init__(self, comp: Composition, hedges: Sequence[HedgeConfig], leases: AccountLeases,
                  records: ServiceRecords, alerts: AlertCenter, ping: Ping | None = None,
-                 on_cycle: CycleObserver | None = None) -> None:
+                 on_cycle: CycleObserver | None = None,
+                 cycle_lock: asyncio.Lock | None = None) -> None:
         self.comp = comp
         self.hedges = list(hedges)
         self.leases = leases
@@ -50,6 +51,8 @@ class HedgeServer:
         self.alerts = alerts
         self.ping = ping
         self.on_cycle = on_cycle
+        #: Held through each cycle; whatever else acts on the hedges (the web's close) takes it.
+        self.cycle_lock = cycle_lock or asyncio.Lock()
         self.clock = comp.clock
         self.facts = FactsTracker(comp.store, self.hedges)
         self._last_renew_ms = 0
@@ -154,7 +157,8 @@ class HedgeServer:
     async def _cycle(self, hedge: HedgeConfig, engine: HedgeEngine) -> None:
         started = time.perf_counter()
         try:
-            report = await engine.cycle()
+            async with self.cycle_lock:
+                report = await engine.cycle()
         except ExchangeError as err:  # raised outside the engine's own catch (e.g. row reads)
             report = CycleReport(hedge.name, self.clock.now_ms(), "error",
                                  [f"exchange error, will retry next cycle: {err}"])
@@ -187,7 +191,8 @@ class HedgeServer:
 
 
 def build_server(comp: Composition, names: Sequence[str] = (),
-                 on_cycle: CycleObserver | None = None) -> HedgeServer:
+                 on_cycle: CycleObserver | None = None,
+                 cycle_lock: asyncio.Lock | None = None) -> HedgeServer:
     """The server of the configured hedges (or of ``names``), wired from the composition."""
     from perphedge.adapters.notify.heartbeat_ping import ping as ping_url
     from perphedge.services.alert_rules import AlertRules
@@ -204,4 +209,5 @@ def build_server(comp: Composition, names: Sequence[str] = (),
             problem = await asyncio.to_thread(ping_url, url)
             if problem is not None:
                 log.warning("heartbeat ping failed", extra={"fields": {"problem": problem}})
-    return HedgeServer(comp, hedges, comp.leases(hedges), records, alerts, ping, on_cycle)
+    return HedgeServer(comp, hedges, comp.leases(hedges), records, alerts, ping, on_cycle,
+                       cycle_lock)

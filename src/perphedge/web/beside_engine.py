@@ -106,6 +106,8 @@ class HttpSide:
     web: HedgeService
     sock: socket.socket
     address: HttpAddress
+    #: The serving engine holds it through each cycle; the app's close waits for it.
+    cycle_lock: asyncio.Lock
 
     def cycle_observer(self) -> Callable[[str, float], None]:
         """Feeds the cycle-duration histogram: call with (hedge, seconds) after each cycle."""
@@ -144,5 +146,6 @@ def http_side(service: HedgeService, address: HttpAddress, allow_remote: bool) -
     bind_rule(address.host, allow_remote, token, option="--http")
     sock = bind(address)
     web = own_store(service)
-    app = create_app(web, token=token, open_reads=is_loopback(address.host))
-    return HttpSide(app, web, sock, address)
+    lock = asyncio.Lock()
+    app = create_app(web, token=token, open_reads=is_loopback(address.host), cycle_lock=lock)
+    return HttpSide(app, web, sock, address, lock)
