@@ -10,14 +10,28 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Plain ccxt scripts a test runs as a user would (`python usdm_common_calls.py …`); they
+#: import their sibling `point.py` by name, so pytest must not import them as modules.
+collect_ignore = ["integration/ccxt_scripts"]
+#: The real market data the tests replay; ``PERPHEDGE_SHARED_DATA`` points elsewhere.
+SHARED_DATA = Path(os.environ.get("PERPHEDGE_SHARED_DATA") or REPO.parent / "shared" / "data")
+MISSING_SHARED_DATA = (
+    "the tests need the shared market data at {path}, which does not exist. Put the "
+    "`shared` folder (it holds data/ with the recorded market data and exchange fixtures) "
+    "next to this repository, or set PERPHEDGE_SHARED_DATA to its data/ folder, then rerun."
+)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Without the shared data dozens of tests would fail one by one with FileNotFoundError:
+    stop once, saying what to do."""
+    if not SHARED_DATA.is_dir():
+        raise pytest.UsageError(MISSING_SHARED_DATA.format(path=SHARED_DATA))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real market data set beside the repository (CI clones with ``shared/`` next to it)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared data not found at {SHARED_DATA}: clone the repo next to shared/")
     return SHARED_DATA
 
 

@@ -18,6 +18,8 @@ Anything that is not a ``PerphedgeError`` is a bug and should crash loudly with 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class PerphedgeError(Exception):
     """Root of every error perphedge raises on purpose; entrypoints catch it and print one line."""
@@ -37,7 +39,9 @@ class InputError(PerphedgeError):
         self.field = field
         self.expected = expected
         self.got = got
-        super().__init__(f"{field}: expected {expected}, got {got!r}")
+        # A Decimal shows as the number ('1000000'), never as Decimal('1E+6').
+        shown = format(got, "f") if isinstance(got, Decimal) and got.is_finite() else got
+        super().__init__(f"{field}: expected {expected}, got {shown!r}")
 
 
 class DataError(PerphedgeError):

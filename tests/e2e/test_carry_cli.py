@@ -70,7 +70,7 @@ def test_current_position_and_margin_give_hysteresis() -> None:
         (["--asset", "DOGE"], "error: --asset: expected one of BTC, ETH"),
         (["--asset", "ETH"], "error: --asset: expected BTC"),
         (["--asset", "BTC", "--as-of", "2020-01-01"], "error: --as-of: expected a date from"),
-        (["--asset", "BTC", "--as-of", "yesterday"], "error: --as-of: expected a date as"),
+        (["--asset", "BTC", "--as-of", "yesterday"], "error: --as-of: expected a UTC day such as"),
         (["--asset", "BTC", "--funding-basis", "1y"], "error: --funding-basis: expected one of"),
         (["--asset", "BTC", "--exchange-url", "http://127.0.0.1:9"],
          "error: --exchange-url: expected to be used with --live"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from perphedge.cli.app import main
 from tests.conftest import run_cli
 from tests.integration.test_history_fapi_server import serve_history
 
@@ -39,8 +41,8 @@ def test_a_bad_date_is_one_line_and_exit_2() -> None:
                      "--exchange-url", "http://127.0.0.1:9")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --since: expected a UTC date like 2024-01-01 or 2024-01-01T08:00, "
-        "got '1st of May'"]
+        "error: --since: expected a UTC date or time such as 2024-03-01, 2024-03-01T08:00 or "
+        "2024-03-01T08:00Z, or now, got '1st of May'"]
 
 
 def test_an_unreachable_exchange_is_one_line_not_a_traceback(tmp_path: Path) -> None:
@@ -50,3 +52,12 @@ def test_an_unreachable_exchange_is_one_line_not_a_traceback(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: load binance markets")
+
+
+def test_data_latest_explains_the_three_latest_dates(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["data", "latest", "--asset", "BTC"])
+    out = capsys.readouterr().out
+    for command, day in (("plan", "2026-10-03"), ("carry", "2026-04-09"),
+                         ("backtest", "2026-03-19")):
+        line = next(x for x in out.splitlines() if f" {command} " in x)
+        assert day in line, out

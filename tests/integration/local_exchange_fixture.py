@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import ccxt
 
 from perphedge.exchange.auth import ApiKeys
+from perphedge.exchange.book import BookShape
 from perphedge.exchange.core import ExchangeConfig, LocalExchange
 from perphedge.exchange.market import PricePath, ReplayClock, ReplayMarket
 from perphedge.exchange.server import LocalExchangeServer, start_server
@@ -92,6 +93,7 @@ def scripted_market(
 def local_exchange(
     btc: list[str] | None = None, *, spot_usdt: str = "100000", weight_per_minute: int = 0,
     funding: list[tuple[int, str]] | None = None, state_path: Path | None = None,
+    book: BookShape | None = None,
 ) -> Iterator[LocalVenue]:
     """A local exchange with a frozen replay clock at ``T0_MS`` + 1 h, served on 127.0.0.1:0.
 
@@ -99,7 +101,8 @@ def local_exchange(
     """
     clock = ReplayClock(T0_MS + HOUR_MS, speed=0)
     market = scripted_market(clock, btc, funding)
-    config = ExchangeConfig(ApiKeys({API_KEY: API_SECRET}), weight_per_minute, state_path)
+    config = ExchangeConfig(ApiKeys({API_KEY: API_SECRET}), weight_per_minute, state_path,
+                            book or BookShape())
     exchange = open_exchange(market, config, {"USDT": Decimal(spot_usdt)}, T0_MS)
     server = start_server(exchange, "127.0.0.1", 0)
     try:

@@ -164,7 +164,8 @@ def test_sweep_summary_counts_liquidated_runs_and_keeps_the_worst_start() -> Non
 
 
 def test_monthly_starts_keep_the_day_and_move_late_days_to_the_28th() -> None:
-    from perphedge.services.backtest_service import monthly_starts, parse_date
+    from perphedge.parse import parse_time_ms as parse_date
+    from perphedge.services.backtest_service import monthly_starts
 
     starts = monthly_starts(parse_date("2023-01-31", "--start"), parse_date("2023-04-30", "x"))
     assert [iso(s)[:10] for s in starts] == ["2023-01-31", "2023-02-28", "2023-03-28",

@@ -25,6 +25,7 @@ perpetual.
 from __future__ import annotations
 
 import csv
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +46,7 @@ AS_OF_MS = 1_773_964_800_000  # 2026-03-20T00:00:00Z
 
 @pytest.fixture(scope="module")
 def report() -> CarryReport:
-    return compare_carry(CarryOptions(asset="BTC", as_of="2026-03-19"), BundledCarrySource())
+    return compare_carry(CarryOptions(asset="BTC", as_of=date(2026, 3, 19)), BundledCarrySource())
 
 
 def _close(a: Decimal, b: Decimal) -> bool:
@@ -106,11 +107,11 @@ def test_the_30_day_funding_sum_agrees_with_the_second_source(shared_data: Path)
 
 def test_hysteresis_from_the_perpetual_on_the_real_day() -> None:
     # 260626 beats the perpetual by 2.98 %/yr for a short: a 3 % margin keeps the perpetual.
-    kept = compare_carry(CarryOptions(asset="BTC", as_of="2026-03-19", current="BTCUSDT",
+    kept = compare_carry(CarryOptions(asset="BTC", as_of=date(2026, 3, 19), current="BTCUSDT",
                                       margin_pct="3"), BundledCarrySource())
     assert (kept.recommendations[0].choice.symbol, kept.recommendations[0].switch) == (
         "BTCUSDT", False)
-    moved = compare_carry(CarryOptions(asset="BTC", as_of="2026-03-19", current="BTCUSDT",
+    moved = compare_carry(CarryOptions(asset="BTC", as_of=date(2026, 3, 19), current="BTCUSDT",
                                        margin_pct="2.9"), BundledCarrySource())
     assert moved.recommendations[0].choice.symbol == "BTCUSDT_260626"
     assert moved.recommendations[0].switch
@@ -134,8 +135,8 @@ def test_every_bundled_quarterly_has_its_instrument_row_with_the_same_expiry() -
     [
         (CarryOptions(asset="DOGE"), "--asset: expected one of BTC, ETH"),
         (CarryOptions(asset="ETH"), "--asset: expected BTC"),
-        (CarryOptions(asset="BTC", as_of="2024-01-01"), "--as-of: expected a date from 2025-09-26"),
-        (CarryOptions(asset="BTC", as_of="19/03/2026"), "--as-of: expected a date as YYYY-MM-DD"),
+        (CarryOptions(asset="BTC", as_of=date(2024, 1, 1)),
+         "--as-of: expected a date from 2025-09-26"),
         (CarryOptions(asset="BTC", funding_basis="1y"), "--funding-basis: expected one of"),
         (CarryOptions(asset="BTC", horizon_days=0), "--horizon-days"),
         (CarryOptions(asset="BTC", margin_pct="-1"), "--margin-pct"),

@@ -45,7 +45,8 @@ def _with_hedge(**changes: object) -> dict[str, object]:
          "hedges[0].policy: expected one of 'static', 'managed', 'reserve', 'funding-guard'"),
         ({"account": "other"}, "hedges[0].account: expected one of ['main'], got 'other'"),
         ({"decision_interval": "5 min"},
-         "hedges[0].decision_interval: expected an interval like 30s, 1m, 4h or 1d, got '5 min'"),
+         "hedges[0].decision_interval: expected an interval like 30s, 1m, 4h or 1d, from 1s "
+         "to 366d, got '5 min'"),
         ({"exposure": {"source": "declared", "quantity": "-1"}},
          "hedges[0].exposure.quantity: expected a number of at least 0, got '-1'"),
         ({"leverage_band": ["2.5", "3"]},

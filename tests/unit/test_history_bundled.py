@@ -6,15 +6,15 @@ import csv
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from perphedge.adapters.history import MarketHistory, coverage, load_history
 from perphedge.errors import DataError, InputError
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 

@@ -182,7 +182,9 @@ class CcxtCarrySource:
         with translate_ccxt_errors(f"read {perp.base} carry data from {self._client.id}"):
             markets = self._client.load_markets()
             rate = self._client.fetch_funding_rate(symbol)
-            now_ms = self._clock_ms()
+            # The exchange's own time of the quote: a local exchange replays the past, and
+            # its funding history ends at its replay time, not at this machine's clock.
+            now_ms = int(rate.get("timestamp") or self._clock_ms())
             history = self._client.fetch_funding_rate_history(
                 symbol, since=now_ms - LOOKBACK_MS, limit=1000)
             futures = sorted(

@@ -21,15 +21,15 @@ import numpy as np
 import numpy.typing as npt
 
 from perphedge.errors import DataError, InputError
+from perphedge.parse import TIMEFRAMES_MS, parse_timeframe
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-INTERVALS_MS = {"1h": 3_600_000, "1d": 86_400_000}
+#: The bundled history's bar intervals (names and lengths from ``perphedge.parse``'s table).
+BUNDLED_INTERVALS = ("1h", "1d")
+INTERVALS_MS = {name: TIMEFRAMES_MS[name] for name in BUNDLED_INTERVALS}
 DAY_MS = INTERVALS_MS["1d"]
-#: Bar intervals a user's own file may have (the bundled history is 1h or 1d).
-USER_INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, **INTERVALS_MS,
-                     "4h": 14_400_000}
 BUNDLED_ASSETS = ("BTC", "ETH")
 _PRICE_SCALE = 100.0  # bundled prices are int64 USDT cents (every source has ≤ 2 decimals)
 
@@ -116,9 +116,7 @@ class MarketHistory:
 
 
 def _interval_ms(interval: str) -> int:
-    if interval not in INTERVALS_MS:
-        raise InputError("--interval", f"one of {', '.join(INTERVALS_MS)}", interval)
-    return INTERVALS_MS[interval]
+    return parse_timeframe(interval, "--interval", BUNDLED_INTERVALS)
 
 
 def _bundled_asset(asset: str) -> str:
@@ -244,11 +242,8 @@ def load_history(asset: str, *, start_ms: int | None = None, end_ms: int | None 
     if path is not None:
         from perphedge.adapters.user_history import load_user_history
 
-        if interval not in USER_INTERVALS_MS:
-            raise InputError("--data-interval", f"one of {', '.join(USER_INTERVALS_MS)}",
-                             interval)
-        full = load_user_history(path, asset=asset.upper(),
-                                 interval_ms=USER_INTERVALS_MS[interval])
+        interval_ms = parse_timeframe(interval, "--data-interval")
+        full = load_user_history(path, asset=asset.upper(), interval_ms=interval_ms)
         start, end = check_range(full, start_ms, end_ms, f"{asset.upper()} in {path}")
         return _non_empty(full.slice(start, end), start, end)
     bundled = _bundled(_bundled_asset(asset), _check(interval))

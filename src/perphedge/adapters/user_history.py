@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perphedge.adapters.history import INTERVALS_MS, MarketHistory, iso_utc
-from perphedge.errors import DataError
+from perphedge.adapters.history import MarketHistory, iso_utc
+from perphedge.errors import DataError, InputError
+from perphedge.parse import parse_moment, timeframe_name
 
 _SPOT = ("open", "high", "low", "close")
 _PERP = ("perp_open", "perp_high", "perp_low", "perp_close")
@@ -69,7 +70,10 @@ def _to_ms(value: Any) -> int:
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value.strip())
     elif isinstance(value, str):
-        moment = datetime.fromisoformat(value.strip())
+        try:
+            moment = parse_moment(value, "open_time")
+        except InputError as e:
+            raise ValueError(str(e)) from None
     else:
         raise TypeError(type(value).__name__)
     if moment.tzinfo is None:  # documented: a time without an offset is UTC
@@ -109,7 +113,7 @@ def _bars_path(path: Path, label: str) -> Path:
 
 def load_user_history(path: Path, *, asset: str, interval_ms: int) -> MarketHistory:
     """The whole history in the user's file(s), validated; one-line DataError naming the column."""
-    label = next(k for k, v in INTERVALS_MS.items() if v == interval_ms)
+    label = timeframe_name(interval_ms)
     bars_path = _bars_path(Path(path), label)
     cols = _read_table(bars_path)
     if "open_time" not in cols:

@@ -15,12 +15,12 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from perphedge.domain.money import ZERO, to_decimal
 from perphedge.errors import InputError
+from perphedge.parse import parse_time_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -81,20 +81,6 @@ def parse_rate(text: str, field: str = "--add-daily") -> ExposureChange:
     return ExposureChange(qty, every_ms=period, note=f"{text.strip()} recurring")
 
 
-def parse_time_ms(text: str, field: str) -> int:
-    """Epoch ms, ``YYYY-MM-DD`` or an ISO datetime (UTC unless it says otherwise)."""
-    value = text.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(field, "epoch ms, YYYY-MM-DD or an ISO datetime", text) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def parse_sell(text: str, field: str = "--sell") -> ExposureChange:
     """``QTY@YYYY-MM-DD`` → a dated change of −QTY.
 
@@ -107,7 +93,8 @@ def parse_sell(text: str, field: str = "--sell") -> ExposureChange:
     qty = to_decimal(qty_text, field)
     if qty <= ZERO:
         raise InputError(field, "a positive quantity before @", text)
-    return ExposureChange(-qty, ts_ms=parse_time_ms(when, field), note=f"sell {text}")
+    return ExposureChange(-qty, ts_ms=parse_time_ms(when, field, epoch_ms=True),
+                          note=f"sell {text}")
 
 
 def parse_exposure_csv(text: str, field: str = "--exposure-csv") -> tuple[ExposureChange, ...]:
@@ -124,7 +111,7 @@ def parse_exposure_csv(text: str, field: str = "--exposure-csv") -> tuple[Exposu
         where = f"{field} line {line}"
         out.append(ExposureChange(
             to_decimal(row["quantity_change"], where),
-            ts_ms=parse_time_ms(row["time"], where), note=f"csv line {line}",
+            ts_ms=parse_time_ms(row["time"] or "", where, epoch_ms=True), note=f"csv line {line}",
         ))
     return tuple(out)
 

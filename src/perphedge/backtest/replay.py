@@ -92,6 +92,7 @@ class Replay:
     hedge_symbol: str
     target_qty: Decimal = ZERO  # purchase: quantity still to buy
     reserve_left: Decimal = ZERO
+    reserve_start: Decimal = ZERO  # the reserve set aside at the start (stated in reports)
     locked: Decimal = ZERO
     cost_basis: Decimal = ZERO  # purchase: USDT cost of the quantity to buy, at lock prices
     unhedged_qty: Decimal = ZERO
@@ -149,7 +150,7 @@ class Replay:
         t0 = int(history.open_time_ms[0])
         side = Side.LONG if spec.purchase else Side.SHORT
         replay = cls(spec, history, instrument, account, params, side, book, instrument.symbol,
-                     reserve_left=reserve)
+                     reserve_left=reserve, reserve_start=reserve)
         if spec.policy not in POLICIES:  # carry policies read the funding history
             replay.funding_rates = [Decimal(t) for t in history.funding_rate_text]
         if spec.purchase:

@@ -95,6 +95,8 @@ class BacktestResult:
     roll_fees: Decimal = Decimal(0)  # fees of those fills (also in fees_total)
     deliveries_settled: int = 0  # positions closed by delivery at expiry
     contracts_held: tuple[str, ...] = ()  # contracts the hedge was held in, first use first
+    #: USDT set aside at the start for margin top-ups (reserve policy; in the hedged value).
+    reserve_start_usdt: Decimal = Decimal(0)
 
     @property
     def funding_total(self) -> Decimal:

@@ -124,6 +124,7 @@ def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
         rolls=replay.rolls, roll_fees=replay.roll_fees,
         deliveries_settled=replay.deliveries_settled,
         contracts_held=_contracts_held(replay),
+        reserve_start_usdt=to_cents(replay.reserve_start),
     )
 
 

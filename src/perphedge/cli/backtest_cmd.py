@@ -16,6 +16,7 @@ from rich.table import Table
 from perphedge.adapters.compute import runner_for
 from perphedge.cli.app import app
 from perphedge.errors import InputError
+from perphedge.parse import output_file
 from perphedge.services.backtest_service import (
     BacktestOptions,
     BacktestRun,
@@ -75,9 +76,12 @@ def _progress_bar(label: str) -> Iterator[ProgressCallback]:
 def backtest(
     asset: Annotated[str, typer.Option(help="Asset to hedge: BTC or ETH (bundled history).")],
     quantity: Annotated[str, typer.Option(help="Quantity held (or to buy), in the asset.")],
-    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")],
+    start: Annotated[str, typer.Option(
+        help="First day or time, UTC: 2024-01-01 or 2024-01-01T08:00.")],
     end: Annotated[
-        str | None, typer.Option(help="Day after the last, YYYY-MM-DD (default: end of data).")
+        str | None, typer.Option(
+            help="Day (or time) after the last, UTC (default: the last hourly bar; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     leverage: Annotated[str, typer.Option(help="Leverage of the hedge position.")] = "2",
     policy: Annotated[
@@ -170,6 +174,8 @@ def backtest(
         switch_to_delivery=switch_to_delivery, funding_threshold_pct=funding_threshold,
         delivery_data=delivery_data,
     )
+    if report is not None:
+        output_file(report, "--report")
     if starts is not None:
         runner = runner_for(workers, cluster)
         with _progress_bar("sweep") as progress:
@@ -228,6 +234,8 @@ def render_run(run: BacktestRun, console: Console) -> None:
     table.add_column("", style="bold")
     for d in ds:
         table.add_column(d["policy"], justify="right")
+    if any(d["reserve_start"] != "0.00" for d in ds):
+        table.add_row("Reserve set aside at start", *(f"{d['reserve_start']} USDT" for d in ds))
     for label, key, unit in _ROWS:
         table.add_row(label, *(f"{d[key]} {unit}".strip() for d in ds))
         if key == "unhedged_max":  # how well the value was locked, right under the values

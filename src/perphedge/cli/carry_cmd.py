@@ -14,6 +14,7 @@ from rich.table import Table
 from perphedge.adapters.bundled_futures import BundledCarrySource, CcxtCarrySource, ccxt_client
 from perphedge.cli.app import app
 from perphedge.errors import InputError
+from perphedge.parse import parse_day
 from perphedge.services.carry_service import FUNDING_BASES, CarryOptions, CarrySource, compare_carry
 from perphedge.services.carry_view import carry_to_dict
 
@@ -32,7 +33,10 @@ def _source(exchange: str, live: bool, exchange_url: str | None) -> CarrySource:
 def carry(
     asset: Annotated[str, typer.Option(help="Asset to hedge, e.g. BTC.")],
     as_of: Annotated[
-        str | None, typer.Option(help="UTC day YYYY-MM-DD of the bundled closes (default: latest).")
+        str | None, typer.Option(
+            help="UTC day YYYY-MM-DD of the bundled closes (default: the last day with "
+                 "quarterly closes and funding; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     funding_basis: Annotated[
         str, typer.Option(help=f"Funding estimate for the perpetual: {', '.join(FUNDING_BASES)}.")
@@ -56,7 +60,8 @@ def carry(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Compare the carry of the perpetual and each quarterly, for a short and a long hedge."""
-    options = CarryOptions(asset=asset, as_of=as_of, funding_basis=funding_basis,
+    day = None if as_of is None else parse_day(as_of, "--as-of")
+    options = CarryOptions(asset=asset, as_of=day, funding_basis=funding_basis,
                            horizon_days=horizon_days, margin_pct=margin_pct, current=current)
     data = carry_to_dict(compare_carry(options, _source(exchange, live, exchange_url)))
     data["exchange"] = exchange

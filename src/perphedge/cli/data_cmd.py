@@ -13,6 +13,7 @@ from rich.table import Table
 
 from perphedge.cli.app import app
 from perphedge.errors import InputError
+from perphedge.parse import parse_time_ms, to_ms
 
 if TYPE_CHECKING:
     from perphedge.adapters.ccxt_download import DatasetReport
@@ -25,17 +26,6 @@ data_app = typer.Typer(help="Market history: download it through ccxt, see where
 app.add_typer(data_app, name="data")
 
 
-def parse_date_ms(option: str, text: str) -> int:
-    """``2024-01-01`` or ``2024-01-01T08:00`` (UTC unless an offset is given) → Unix ms."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(option, "a UTC date like 2024-01-01 or 2024-01-01T08:00", text) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
 def _iso(ts_ms: int | None) -> str:
     if ts_ms is None:
         return "—"
@@ -45,8 +35,11 @@ def _iso(ts_ms: int | None) -> str:
 @data_app.command()
 def download(
     symbol: Annotated[str, typer.Option(help="ccxt symbol of the perpetual, e.g. BTC/USDT:USDT.")],
-    since: Annotated[str, typer.Option(help="First day (UTC), e.g. 2024-01-01.")],
-    until: Annotated[str | None, typer.Option(help="End (UTC, exclusive; default: now).")] = None,
+    since: Annotated[str, typer.Option(help=(
+        "First day or time (UTC unless an offset is given), e.g. 2024-01-01 or "
+        "2024-01-01T08:00."))],
+    until: Annotated[str | None, typer.Option(help=(
+        "End (UTC, exclusive): a date, a time or now (default: now)."))] = None,
     exchange: Annotated[str, typer.Option(help="Exchange (ccxt id).")] = "binance",
     timeframe: Annotated[str, typer.Option(help="Bar length, e.g. 1h or 1d.")] = "1h",
     directory: Annotated[
@@ -61,9 +54,12 @@ def download(
     from perphedge.adapters.ccxt_client import build_client
     from perphedge.adapters.ccxt_download import Downloader, DownloadSpec, data_dir
 
-    since_ms = parse_date_ms("--since", since)
+    now = datetime.now(tz=UTC)
+    since_ms = parse_time_ms(since, "--since", now=now)
     client = build_client(exchange, exchange_url)
-    until_ms = parse_date_ms("--until", until) if until else int(client.milliseconds())
+    until_ms = parse_time_ms(until, "--until", now=now) if until else to_ms(now)
+    if until_ms <= since_ms:
+        raise InputError("--until", f"a time after --since ({since})", until or "now")
     spec = DownloadSpec(symbol=symbol, since_ms=since_ms, until_ms=until_ms, timeframe=timeframe)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description:<12}"), BarColumn(),
@@ -108,3 +104,20 @@ def show_dir(
     from perphedge.adapters.ccxt_download import data_dir
 
     typer.echo(str(data_dir(directory)))
+
+
+@data_app.command("latest")
+def latest(
+    asset: Annotated[str, typer.Option(help="Asset of the bundled data.")] = "BTC",
+) -> None:
+    """Where each bundled data set ends: "the latest data" of plan, carry and backtest."""
+    from perphedge.adapters.latest_data import latest_bundled
+
+    table = Table(title=f"Latest bundled {asset.upper()} data, per command")
+    for column in ("command", "ends (UTC)", "data set"):
+        table.add_column(column)
+    for row in latest_bundled(asset):
+        table.add_row(row.command, _iso(row.last_ms), row.data_set)
+    Console().print(table)
+    typer.echo("Each command defaults to the end of its own data set; give a date "
+               "(--as-of, --end, --price) to compare them on the same day.")

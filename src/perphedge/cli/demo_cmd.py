@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from perphedge.cli.app import app, fail
 from perphedge.errors import InputError, PerphedgeError
+from perphedge.parse import output_file, output_folder
 
 if TYPE_CHECKING:
     from perphedge.adapters.notify.apprise_notifier import AppriseNotifier
@@ -50,6 +52,12 @@ def demo(
     pace = speed if speed is not None else (0.0 if fast else DEFAULT_SPEED)
     if pace < 0:
         raise InputError("--speed", "0 or more replay ms per wall ms", pace)
+    if not math.isfinite(pace):
+        raise InputError("--speed", "a finite number of replay ms per wall ms", str(pace))
+    if workdir is not None:
+        output_folder(workdir, "--workdir")
+    if report is not None:  # the demo creates the report's folder
+        output_file(report, "--report")
     notifier = _notifier(alerts)  # a bad URL is refused before anything runs
     console = Console(highlight=False)
     console.print("[bold]perphedge demo[/bold]: a local Binance-compatible exchange replays "

@@ -18,7 +18,9 @@ from rich.live import Live
 from rich.table import Table
 
 from perphedge.cli.app import app, fail
+from perphedge.config.models import PerphedgeConfig
 from perphedge.engine.loop import CycleReport
+from perphedge.errors import InputError
 from perphedge.services.compose import compose
 from perphedge.services.hedge_models import HedgeView
 from perphedge.services.hedge_service import HedgeService
@@ -30,7 +32,8 @@ T = TypeVar("T")
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Config file (default: $PERPHEDGE_CONFIG or the user config dir).")]
 DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="Store URL, overriding the config's [store] url (sqlite:///… or postgresql…).")]
+    "--db", help="Store URL, overriding the config's [store] url (sqlite:///… or "
+    "postgresql://…).")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Really send orders (default: dry run).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -44,8 +47,24 @@ def _service(config: Path | None, db: str | None, *, send: bool = False) -> Hedg
 def _run(service: HedgeService, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(make())
+    except InputError as err:
+        raise _config_key(err, service.comp.config) from None
     finally:
         service.comp.close()
+
+
+def _config_key(err: InputError, config: PerphedgeConfig) -> InputError:
+    """A market the exchange does not list is the config's fault: name the hedge's key."""
+    if err.field != "symbol":
+        return err
+    for index, hedge in enumerate(config.hedges):
+        if hedge.asset.upper() in str(err.got).upper():
+            exchange = config.accounts[hedge.account].exchange
+            key, given = ((f"hedges[{index}].instrument", hedge.instrument) if hedge.instrument
+                          else (f"hedges[{index}].asset", hedge.asset))
+            return InputError(key, f"an asset with a USDT-margined perpetual on {exchange}",
+                              given)
+    return err
 
 
 def _print_report(console: Console, report: CycleReport, send: bool) -> None:

@@ -37,14 +37,18 @@ def plan(
     leverage: Annotated[str, typer.Option(help="Leverage of the hedge position.")] = "2",
     margin_mode: Annotated[str, typer.Option(help="isolated or cross.")] = "isolated",
     price: Annotated[
-        str | None, typer.Option(help="Entry price in USDT (default: latest mark).")
+        str | None, typer.Option(
+            help="Entry price in USDT (default: the last bundled mark price; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     usdt_available: Annotated[
         str | None, typer.Option(help="USDT you have for margin; below the need, a self-funded "
                                       "alternative is shown.")
     ] = None,
     funding_rate: Annotated[
-        str | None, typer.Option(help="Funding rate per interval, e.g. 0.0001 (default: latest).")
+        str | None, typer.Option(
+            help="Funding rate per interval, e.g. 0.0001 (default: the last bundled; "
+                 "`perphedge data latest` says where each data set ends).")
     ] = None,
     exchange: Annotated[str, typer.Option(help="Exchange (ccxt id).")] = "binance",
     live: Annotated[
@@ -92,6 +96,10 @@ def plan(
         render_plan(data, Console())
 
 
+#: The funding direction in words ("pay" + "d" printed "payd").
+_FUNDING_WORDS = {"receive": "received", "pay": "paid", "none": "none (rate 0)"}
+
+
 def _row(table: Table, label: str, value: Any, note: str = "") -> None:
     table.add_row(label, "—" if value is None else str(value), note)
 
@@ -126,7 +134,8 @@ def render_plan(d: dict[str, Any], console: Console) -> None:
         _row(table, "Funding rate", d["funding_rate"],
              f"per {d['funding_interval_hours']} h, {d['funding_source']}")
         _row(table, "Funding per day", f"{d['funding_per_day']} USDT",
-             f"{d['funding_direction']}d, {d['funding_annualized_pct']} %/yr of notional")
+             f"{_FUNDING_WORDS.get(d['funding_direction'], d['funding_direction'])}, "
+             f"{d['funding_annualized_pct']} %/yr of notional")
     _row(table, "Entry fee", f"{d['fees']} USDT", f"taker {d['fee_rate']}")
     move = d["historical_move"]
     if move:

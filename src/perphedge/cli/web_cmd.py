@@ -16,7 +16,7 @@ from perphedge.cli.app import app
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Config file (default: $PERPHEDGE_CONFIG or the user config dir).")]
 DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="Store URL, overriding the config's \\[store] url (sqlite:///… or postgresql…).")]
+    "--db", help="Store URL, overriding the config's [store] url (sqlite:///… or postgresql…).")]
 
 DEFAULT_PORT = 8765
 

@@ -6,6 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,15 @@ _EXPECTATIONS = {
     "literal_error": "one of {expected}",
     "string_pattern_mismatch": "text matching {pattern}",
     "too_short": "at least {min_length} entries",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "decimal_parsing": "a number",
+    "decimal_type": "a number",
+    "finite_number": "a finite number",
+    "string_type": "text in quotes",
 }
 
 
@@ -51,11 +61,12 @@ def _one_line(err: ValidationError) -> InputError:
     first = err.errors(include_url=False)[0]
     where = _location(tuple(first["loc"]))
     got = first.get("input")
-    ctx = first.get("ctx") or {}
+    ctx = {k: format(v, "f") if isinstance(v, Decimal) else v
+           for k, v in (first.get("ctx") or {}).items()}
     cause = ctx.get("error")
     if isinstance(cause, ConfigValueError):
         key = cause.key if cause.key.startswith("hedges[") or where == "config" else (
-            f"{where}.{cause.key}" if cause.key != "interval" else where
+            f"{where}.{cause.key}" if cause.key not in ("interval", "") else where
         )
         return InputError(key, cause.expected, cause.got)
     if first["type"] == "extra_forbidden":
@@ -79,11 +90,23 @@ def parse_config(data: Mapping[str, Any]) -> PerphedgeConfig:
 
 def load_config(path: Path) -> PerphedgeConfig:
     """Read ``path`` (TOML) and validate it."""
+    if path.is_dir():
+        raise InputError("--config", "a file, not a folder", str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("--config", "an existing file (create one with `perphedge init`)",
                          str(path)) from None
+    except OSError as err:
+        raise InputError("--config", f"a readable file ({err.strerror})", str(path)) from None
+    if b"\x00" in raw:
+        raise InputError("--config", "a TOML text file, not a binary one", str(path))
+    try:
+        # utf-8-sig: an editor's byte-order mark is not part of the TOML.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError("--config", "a TOML file in UTF-8",
+                         f"{path}: byte {err.start} is not UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

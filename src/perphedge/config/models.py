@@ -5,16 +5,31 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-NonNegativeDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+from perphedge import parse
+from perphedge.errors import InputError
 
-INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+#: A quantity or amount past this is a typo (1e30 BTC), refused with its key named.
+MAX_AMOUNT = Decimal("1e12")
+PositiveDecimal = Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+NonNegativeDecimal = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+#: Strict: TOML's ``true`` is not the leverage 1, and ``"yes"`` is not a boolean.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+#: The exchanges perphedge is tested on (``binance`` means binanceusdm); any other ccxt id
+#: with perpetual swaps goes through ccxt's unified methods.
+FIRST_CLASS_EXCHANGES = ("binanceusdm", "binance", "okx", "bybit")
+#: Binance's smallest order notional filter (USDT): a smaller slice is refused by the venue.
+MIN_ORDER_NOTIONAL = Decimal(5)
+
 
 
 class ConfigValueError(ValueError):
-    """A validator's complaint, with the key (relative to the model), expectation and value."""
+    """A validator's complaint, with the key (relative to the model), expectation and value.
+
+    A field validator passes the key ``""``: the field's own location names it.
+    """
 
     def __init__(self, key: str, expected: str, got: object) -> None:
         super().__init__(f"{key}: expected {expected}, got {got!r}")
@@ -42,7 +57,25 @@ class AccountConfig(Model):
         default=None, description="OS keyring service holding 'api_key' and 'api_secret'"
     )
     url: str | None = Field(default=None, description="base URL override (local exchange, testnet)")
-    sandbox: bool = False
+    sandbox: Bool = False
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        if value.lower() not in FIRST_CLASS_EXCHANGES and not _ccxt_has_swaps(value):
+            raise ConfigValueError("", "a ccxt exchange id with USDT-margined perpetuals, "
+                                   f"such as {', '.join(FIRST_CLASS_EXCHANGES)}", value)
+        return value
+
+    @field_validator("api_key_env", "api_secret_env", "api_passphrase_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _is_variable_name(value):
+            # Never echo it: a key pasted here by mistake would land in the terminal and logs.
+            raise ConfigValueError(
+                "", "the name of an environment variable holding the key, such as "
+                "BINANCE_API_KEY (not the key itself)", _Hidden())
+        return value
 
     @model_validator(mode="after")
     def _one_secret_source(self) -> AccountConfig:
@@ -89,9 +122,11 @@ class ExecutionConfig(Model):
     """How orders are placed: at market, a limit that chases the book, or slices over time."""
 
     style: Literal["market", "limit_chase", "slices"] = "market"
-    max_order_notional: PositiveDecimal = Decimal(250_000)
+    max_order_notional: Annotated[
+        Decimal, Field(ge=MIN_ORDER_NOTIONAL, le=MAX_AMOUNT, allow_inf_nan=False)
+    ] = Decimal(250_000)
     slice_interval: str = "30s"
-    chase_reprices: Annotated[int, Field(ge=0, le=20)] = 3
+    chase_reprices: Annotated[Int, Field(ge=0, le=20)] = 3
     chase_wait: str = "5s"
 
     @field_validator("slice_interval", "chase_wait")
@@ -114,16 +149,16 @@ class HedgeConfig(Model):
     )
     instrument: str | None = Field(default=None, description="ccxt symbol; default ASSET/USDT:USDT")
     margin_mode: Literal["isolated", "cross"] = "isolated"
-    leverage: Annotated[int, Field(ge=1, le=125)] = 2
+    leverage: Annotated[Int, Field(ge=1, le=125)] = 2
     drift_band_pct: Annotated[Decimal, Field(gt=0, le=50, allow_inf_nan=False)] = Decimal(2)
     policy: Literal["static", "managed", "reserve", "funding-guard", "quarterly", "auto"] = (
         "managed"
     )
     #: Carry policies: roll a delivery hedge this many days before its expiry.
-    roll_days_before_expiry: Annotated[int, Field(ge=0, le=60)] = 7
+    roll_days_before_expiry: Annotated[Int, Field(ge=0, le=60)] = 7
     #: funding-guard: roll into a delivery contract (instead of only alerting) when funding
     #: costs more than ``funding_threshold_per_year``.
-    switch_to_delivery: bool = False
+    switch_to_delivery: Bool = False
     funding_threshold_per_year: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = (
         Decimal("0.10")
     )
@@ -254,14 +289,39 @@ class PerphedgeConfig(Model):
         return self
 
 
+def _ccxt_has_swaps(name: str) -> bool:
+    """True if ccxt has an exchange ``name`` that lists perpetual swaps (kraken's spot API
+    does not; krakenfutures does)."""
+    import ccxt  # imported here: only a config naming a less common exchange pays for it
+
+    if not name.isascii() or name.lower() not in ccxt.exchanges:
+        return False
+    return bool(getattr(ccxt, name.lower())().has.get("swap"))
+
+
+class _Hidden:
+    """Stands for a value that must not be shown (it may be a secret)."""
+
+    def __repr__(self) -> str:
+        return "a value that is not a variable name (not shown: it may be a key)"
+
+
+def _is_variable_name(name: str) -> bool:
+    """``BINANCE_API_KEY`` yes; a 64-character mixed-case key pasted by mistake no."""
+    word = name.replace("_", "")
+    looks_like_key = len(name) >= 24 and any(c.islower() for c in name) and any(
+        c.isupper() for c in name) and any(c.isdigit() for c in name)
+    return (name.isascii() and (word == "" or word.isalnum()) and not name[:1].isdigit()
+            and bool(name) and not looks_like_key)
+
+
 def parse_interval_ms(text: str) -> int:
     """'30s', '1m', '4h', '1d' → milliseconds.
 
     >>> parse_interval_ms("4h")
     14400000
     """
-    unit = text[-1:]
-    number = text[:-1]
-    if unit not in INTERVAL_UNITS_MS or not number.isdigit() or int(number) <= 0:
-        raise ConfigValueError("interval", "an interval like 30s, 1m, 4h or 1d", text)
-    return int(number) * INTERVAL_UNITS_MS[unit]
+    try:
+        return parse.parse_interval_ms(text, "interval")
+    except InputError as err:
+        raise ConfigValueError("interval", err.expected, text) from None

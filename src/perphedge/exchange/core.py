@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import Side
 from perphedge.errors import InputError
 from perphedge.exchange.auth import ApiKeys, RateLimiter
+from perphedge.exchange.book import BookShape, sweep
 from perphedge.exchange.errors import BinanceApiError, api_error
 from perphedge.exchange.market import BarClose, FundingEvent, ReplayMarket, wall_ms
 from perphedge.exchange.orders import OrderBook, OrderRecord
@@ -52,6 +53,8 @@ class ExchangeConfig:
     keys: ApiKeys
     weight_per_minute: int = 2400
     state_path: Path | None = None
+    #: The synthetic order book orders meet (default: no spread, unlimited depth).
+    book: BookShape = field(default_factory=BookShape)
 
 
 class LocalExchange:
@@ -197,10 +200,11 @@ class LocalExchange:
         self.account.settle_funding(event.symbol, event.rate, event.mark, event.ts_ms)
 
     # ------------------------------------------------------------------ execution
-    def execute(self, order: OrderRecord, price: Decimal, ts_ms: int, *, maker: bool) -> None:
-        """Fill all of ``order`` at ``price`` through the simulator and book the trade."""
+    def execute(self, order: OrderRecord, price: Decimal, ts_ms: int, *, maker: bool,
+                qty: Decimal | None = None) -> None:
+        """Fill ``qty`` (default: all that is left) of ``order`` at ``price``; book the trade."""
         side = Side.LONG if order.side == "BUY" else Side.SHORT
-        qty = order.orig_qty - order.executed_qty
+        qty = order.orig_qty - order.executed_qty if qty is None else qty
         if order.market == "futures":
             fill = self.account.futures_trade(
                 order.symbol, side, qty, price, ts_ms, reduce_only=order.reduce_only,
@@ -212,24 +216,40 @@ class LocalExchange:
         self.book.record_fill(order, fill, maker=maker)
 
     def place(self, order: OrderRecord) -> OrderRecord:
-        """Fill a MARKET or marketable LIMIT order now; leave another LIMIT resting.
+        """Fill a MARKET order, or the marketable part of a LIMIT, against the synthetic book
+        (:mod:`perphedge.exchange.book`); the rest of a LIMIT rests.
 
         A rejected immediate order leaves no trace, as on Binance (the error is the answer).
         """
         if order.market == "futures" and self.is_delivered(order.symbol, order.time_ms):
             del self.book.orders[order.order_id]
             raise api_error(-4108)
-        price = self.market.price(order.symbol, order.time_ms)
-        marketable = order.type == "MARKET" or (
-            order.price >= price if order.side == "BUY" else order.price <= price
-        )
-        if not marketable:
-            return order
+        inst = self.instrument(order.symbol)
+        filled, price = sweep(
+            self.market.price(order.symbol, order.time_ms),
+            "asks" if order.side == "BUY" else "bids", order.orig_qty, self.config.book,
+            inst.tick_size, inst.lot_step * inst.contract_size,
+            None if order.type == "MARKET" else order.price)
+        tif = order.time_in_force.upper()
+        if tif == "GTX" and filled > 0:  # post-only that would take liquidity
+            del self.book.orders[order.order_id]
+            raise api_error(-5022)
+        if tif == "FOK" and filled < order.orig_qty:
+            filled = Decimal(0)  # all or nothing
+        if filled == 0:
+            return self._expire_unfilled(order) if tif in ("IOC", "FOK") else order
         try:
-            self.execute(order, price, order.time_ms, maker=False)
+            self.execute(order, price, order.time_ms, maker=False, qty=filled)
         except SimRejection as err:
             del self.book.orders[order.order_id]
             raise rejection_to_api(err) from None
+        return self._expire_unfilled(order) if tif in ("IOC", "FOK") else order
+
+    @staticmethod
+    def _expire_unfilled(order: OrderRecord) -> OrderRecord:
+        """IOC/FOK: what did not fill at once leaves the book (Binance: EXPIRED)."""
+        if order.is_open:
+            order.status, order.update_time_ms = "EXPIRED", order.time_ms
         return order
 
 

@@ -35,6 +35,8 @@ MESSAGES: dict[int, str] = {
     -4061: "Order's position side does not match user's setting.",
     -4108: "Symbol is on delivering or delivered or settling or closed or pre-trading.",
     -4116: "ClientOrderId is duplicated.",
+    -5022: "Due to the order could not be executed as maker, the Post Only order will be "
+           "rejected.",
     -4164: "Order's notional must be no smaller than {min_notional} (unless you choose reduce "
     "only).",
 }

@@ -18,11 +18,10 @@ from perphedge.exchange.core import LocalExchange
 from perphedge.exchange.errors import api_error
 from perphedge.exchange.market import wall_ms
 from perphedge.exchange.params import Params
+from perphedge.parse import TIMEFRAMES_MS
 
 __all__ = ["futures_exchange_info", "klines", "spot_exchange_info"]
 
-_INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
-                 "4h": 14_400_000, "1d": 86_400_000}
 #: Binance's published limits (the server enforces its own configurable weight limit).
 _RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
@@ -142,7 +141,7 @@ def spot_exchange_info(ex: LocalExchange) -> dict[str, Any]:
 def klines(ex: LocalExchange, p: Params) -> list[list[Any]]:
     """Closed bars of the replay at the path's own interval (-1120 for any other interval)."""
     path = ex.market.path(ex.instrument(p.req("symbol")).symbol)
-    interval = _INTERVALS_MS.get(p.req("interval"))
+    interval = TIMEFRAMES_MS.get(p.req("interval"))
     if interval != path.interval_ms:
         raise api_error(-1120)
     now = ex.now_ms()

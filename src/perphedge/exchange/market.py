@@ -42,12 +42,17 @@ def wall_ms() -> int:
 class ReplayClock:
     """Replay time that runs ``speed`` times faster than the wall clock and can be stepped.
 
-    Thread-safe; :meth:`advance` and :meth:`set` let a test move replay time by hand.
+    Thread-safe; :meth:`advance` and :meth:`set` let a test move replay time by hand. With
+    ``end_ms`` the clock stops there (the end of the data): prices stay at the last real bar
+    instead of running on into nothing, and :attr:`ended` tells the server to say so.
     """
 
-    def __init__(self, start_ms: int, speed: float = 0.0, wall: object = None) -> None:
-        if speed < 0:
-            raise InputError("--speed", "0 or more replay ms per wall ms", speed)
+    def __init__(self, start_ms: int, speed: float = 0.0, wall: object = None,
+                 end_ms: int | None = None) -> None:
+        if not 0 <= speed < float("inf"):
+            raise InputError("--speed", "a finite number of 0 or more replay ms per wall ms",
+                             str(speed))
+        self.end_ms = end_ms
         self._wall = wall if callable(wall) else wall_ms
         self._lock = threading.Lock()
         self._anchor_sim = start_ms
@@ -57,7 +62,13 @@ class ReplayClock:
     def now_ms(self) -> int:
         """Current replay time in Unix milliseconds."""
         with self._lock:
-            return self._anchor_sim + int((int(self._wall()) - self._anchor_wall) * self.speed)
+            now = self._anchor_sim + int((int(self._wall()) - self._anchor_wall) * self.speed)
+        return now if self.end_ms is None else min(now, self.end_ms)
+
+    @property
+    def ended(self) -> bool:
+        """True once replay time has reached ``end_ms`` (never without one)."""
+        return self.end_ms is not None and self.now_ms() >= self.end_ms
 
     def advance(self, ms: int) -> int:
         """Move replay time forward by ``ms`` and return the new time."""
@@ -233,16 +244,66 @@ class ReplayMarket:
         return sorted(events, key=lambda e: (e.ts_ms, isinstance(e, FundingEvent), e.symbol))
 
     def next_funding(self, symbol: str, now_ms: int) -> tuple[int, Decimal]:
-        """Time and rate of the next settlement after ``now_ms`` (0 and 0 when none is left)."""
+        """Time and rate of the next settlement after ``now_ms``.
+
+        Past the last recorded settlement (the replay stopped at the end of its data) the
+        last rate is quoted for one interval after it, as Binance always quotes a next one;
+        it is never settled. A path with no funding at all (a delivery contract): 0 and 0.
+        """
         path = self.path(symbol)
-        k = bisect_right(path.funding_time_ms, now_ms)
-        if k >= len(path.funding_time_ms):
+        times = path.funding_time_ms
+        k = bisect_right(times, now_ms)
+        if not times:
             return 0, Decimal(0)
-        return path.funding_time_ms[k], path.funding_rate[k]
+        if k >= len(times):
+            step = times[-1] - times[-2] if len(times) > 1 else 8 * 3_600_000
+            return times[-1] + step, path.funding_rate[-1]
+        return times[k], path.funding_rate[k]
 
     def settled(self, symbol: str, now_ms: int) -> list[FundingEvent]:
         """Every settlement of ``symbol`` up to ``now_ms``."""
         return self.path(symbol).funding_between(-1, now_ms)
+
+
+#: A step between bars longer than this many bars is a hole in the data.
+HOLE_BARS = 3
+
+
+def data_holes(path: PricePath) -> list[tuple[int, int]]:
+    """(last bar before, first bar after) of every hole in ``path``'s bars, oldest first."""
+    times = path.open_time_ms
+    steps = np.diff(times)
+    return [(int(times[k]), int(times[k + 1]))
+            for k in np.flatnonzero(steps > max(HOLE_BARS * path.interval_ms, 3 * 86_400_000))]
+
+
+def continuous_since(path: PricePath) -> int:
+    """Open time of the first bar after the last hole (the first bar if there is none)."""
+    holes = data_holes(path)
+    return holes[-1][1] if holes else int(path.open_time_ms[0])
+
+
+#: The default replay starts at most this long before the data ends.
+MAX_DEFAULT_REPLAY_MS = 365 * 86_400_000
+
+
+def replay_window(paths: Iterable[PricePath], listings: Iterable[PricePath] = ()
+                  ) -> tuple[int, int, int]:
+    """(first ms every path has, default start, end ms) of a replay of ``paths``.
+
+    The default start is the first bar after the last hole of any path (every symbol has
+    real prices from there to the end), at most ``MAX_DEFAULT_REPLAY_MS`` before the end,
+    and no earlier than the first price of ``listings`` (contracts listed only when the
+    replay starts inside their prices: the bundled quarterlies).
+    """
+    chosen = list(paths)
+    end_ms = min(int(p.close_time_ms[-1]) for p in chosen)
+    first_ms = max(int(p.open_time_ms[0]) for p in chosen)
+    default_ms = max(max(continuous_since(p) for p in chosen), end_ms - MAX_DEFAULT_REPLAY_MS)
+    starts = [int(p.open_time_ms[0]) for p in listings if len(p.open_time_ms)]
+    if starts and min(starts) < end_ms:
+        default_ms = max(default_ms, min(starts))
+    return first_ms, default_ms, end_ms
 
 
 def bundled_path(asset: str, interval: str = "1h") -> PricePath:

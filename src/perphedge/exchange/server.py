@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 # Imported for their side effect of filling the route table.
-from perphedge.exchange import routes_futures, routes_ledger, routes_spot  # noqa: F401
+from perphedge.exchange import (  # noqa: F401
+    routes_futures,
+    routes_ledger,
+    routes_market,
+    routes_spot,
+)
 from perphedge.exchange.auth import verify_signed
 from perphedge.exchange.core import LocalExchange, rejection_to_api
 from perphedge.exchange.errors import BinanceApiError
@@ -54,6 +60,8 @@ class LocalExchangeServer(ThreadingHTTPServer):
         self.exchange = exchange
         self.request_log: list[LoggedRequest] = []
         self._thread: threading.Thread | None = None
+        #: Called about twice a second by :meth:`wait` (the CLI announces the data's end).
+        self.on_tick: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -72,6 +80,8 @@ class LocalExchangeServer(ThreadingHTTPServer):
         """Block until the serving thread ends (Ctrl-C raises KeyboardInterrupt here)."""
         while self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=0.5)
+            if self.on_tick is not None:
+                self.on_tick()
 
     def close(self) -> None:
         """Stop serving, join the thread and close the socket."""

@@ -70,7 +70,8 @@ def open_exchange(
 ) -> LocalExchange:
     """The exchange saved at ``config.state_path`` if that file exists, else a fresh one.
 
-    A fresh account gets ``deposits`` in its spot wallet. A resumed one keeps its balances,
+    A fresh account gets ``deposits`` in its spot wallet; a key ``futures:USDT`` deposits
+    into the futures wallet instead. A resumed one keeps its balances,
     positions and orders, and the replay clock continues from the time saved.
     """
     path = config.state_path
@@ -82,8 +83,9 @@ def open_exchange(
         market.clock.set(saved.replay_ms)
         return LocalExchange(saved.account, market, config, saved.book, saved.replay_ms)
     account = LocalExchange.new_account(sorted(market.paths))
-    for asset, value in deposits.items():
-        account.deposit(asset, value, start_ms)
+    for key, value in deposits.items():
+        wallet, _, asset = key.rpartition(":")
+        account.deposit(asset, value, start_ms, to=wallet or "spot")
     exchange = LocalExchange(account, market, config)
     if path is not None:
         save_state(exchange, path)

@@ -27,9 +27,13 @@ _EIGHT = Decimal("0.00000001")
 
 
 def amount(value: Decimal) -> str:
-    """A USDT amount with Binance's eight decimals: ``Decimal("1.5")`` → ``'1.50000000'``."""
-    # ``+ 0`` drops a negative zero ("-0E-8"), which Binance never sends.
-    return str(value.quantize(_EIGHT) + 0)
+    """A USDT amount with Binance's eight decimals, never in exponent form.
+
+    >>> amount(Decimal("1.5")), amount(Decimal(0)), amount(Decimal("-0"))
+    ('1.50000000', '0.00000000', '0.00000000')
+    """
+    # ``+ 0`` drops a negative zero; "f" keeps zero as "0.00000000" (str gives "0E-8").
+    return format(value.quantize(_EIGHT) + 0, "f")
 
 
 def _steps(value: Decimal, step: Decimal) -> str:

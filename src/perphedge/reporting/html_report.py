@@ -80,7 +80,11 @@ line-height:1.5;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 table{border-collapse:collapse;background:#fff;margin:12px 0;font-size:.92em}
 th,td{padding:4px 12px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
-tr.liq td{color:#b00020;font-weight:600}
+td.liq{color:#b00020;font-weight:600}
+.figures{overflow-x:auto;max-width:100%}
+.figures td:first-child{white-space:normal;min-width:9em}
+.figures th{white-space:normal;vertical-align:bottom}
+.figures td.events{white-space:normal;min-width:9em;text-align:left}
 .chart{background:#fff;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .caveats li{margin:4px 0;color:#444}
 footer{color:#888;font-size:.85em;margin-top:24px}
@@ -171,6 +175,13 @@ def value_figure(results: Sequence[BacktestResult], budget: int) -> go.Figure:
         fig.add_trace(_line(as_datetimes(r.series.ts_ms[idx]), r.series.hedged_value[idx],
                             f"hedged: {r.policy}", colour, width=2))
         _markers(fig, r, r.series.hedged_value, colour)
+        if r.reserve_start_usdt > 0 and r is not first:
+            # The reserve is cash the hedge starts with: its hedged line starts above the
+            # others by that much, so it is compared with its own locked line.
+            idx = _thin(r, [r.series.locked_value], budget)
+            fig.add_trace(_line(as_datetimes(r.series.ts_ms[idx]), r.series.locked_value[idx],
+                                f"locked + {plain(r.reserve_start_usdt)} USDT reserve: "
+                                f"{r.policy}", colour, dash="dash", width=1))
     return _layout(fig, CHART_TITLES[0], "USDT")
 
 
@@ -225,16 +236,20 @@ def _summary_table(summaries: Sequence[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(s['policy'])} {html.escape(s['leverage'])}x</th>"
                    for s in summaries)
     rows = [f"<tr><th>Figure</th>{head}</tr>"]
+    if any(Decimal(s["reserve_start"]) > 0 for s in summaries):
+        cells = "".join(f"<td>{html.escape(s['reserve_start'])} USDT</td>" for s in summaries)
+        rows.append(f"<tr><td>Reserve set aside at start (in the hedged value)</td>{cells}</tr>")
     for label, key, unit in SUMMARY_ROWS:
         cells = "".join(f"<td>{html.escape(str(s[key]))} {unit}</td>" for s in summaries)
         rows.append(f"<tr><td>{html.escape(label)}</td>{cells}</tr>")
     liq = "".join(
-        "<td>" + ("<br>".join(f"{html.escape(e['time'])} at {html.escape(e['price'])}, lost "
-                              f"{html.escape(e['margin_lost'])} USDT" for e in s["liquidations"])
-                  or "none") + "</td>"
+        ('<td class="events liq">' + "<br>".join(
+            f"{html.escape(e['time'])} at {html.escape(e['price'])}, lost "
+            f"{html.escape(e['margin_lost'])} USDT" for e in s["liquidations"]) + "</td>")
+        if s["liquidations"] else "<td>none</td>"  # good news is not styled as an alarm
         for s in summaries)
-    rows.append(f'<tr class="liq"><td>Liquidations</td>{liq}</tr>')
-    return "<table>" + "".join(rows) + "</table>"
+    rows.append(f"<tr><td>Liquidations</td>{liq}</tr>")
+    return '<div class="figures"><table>' + "".join(rows) + "</table></div>"
 
 
 def render_html(

@@ -64,7 +64,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
                  "deviation": f"{row['deviation_min_pct']} .. {row['deviation_max_pct']}"}
         body.append("<tr>" + "".join(f"<td>{html.escape(str(cells[k]))}</td>"
                                      for _, k in COLUMNS) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    return f"<div class=\"figures\"><table><tr>{head}</tr>{''.join(body)}</table></div>"
 
 
 def instruments_section(results: Sequence[BacktestResult], budget: int,

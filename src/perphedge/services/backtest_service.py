@@ -9,10 +9,9 @@ callback so a CLI can draw a bar and a web layer a percentage; nothing here draw
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,9 +32,14 @@ from perphedge.backtest.exposure import ExposureChange, parse_exposure
 from perphedge.backtest.result import BacktestResult
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
-from perphedge.domain.money import non_negative, positive
 from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
+from perphedge.parse import (
+    non_negative_amount,
+    parse_interval_ms,
+    parse_time_ms,
+    positive_amount,
+)
 from perphedge.planning.policies import POLICIES as POLICY_TABLE
 from perphedge.planning.policies import policy_names
 from perphedge.services.backtest_view import worst_deviation_pct
@@ -49,8 +53,6 @@ DELIVERY_DATA = ("binance", "cme")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 DEFAULT_HORIZON_DAYS = 180
-_INTERVAL = re.compile(r"^(\d+)([mhd])$")
-_UNIT_MS = {"m": 60_000, "h": HOUR_MS, "d": DAY_MS}
 
 #: Reports progress as (runs done, runs in total).
 ProgressCallback = Callable[[int, int], None]
@@ -134,25 +136,6 @@ class Sweep:
     sources: tuple[str, ...]
 
 
-def parse_date(text: str, field: str) -> int:
-    """``'2023-01-01'`` → ``1672531200000`` (midnight UTC, epoch ms); InputError on ``field``."""
-    try:
-        parsed = date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(field, "a date as YYYY-MM-DD (UTC)", text) from None
-    moment = datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
-
-
-def parse_interval(text: str, field: str = "--decision-interval") -> int:
-    """``'4h'`` → ``14400000``: a whole number of hours or days (the data is hourly)."""
-    match = _INTERVAL.match(text.strip().lower())
-    ms = int(match.group(1)) * _UNIT_MS[match.group(2)] if match else 0
-    if ms <= 0 or ms % HOUR_MS:
-        raise InputError(field, "a whole number of hours or days, e.g. 1h, 4h or 1d", text)
-    return ms
-
-
 def _policies(options: BacktestOptions) -> tuple[str, ...]:
     names = policy_names()
     if options.policy not in names:
@@ -194,10 +177,10 @@ class _Checked:
 
 
 def _check(options: BacktestOptions) -> _Checked:
-    quantity = positive(options.quantity, "--quantity")
-    leverage = positive(options.leverage, "--leverage")
-    start_ms = parse_date(options.start, "--start")
-    end_ms = parse_date(options.end, "--end") if options.end is not None else None
+    quantity = positive_amount(options.quantity, "--quantity")
+    leverage = positive_amount(options.leverage, "--leverage")
+    start_ms = parse_time_ms(options.start, "--start")
+    end_ms = parse_time_ms(options.end, "--end") if options.end is not None else None
     if end_ms is not None and end_ms <= start_ms:
         raise InputError("--end", f"a date after --start ({options.start})", options.end)
     exposure = parse_exposure(
@@ -207,14 +190,16 @@ def _check(options: BacktestOptions) -> _Checked:
     return _Checked(
         asset=options.asset.upper(), quantity=quantity, leverage=leverage,
         start_ms=start_ms, end_ms=end_ms, policies=_policies(options),
-        decision_interval_ms=parse_interval(options.decision_interval),
+        decision_interval_ms=parse_interval_ms(
+            options.decision_interval, "--decision-interval", min_ms=HOUR_MS,
+            multiple_of_ms=HOUR_MS),
         margin_mode=_margin_mode(options.margin_mode),
-        reserve_usdt=None if options.reserve is None else non_negative(options.reserve,
+        reserve_usdt=None if options.reserve is None else non_negative_amount(options.reserve,
                                                                        "--reserve"),
         exposure=exposure,
         roll_days=_roll_days(options.roll_days),
         switch_to_delivery=options.switch_to_delivery,
-        funding_threshold=non_negative(options.funding_threshold_pct,
+        funding_threshold=non_negative_amount(options.funding_threshold_pct,
                                        "--funding-threshold") / 100,
         deliveries=options.compare_instruments or options.policy not in POLICIES,
         delivery_data=_delivery_data(options),
@@ -317,11 +302,17 @@ def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
     bar. With no ``--end`` the run stops at the hole, and says so; an ``--end`` past it is
     refused.
     """
-    if options.data is None:
-        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms)
-    else:
-        history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms,
-                               interval=options.data_interval, path=Path(options.data))
+    path = None if options.data is None else Path(options.data)
+    interval = "1h" if options.data is None else options.data_interval
+    history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms, interval=interval,
+                           path=path)
+    if int(history.open_time_ms[0]) - c.start_ms > max(HOLE_MS, 3 * history.interval_ms):
+        # --start fell in a hole: the replay would silently begin years later.
+        full = load_history(c.asset, interval=interval, path=path).open_time_ms
+        k = int(np.searchsorted(full, c.start_ms))
+        raise InputError("--start", f"a date with {c.asset} data (it has a hole from "
+                         f"{iso_utc(int(full[k - 1]))} to {iso_utc(int(full[k]))})",
+                         options.start)
     steps = np.diff(history.open_time_ms)
     holes = np.flatnonzero(steps > max(HOLE_MS, 3 * history.interval_ms))
     if not holes.size:
@@ -354,13 +345,42 @@ def _spec(c: _Checked, policy: str, start_ms: int, end_ms: int, purchase: bool) 
     )
 
 
+def _check_order_size(c: _Checked, instrument: Instrument, options: BacktestOptions) -> None:
+    """Today the replay opens the hedge in one order: one above the contract's largest order
+    would be refused on every bar and the run would show an unhedged holding as 'held'."""
+    if instrument.max_qty is not None and c.quantity > instrument.max_qty:
+        raise InputError("--quantity", f"at most {instrument.max_qty} {c.asset} (the largest "
+                         f"order {instrument.symbol} takes; the backtest opens the hedge in "
+                         "one order)", options.quantity)
+
+
+def _check_sells(c: _Checked, options: BacktestOptions) -> None:
+    """A dated sale of more than is held then would make the holding negative: refuse it."""
+    recurring = [x for x in c.exposure if x.every_ms is not None]
+    dated = sorted((x for x in c.exposure if x.ts_ms is not None), key=lambda x: x.ts_ms or 0)
+    moved = Decimal(0)
+    for change in dated:
+        at = change.ts_ms or 0
+        moved += change.qty_base
+        added = sum((x.qty_base * max(0, (at - c.start_ms) // (x.every_ms or 1))
+                     for x in recurring), Decimal(0))
+        held = c.quantity + added + moved
+        if held < 0:
+            field = "--sell" if change.note.startswith("sell") else "--exposure-csv"
+            shown = change.note.removeprefix("sell ")
+            raise InputError(field, f"a sale of at most the quantity held then ("
+                             f"{held - change.qty_base} {c.asset})", shown)
+
+
 def run_backtests(
     options: BacktestOptions, progress: ProgressCallback | None = None
 ) -> BacktestRun:
     """Replay the chosen policy (or every policy with ``compare``) from ``--start`` to ``--end``."""
     c = _check(options)
+    _check_sells(c, options)
     history = _history(c, options)
     instrument, brackets = _market(c.asset)
+    _check_order_size(c, instrument, options)
     deliveries = _deliveries(c)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
     _check_exposure_dates(c.exposure, start_ms, end_ms)
@@ -494,7 +514,9 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
         raise InputError("--horizon-days", "a whole number of days of at least 1",
                          options.horizon_days)
     c = _check(options)
+    _check_sells(c, options)
     history = _history(c, options)
+    _check_order_size(c, _market(c.asset)[0], options)
     windows = _windows(c, options.horizon_days, history.end_ms)
     if not windows:
         raise InputError("--start", "a start leaving room for at least one run of "

@@ -82,6 +82,7 @@ def result_to_dict(
             }
             for liq in result.liquidations
         ],
+        "reserve_start": money(result.reserve_start_usdt),
         "value_start": money(result.value_start),
         "value_end": money(result.value_end),
         "value_min": money(result.value_min),
@@ -224,6 +225,9 @@ def instrument_row(result: BacktestResult) -> dict[str, Any]:
     hedge mostly the premium it sold converging to spot, for the perpetual the perp/spot gap.
     """
     vs_locked = result.value_end - locked_end(result)
+    # The residual is taken from the rounded figures, so the printed parts add up to the cent.
+    residual = (Decimal(money(vs_locked)) - Decimal(money(result.funding_total))
+                + Decimal(money(result.fees_total)))
     return {
         "policy": result.policy,
         "contracts_held": list(result.contracts_held),
@@ -231,7 +235,7 @@ def instrument_row(result: BacktestResult) -> dict[str, Any]:
         "deviation_max_pct": pct(result.deviation_max_with_funding_pct),
         "result_vs_locked": money(vs_locked),
         "funding_total": money(result.funding_total),
-        "basis_and_other_pnl": money(vs_locked - result.funding_total + result.fees_total),
+        "basis_and_other_pnl": money(residual),
         "fees_total": money(result.fees_total),
         "roll_fees": money(result.roll_fees),
         "rolls": result.rolls,

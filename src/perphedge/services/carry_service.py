@@ -71,10 +71,11 @@ class CarrySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CarryOptions:
-    """Raw user input for ``perphedge carry`` (strings are parsed and checked here)."""
+    """User input for ``perphedge carry``: ``as_of`` a UTC day parsed at the edge
+    (``perphedge.parse.parse_day``); the other strings are checked here."""
 
     asset: str
-    as_of: str | None = None
+    as_of: date | None = None
     funding_basis: str = "30d"
     horizon_days: int = 90
     margin_pct: str = "0.5"
@@ -114,16 +115,6 @@ class CarryReport:
     fees: FeeSchedule
     rows: tuple[CarryRow, ...]
     recommendations: tuple[Recommendation, ...]
-
-
-def parse_day(text: str | None) -> date | None:
-    """``--as-of`` as a UTC calendar day (YYYY-MM-DD), or None for the latest."""
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError("--as-of", "a date as YYYY-MM-DD", text) from None
 
 
 def day_close_ms(day: date) -> int:
@@ -166,7 +157,7 @@ def compare_carry(
 ) -> CarryReport:
     """Parse ``options``, read the market at the as-of day and compare every instrument."""
     basis_label, margin = _options(options)
-    market = source.carry_market(options.asset, parse_day(options.as_of))
+    market = source.carry_market(options.asset, options.as_of)
     averages = funding_averages(market)
     chosen = next(a for a in averages if a.label == basis_label)
     perp = market.perpetual

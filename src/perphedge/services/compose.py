@@ -25,7 +25,8 @@ from perphedge.engine.clock import Clock, LiveClock
 from perphedge.engine.execute import DryRunExecutor, Executor, LiveExecutor, execution_style
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Venue
-from perphedge.errors import InputError
+from perphedge.errors import InputError, PerphedgeError
+from perphedge.parse import parse_db_url, without_password
 from perphedge.services.notifier import Notifier
 from perphedge.services.run_lease import AccountLeases, lease_ttl_ms
 
@@ -133,6 +134,23 @@ def compose(config_path: Path | None = None, db_url: str | None = None, *, send:
             clock: Clock | None = None, venue_factory: VenueFactory | None = None) -> Composition:
     """Load the config and wire the store, clock and venues; ``--db`` beats ``[store] url``."""
     config = load_config(config_path or default_config_path())
-    url = db_url or config.store.url or default_store_url()
-    return Composition(config, HedgeStore(url), clock or LiveClock(), send,
+    if db_url is not None:
+        url = parse_db_url(db_url, "--db")
+    elif config.store.url is not None:
+        url = parse_db_url(config.store.url, "store.url")
+    else:
+        url = default_store_url()
+    return Composition(config, open_store(url), clock or LiveClock(), send,
                        venue_factory or ccxt_venue)
+
+
+def open_store(url: str) -> HedgeStore:
+    """The store at ``url``; a database that cannot be reached is one line (exit 1)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return HedgeStore(url)
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise PerphedgeError(f"cannot open the store at {without_password(url)}: "
+                             f"{without_password(reason)}") from None

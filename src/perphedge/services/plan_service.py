@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from perphedge.domain.adverse_move import AdverseMove, largest_adverse_move_across_gaps
-from perphedge.domain.money import non_negative, positive, to_decimal
+from perphedge.domain.money import to_decimal
 from perphedge.domain.types import ExposureKind, MarginMode
 from perphedge.errors import InputError
+from perphedge.parse import non_negative_amount, positive_amount
 from perphedge.planning.hedge_plan import Exposure, HedgePlan, PlanRequest, plan_hedge
 from perphedge.services.ports import MarketData, MarketSnapshot, PriceHistory
 
@@ -72,12 +73,12 @@ def historical_move(
 
 def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -> PlanResult:
     """Parse and check ``options``, gather market data, and run the planner."""
-    quantity = positive(options.quantity, "--quantity")
-    leverage = positive(options.leverage, "--leverage")
+    quantity = positive_amount(options.quantity, "--quantity")
+    leverage = positive_amount(options.leverage, "--leverage")
     mode = _margin_mode(options.margin_mode)
-    price = positive(options.price, "--price") if options.price is not None else None
+    price = positive_amount(options.price, "--price") if options.price is not None else None
     usdt = (
-        non_negative(options.usdt_available, "--usdt-available")
+        non_negative_amount(options.usdt_available, "--usdt-available")
         if options.usdt_available is not None
         else None
     )
@@ -107,7 +108,8 @@ def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -
     except InputError as err:
         # The planner names its own fields; the user knows them as options.
         field = {"notional": "quantity"}.get(err.field, err.field)
-        raise InputError(f"--{field}", err.expected, err.got) from None
+        given = {"quantity": options.quantity, "leverage": options.leverage}.get(field, err.got)
+        raise InputError(f"--{field}", err.expected, given) from None
     return PlanResult(
         plan=plan,
         snapshot=snapshot,
