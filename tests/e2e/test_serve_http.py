@@ -187,6 +187,11 @@ def test_a_port_in_use_is_one_line_exit_2_before_the_lease_is_taken(
     finally:
         store.close()
 
+    malformed = run_cli("serve", "--config", str(config), "--http", "8765", env=KEYS)
+    assert malformed.returncode == 2
+    assert malformed.stderr.strip() == \
+        "error: --http: expected HOST:PORT like 127.0.0.1:8765, got '8765'"
+
     remote = run_cli("serve", "--config", str(config), "--http", "0.0.0.0:8765", env=KEYS)
     assert remote.returncode == 2
     (line,) = remote.stderr.strip().splitlines()

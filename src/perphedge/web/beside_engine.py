@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from perphedge.errors import InputError
+from perphedge.parse import parse_host, parse_port
 from perphedge.services.hedge_service import HedgeService
 from perphedge.web.app import create_app, is_loopback, own_store
 from perphedge.web.auth import TOKEN_ENV, resolve_api_token
@@ -43,7 +44,7 @@ class HttpAddress:
 
 
 def parse_address(text: str, option: str = "--http") -> HttpAddress:
-    """``HOST:PORT`` (IPv6 in brackets: ``[::1]:8765``).
+    """``HOST:PORT`` (IPv6 in brackets: ``[::1]:8765``), host and port by the one parser.
 
     >>> parse_address("127.0.0.1:8765")
     HttpAddress(host='127.0.0.1', port=8765)
@@ -51,10 +52,10 @@ def parse_address(text: str, option: str = "--http") -> HttpAddress:
     HttpAddress(host='::1', port=9000)
     """
     host, sep, port = text.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise InputError(option, "HOST:PORT like 127.0.0.1:8765 (port 1-65535)", text)
-    return HttpAddress(host, int(port))
+    if not sep or not host or not port.isdigit():
+        raise InputError(option, "HOST:PORT like 127.0.0.1:8765", text)
+    return HttpAddress(parse_host(host.removeprefix("[").removesuffix("]"), option),
+                       parse_port(int(port), option))
 
 
 def bind_rule(host: str, allow_remote: bool, token: SecretStr | None,
