@@ -8,8 +8,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import text
 
+from perphedge.adapters.store.lease import LeaseOwner, LeaseStore
+from perphedge.adapters.store.service_records import ServiceRecords
+from perphedge.services.alert_rules import Notice
 from perphedge.services.hedge_service import HedgeService
 from perphedge.web.app import create_app, own_store
 from tests.web.conftest import TOKEN
@@ -41,7 +43,7 @@ def test_hedges_list_every_hedge_with_the_listed_fields_equal_to_status(
     assert "expected a hedge from the config (btc, eth)" in missing.json()["error"]
 
 
-def test_history_is_paged_and_reads_an_alerts_table_when_one_exists(
+def test_history_is_paged_and_lists_the_alerts_serve_sent(
         app: FastAPI, run: PaperRun) -> None:
     client = TestClient(app)
     first = client.get("/api/hedges/btc/history", params={"limit": 3}).json()
@@ -54,19 +56,38 @@ def test_history_is_paged_and_reads_an_alerts_table_when_one_exists(
         (d["ts_ms"] for d in first["decisions"]), reverse=True)
     for listed in ("fills", "funding", "margin_moves", "orders"):
         assert first[listed], listed
-    assert first["alerts"] == []  # no alerts table in this store
+    assert first["alerts"] == []  # the engine raised none and no `serve` sent any
     assert client.get("/api/hedges/btc/history", params={"limit": 0}).status_code == 422
 
-    # The alerts table `serve` adds is read as it is, whatever else it holds.
+    # What `serve` sent is listed, from its `alerts` rows, written by its own writer.
     service = run.service()
-    with service.store.engine.begin() as c:
-        c.execute(text("CREATE TABLE alerts (id INTEGER PRIMARY KEY, hedge_id TEXT, "
-                       "ts_ms BIGINT, code TEXT, message TEXT)"))
-        c.execute(text("INSERT INTO alerts (hedge_id, ts_ms, code, message) VALUES "
-                       "('btc', 1, 'runway', 'runway under 10 %'), ('eth', 2, 'x', 'y')"))
+    records = ServiceRecords(service.store.engine)
+    records.record_alert(Notice("runway:btc", "btc", "fire", "btc: runway below 15.00 %",
+                                "runway 12.1 %"), 1_704_200_000_000, 0)
+    records.record_alert(Notice("x", "eth", "event", "eth: hedge opened", ""), 2, 0)
+    records.record_alert(Notice("service:started", None, "event", "perphedge serve started",
+                                ""), 3, 0)
     service.comp.close()
-    alerts = client.get("/api/hedges/btc/history").json()["alerts"]
-    assert [(a["code"], a["message"]) for a in alerts] == [("runway", "runway under 10 %")]
+    (alert,) = client.get("/api/hedges/btc/history").json()["alerts"]
+    assert (alert["code"], alert["message"], alert["source"]) == (
+        "fire", "btc: runway below 15.00 %", "notifier")
+    assert alert["time"].startswith("2024-01-02T")
+
+
+def test_the_lease_holder_is_the_process_holding_the_accounts_run_lease(
+        app: FastAPI, run: PaperRun) -> None:
+    client = TestClient(app)
+    assert client.get("/api/hedges/btc").json()["lease_holder"] is None
+    leases = LeaseStore(run.service().store.engine)
+    owner = LeaseOwner("box", 4242, "abcd")
+    now = run.clock.now_ms()
+    leases.acquire("account:paper", owner, now, 60_000)
+    assert client.get("/api/hedges/btc").json()["lease_holder"] == "box/4242/abcd"
+    assert client.get("/api/hedges/eth").json()["lease_holder"] == "box/4242/abcd"
+    leases.release("account:paper", owner)
+    assert client.get("/api/hedges/btc").json()["lease_holder"] is None
+    leases.acquire("account:paper", owner, now - 120_000, 60_000)  # its holder died
+    assert client.get("/api/hedges/btc").json()["lease_holder"] is None
 
 
 def test_series_has_one_point_per_snapshot_with_values_and_costs(app: FastAPI) -> None:
@@ -154,8 +175,7 @@ def test_a_real_uvicorn_server_on_loopback_serves_reads_and_guards_writes(
         assert service.store.hedge_state("eth") == "paused"
 
 
-def test_without_an_alerts_table_a_refused_cycle_is_an_alert_and_counted(
-        app: FastAPI, run: PaperRun) -> None:
+def test_a_refused_cycle_is_an_alert_and_counted(app: FastAPI, run: PaperRun) -> None:
     run.venue.hedge_mode = True  # Binance hedge mode: the engine refuses and halts the hedge
     run.clock.advance_ms(HOUR)
     run_cycles(run, ["eth"], 1)
@@ -165,7 +185,7 @@ def test_without_an_alerts_table_a_refused_cycle_is_an_alert_and_counted(
     assert "hedge mode" in alert["message"]
     assert client.get("/api/hedges/btc/history").json()["alerts"] == []
     assert client.get("/api/hedges/eth").json()["state"] == "halted"
-    assert "perphedge_alerts_total{hedge=\"eth\"} 1.0" in client.get("/metrics").text
+    assert 'perphedge_alerts_total{hedge="eth",source="engine"} 1.0' in client.get("/metrics").text
     # Resuming a halted hedge adopts what the exchange shows (the service decides).
     resumed = client.post("/api/hedges/eth/resume", headers=AUTH).json()
     assert resumed == {"hedge": "eth", "state": "adopting"}

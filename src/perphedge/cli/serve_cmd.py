@@ -55,24 +55,54 @@ def serve(hedges: Annotated[list[str] | None, typer.Argument(
                                                 help="Log debug lines too.")] = False,
           quiet: Annotated[bool, typer.Option("--quiet", "-q",
                                               help="Log warnings and errors only.")] = False,
+          http: Annotated[str | None, typer.Option(
+              "--http", metavar="HOST:PORT",
+              help="Also serve the dashboard, REST API and /metrics here "
+                   "(like 127.0.0.1:8765).")] = None,
+          allow_remote: Annotated[bool, typer.Option(
+              "--allow-remote",
+              help="Allow a non-loopback --http address (needs an API token).")] = False,
           ) -> None:
     """Run the configured hedges unattended, each on its decision interval, until SIGTERM.
 
     Sends orders (this is the live service). Takes the accounts' run leases: a second process
     on the same store refuses. Logs JSON lines to stderr (and to the config's service.log_file).
+    With --http, the web app (see `perphedge web`) runs in the same process.
     """
     from perphedge.adapters.log_setup import setup_logging
     from perphedge.services.serve_service import build_server
 
     if verbose and quiet:
         raise InputError("--verbose/--quiet", "one of them", "both")
+    if allow_remote and http is None:
+        raise InputError("--allow-remote", "--http HOST:PORT beside it", "no --http")
+    address = None
+    if http is not None:
+        from perphedge.web.beside_engine import parse_address
+
+        address = parse_address(http)
     comp = compose(config, db, send=True)
     service = comp.config.service
     setup_logging(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
                   service.log_file, service.log_file_max_mb, service.log_file_backups)
     try:
-        server = build_server(comp, hedges or [])
-        asyncio.run(_serve_until_signal(server.serve))
+        if address is None:
+            server = build_server(comp, hedges or [])
+            asyncio.run(_serve_until_signal(server.serve))
+        else:
+            from perphedge.services.hedge_service import HedgeService
+            from perphedge.web.beside_engine import http_side
+
+            # The port is bound here, before any lease is taken: a port in use is exit 2.
+            web = http_side(HedgeService(comp), address, allow_remote)
+            server = build_server(comp, hedges or [], on_cycle=web.cycle_observer(),
+                                  cycle_lock=web.cycle_lock)
+
+            async def serve_with_http(stop: asyncio.Event) -> None:
+                async with web.running():
+                    await server.serve(stop)
+
+            asyncio.run(_serve_until_signal(serve_with_http))
     except PerphedgeError:
         raise  # main prints it as one line (exit 1, or 2 for bad input)
     except Exception as err:

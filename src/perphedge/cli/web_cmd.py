@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from perphedge.cli.app import app
-from perphedge.errors import InputError
 
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Config file (default: $PERPHEDGE_CONFIG or the user config dir).")]
@@ -39,15 +38,12 @@ def web(config: ConfigOpt = None, db: DbOpt = None,
     from perphedge.services.compose import compose
     from perphedge.services.hedge_service import HedgeService
     from perphedge.web.app import create_app, is_loopback
-    from perphedge.web.auth import TOKEN_ENV, resolve_api_token
+    from perphedge.web.auth import resolve_api_token
+    from perphedge.web.beside_engine import bind_rule
 
     loopback = is_loopback(host)
     token = resolve_api_token()
-    if not loopback and not allow_remote:
-        raise InputError("--host", "a loopback address (or add --allow-remote)", host)
-    if not loopback and token is None:
-        raise InputError("--allow-remote", f"an API token in {TOKEN_ENV} or the keyring",
-                         "none set")
+    bind_rule(host, allow_remote, token)
     service = HedgeService(compose(config, db))
     try:
         service.views()  # a bad config or store fails here, as one line, before listening

@@ -17,7 +17,7 @@ from perphedge.adapters.store.schema import (
     OrderRow,
 )
 from perphedge.services.hedge_models import HistoryPage
-from perphedge.services.hedge_read import optional_rows, optional_table
+from perphedge.services.hedge_read import sent_alerts
 from perphedge.services.hedge_view import iso, order_dict, text
 
 #: The largest page the API serves.
@@ -65,7 +65,7 @@ def _why_idle(payload: dict[str, Any]) -> str:
 def audit_alerts(store: HedgeStore, hedge: str, offset: int = 0,
                  limit: int = 100) -> list[dict[str, Any]]:
     """Alerts from the audit log (newest first): each Alert a policy raised, and each refused or
-    failed cycle — what the dashboard shows when no notifier keeps an ``alerts`` table."""
+    failed cycle (also when no ``serve`` sent alerts: ``run`` or the web alone)."""
     query = (select(DecisionRow).where(
         DecisionRow.hedge_id == hedge,
         or_(DecisionRow.kind.in_(("refused", "error")),
@@ -87,10 +87,12 @@ def audit_alerts(store: HedgeStore, hedge: str, offset: int = 0,
 
 def alerts(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100
            ) -> list[dict[str, Any]]:
-    """The notifier's ``alerts`` table when the store has one, else the audit log's alerts."""
-    if optional_table(store.engine, "alerts") is not None:
-        return optional_rows(store.engine, "alerts", hedge, limit, offset)
-    return audit_alerts(store, hedge, offset, limit)
+    """What the engine raised (the audit log, ``source`` "engine") and what ``serve`` sent
+    (its ``alerts`` rows, ``source`` "notifier"), newest first, one page of both together."""
+    both = audit_alerts(store, hedge, 0, offset + limit) + sent_alerts(store, hedge,
+                                                                        offset + limit)
+    both.sort(key=lambda a: int(a["ts_ms"]), reverse=True)
+    return both[offset:offset + limit]
 
 
 def history_page(store: HedgeStore, hedge: str, offset: int = 0, limit: int = 100) -> HistoryPage:

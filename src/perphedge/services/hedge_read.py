@@ -2,27 +2,28 @@
 
 The arithmetic lives in :mod:`perphedge.services.accounts`; this module only gathers its input
 (fills, funding, snapshots, the last cycle's figures) and builds the shared pydantic models.
-Tables another part of the system adds (the run lease, alerts) are read when present and
-ignored when not, so the web layer works over any store version.
+The service's own tables are read as ``adapters/store/schema.py`` defines them: the run lease
+(``leases``, one row per account), the alerts ``serve`` sent (``alerts``) and its heartbeats.
 """
 
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import MetaData, Table, func, inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import (
+    AlertRow,
     DecisionRow,
     FillRow,
     FundingRow,
+    HeartbeatRow,
+    LeaseRow,
     MarginMoveRow,
     OrderRow,
     SnapshotRow,
@@ -40,6 +41,7 @@ from perphedge.services.accounts import (
 from perphedge.services.accounts_running import walk
 from perphedge.services.hedge_models import HedgeView, LegPnl, Series, SeriesPoint
 from perphedge.services.hedge_view import iso
+from perphedge.services.run_lease import lease_name
 
 #: Snapshots read for the effectiveness ratio and the charts (the newest ones).
 SERIES_LIMIT = 5000
@@ -113,54 +115,44 @@ def last_result(store: HedgeStore, hedge_id: str) -> tuple[int | None, dict[str,
     return row.ts_ms, payload
 
 
-#: Tables of other parts, once reflected, per engine (a table never leaves a migrated store).
-_REFLECTED: weakref.WeakKeyDictionary[Engine, dict[str, Table]] = weakref.WeakKeyDictionary()
+def lease_holder(store: HedgeStore, account: str, now_ms: int | None = None) -> str | None:
+    """Who holds the account's run lease (``host/pid/token``, see ``adapters/store/lease.py``).
+
+    None when no process holds it: never taken, given back (a release deletes the row), or
+    expired at ``now_ms`` (its holder died without giving it back).
+    """
+    with store.session() as s:
+        row = s.get(LeaseRow, lease_name(account))
+    if row is None or (now_ms is not None and row.expires_ms < now_ms):
+        return None
+    return row.holder
 
 
-def optional_table(engine: Engine, table_name: str) -> Table | None:
-    """The table ``table_name`` as the store has it, or None when it has no such table."""
-    known = _REFLECTED.setdefault(engine, {})
-    if table_name not in known:
-        if not inspect(engine).has_table(table_name):
-            return None
-        known[table_name] = Table(table_name, MetaData(), autoload_with=engine)
-    return known[table_name]
+def sent_alerts(store: HedgeStore, hedge: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest ``limit`` alerts ``serve`` sent about the hedge (its ``alerts`` rows)."""
+    with store.session() as s:
+        rows = s.scalars(select(AlertRow).where(AlertRow.hedge_id == hedge)
+                         .order_by(AlertRow.ts_ms.desc(), AlertRow.id.desc())
+                         .limit(limit)).all()
+    return [{"time": iso(r.ts_ms), "ts_ms": r.ts_ms, "code": r.kind, "message": r.title,
+             "body": r.body, "delivered": r.delivered, "delivery": r.delivery,
+             "source": "notifier"} for r in rows]
 
 
-def optional_rows(engine: Engine, table_name: str, hedge_id: str | None = None,
-                  limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Rows of a table that may not exist in this store (newest first), as plain dicts."""
-    table = optional_table(engine, table_name)
-    if table is None:
-        return []
-    query = select(table)
-    if hedge_id is not None and "hedge_id" in table.c:
-        query = query.where(table.c.hedge_id == hedge_id)
-    order = [table.c[c].desc() for c in ("ts_ms", "id") if c in table.c]
-    with engine.connect() as c:
-        rows = c.execute(query.order_by(*order).limit(limit).offset(offset)).mappings().all()
-    return [{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()}
-            for row in rows]
+def sent_alert_counts(store: HedgeStore) -> dict[str, int]:
+    """Alerts ``serve`` sent, per hedge (its own, hedge-less alerts left out)."""
+    with store.session() as s:
+        rows = s.execute(select(AlertRow.hedge_id, func.count())
+                         .where(AlertRow.hedge_id.is_not(None))
+                         .group_by(AlertRow.hedge_id)).all()
+    return {str(hedge): int(n) for hedge, n in rows}
 
 
-def optional_counts(engine: Engine, table_name: str) -> dict[str, int]:
-    """Rows per ``hedge_id`` of a table that may not exist (empty when it does not)."""
-    table = optional_table(engine, table_name)
-    if table is None or "hedge_id" not in table.c:
-        return {}
-    with engine.connect() as c:
-        rows = c.execute(select(table.c.hedge_id, func.count()).group_by(table.c.hedge_id))
-        return {str(hedge): int(n) for hedge, n in rows}
-
-
-def lease_holder(engine: Engine, hedge: str, account: str) -> str | None:
-    """Who holds the run lease of the hedge or its account (None without a lease table)."""
-    for row in optional_rows(engine, "leases", limit=1000):
-        if row.get("hedge_id", row.get("scope", row.get("name"))) in (hedge, account, None):
-            holder = row.get("holder") or row.get("owner")
-            if holder:
-                return str(holder)
-    return None
+def heartbeats_ms(store: HedgeStore) -> dict[str, int]:
+    """Each hedge's last heartbeat written by ``serve`` (``heartbeats`` rows), Unix ms."""
+    with store.session() as s:
+        rows = s.execute(select(HeartbeatRow.hedge_id, HeartbeatRow.ts_ms)).all()
+    return {hedge: int(ts) for hedge, ts in rows}
 
 
 def _points(rows: Sequence[Any], kind: str, target: Decimal | None) -> tuple[Point, ...]:
@@ -173,8 +165,12 @@ def _points(rows: Sequence[Any], kind: str, target: Decimal | None) -> tuple[Poi
     return tuple(out)
 
 
-def hedge_view(store: HedgeStore, who: HedgeIdentity, account: str = "") -> HedgeView:
-    """The hedge as of its last cycle, with its accounts (store only: no exchange call)."""
+def hedge_view(store: HedgeStore, who: HedgeIdentity, account: str = "",
+               now_ms: int | None = None) -> HedgeView:
+    """The hedge as of its last cycle, with its accounts (store only: no exchange call).
+
+    ``lease_holder`` is the process holding the account's run lease at ``now_ms``.
+    """
     row = store.hedge(who.name)
     kind = row.exposure_kind if row is not None else who.kind
     ts, payload = last_result(store, who.name)
@@ -214,7 +210,7 @@ def hedge_view(store: HedgeStore, who: HedgeIdentity, account: str = "") -> Hedg
         effective_locked_price=accounts.effective_locked_price,
         hedge_effectiveness=accounts.hedge_effectiveness,
         last_cycle_at=iso(ts if ts is not None else (snap.ts_ms if snap else None)),
-        lease_holder=lease_holder(store.engine, who.name, account or (row.account if row else "")),
+        lease_holder=lease_holder(store, account or (row.account if row else ""), now_ms),
     )
 
 

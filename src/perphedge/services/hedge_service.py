@@ -156,7 +156,8 @@ class HedgeService:
 
     def views(self, names: Sequence[str] = ()) -> list[HedgeView]:
         """Per hedge, as of its last cycle, with its accounts (the store only)."""
-        return [hedge_view(self.store, HedgeIdentity(h.name, h.asset, h.kind), h.account)
+        now_ms = self.comp.clock.now_ms()
+        return [hedge_view(self.store, HedgeIdentity(h.name, h.asset, h.kind), h.account, now_ms)
                 for h in self._pick(names)]
 
     def history(self, name: str, limit: int = 100) -> dict[str, Any]:

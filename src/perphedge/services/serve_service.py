@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from perphedge.adapters.store.lease import LeaseLost
@@ -32,19 +33,26 @@ log = logging.getLogger("perphedge.serve")
 RETRY_EVERY_MS = 60_000
 
 Ping = Callable[[], Awaitable[None]]
+#: Told each cycle's wall time: (hedge, seconds) — the web app's cycle-duration histogram.
+CycleObserver = Callable[[str, float], None]
 
 
 class HedgeServer:
     """The hedges of one configuration, served until asked to stop."""
 
     def __init__(self, comp: Composition, hedges: Sequence[HedgeConfig], leases: AccountLeases,
-                 records: ServiceRecords, alerts: AlertCenter, ping: Ping | None = None) -> None:
+                 records: ServiceRecords, alerts: AlertCenter, ping: Ping | None = None,
+                 on_cycle: CycleObserver | None = None,
+                 cycle_lock: asyncio.Lock | None = None) -> None:
         self.comp = comp
         self.hedges = list(hedges)
         self.leases = leases
         self.records = records
         self.alerts = alerts
         self.ping = ping
+        self.on_cycle = on_cycle
+        #: Held through each cycle; whatever else acts on the hedges (the web's close) takes it.
+        self.cycle_lock = cycle_lock or asyncio.Lock()
         self.clock = comp.clock
         self.facts = FactsTracker(comp.store, self.hedges)
         self._last_renew_ms = 0
@@ -147,11 +155,15 @@ class HedgeServer:
         self._last_renew_ms = self.clock.now_ms()
 
     async def _cycle(self, hedge: HedgeConfig, engine: HedgeEngine) -> None:
+        started = time.perf_counter()
         try:
-            report = await engine.cycle()
+            async with self.cycle_lock:
+                report = await engine.cycle()
         except ExchangeError as err:  # raised outside the engine's own catch (e.g. row reads)
             report = CycleReport(hedge.name, self.clock.now_ms(), "error",
                                  [f"exchange error, will retry next cycle: {err}"])
+        if self.on_cycle is not None:
+            self.on_cycle(hedge.name, time.perf_counter() - started)
         facts = self.facts.after(hedge, report)
         self.records.beat(Heartbeat(hedge.name, self.clock.now_ms(), report.status,
                                     facts.failing_cycles, self.leases.owner.holder,
@@ -178,7 +190,9 @@ class HedgeServer:
 
 
 
-def build_server(comp: Composition, names: Sequence[str] = ()) -> HedgeServer:
+def build_server(comp: Composition, names: Sequence[str] = (),
+                 on_cycle: CycleObserver | None = None,
+                 cycle_lock: asyncio.Lock | None = None) -> HedgeServer:
     """The server of the configured hedges (or of ``names``), wired from the composition."""
     from perphedge.adapters.notify.heartbeat_ping import ping as ping_url
     from perphedge.services.alert_rules import AlertRules
@@ -195,4 +209,5 @@ def build_server(comp: Composition, names: Sequence[str] = ()) -> HedgeServer:
             problem = await asyncio.to_thread(ping_url, url)
             if problem is not None:
                 log.warning("heartbeat ping failed", extra={"fields": {"problem": problem}})
-    return HedgeServer(comp, hedges, comp.leases(hedges), records, alerts, ping)
+    return HedgeServer(comp, hedges, comp.leases(hedges), records, alerts, ping, on_cycle,
+                       cycle_lock)

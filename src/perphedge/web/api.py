@@ -7,6 +7,8 @@ compare-and-set state changes); close runs the engine's close, as a dry run unle
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from dataclasses import replace
 from typing import Annotated
@@ -28,7 +30,8 @@ def identity(service: HedgeService, name: str) -> HedgeIdentity:
     return HedgeIdentity(hedge.name, hedge.asset, hedge.kind)
 
 
-def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bool) -> APIRouter:
+def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bool,
+               cycle_lock: asyncio.Lock | None = None) -> APIRouter:
     """The ``/api`` routes over ``service``; mutations always need the token."""
     read = [Depends(require(token, when=not open_reads))]
     write = [Depends(require(token))]
@@ -79,7 +82,9 @@ def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bo
         """Unwind with reduce-only orders: the exact orders as a dry run; sent with confirm."""
         identity(service, name)
         acting = HedgeService(replace(service.comp, send=confirm, _venues={}))
-        report = await acting.close(name, sell_spot=sell_spot)
+        # Beside a serving engine: between its cycles, never interleaved with one.
+        async with cycle_lock or contextlib.nullcontext():
+            report = await acting.close(name, sell_spot=sell_spot)
         orders = [line.removeprefix("would ") for line in report.lines
                   if line.startswith("would ") or "client id" in line]
         return CloseAnswer(hedge=name, sent=confirm, status=report.status, orders=orders,

@@ -7,6 +7,7 @@ open_reads=is_loopback(host))``, then run it with uvicorn in serve's event loop)
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from dataclasses import replace
@@ -63,8 +64,10 @@ def _status_of(err: PerphedgeError) -> int:
 
 
 def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bool = True,
-               poll_seconds: float = 5.0) -> FastAPI:
+               poll_seconds: float = 5.0, cycle_lock: asyncio.Lock | None = None) -> FastAPI:
     """The app over ``service``: reads open when ``open_reads`` (loopback), writes need ``token``.
+
+    Next to a serving engine, ``cycle_lock`` is the lock its cycles hold: a close waits for it.
 
     The returned app's ``state.metrics`` holds the registry and the cycle histogram that a
     serving engine observes into.
@@ -85,7 +88,7 @@ def create_app(service: HedgeService, *, token: SecretStr | None, open_reads: bo
         log.exception("unexpected error in the web layer")
         return JSONResponse({"error": f"internal error ({type(err).__name__})"}, status_code=500)
 
-    app.include_router(api_router(service, token, open_reads=open_reads))
+    app.include_router(api_router(service, token, open_reads=open_reads, cycle_lock=cycle_lock))
     app.include_router(dashboard_router(service, token, open_reads=open_reads,
                                         poll_seconds=poll_seconds))
 

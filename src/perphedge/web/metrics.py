@@ -20,7 +20,7 @@ from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import DecisionRow
 from perphedge.services.hedge_history import audit_alerts
 from perphedge.services.hedge_models import HedgeView
-from perphedge.services.hedge_read import optional_counts, optional_rows, optional_table
+from perphedge.services.hedge_read import heartbeats_ms, sent_alert_counts
 
 #: Hedge states as numbers for ``perphedge_state`` (the label ``state`` names it too).
 STATE_CODES = {"active": 1, "adopting": 2, "paused": 3, "halted": 4, "closed": 5, "new": 0}
@@ -65,45 +65,37 @@ class StoreCollector(Collector):
             state.add_metric([view.name, view.state], STATE_CODES.get(view.state, -1))
         yield state
         yield from self._counters([v.name for v in views])
-        heartbeat = self._heartbeat_s()
-        if heartbeat is not None:
-            family = GaugeMetricFamily("perphedge_heartbeat_timestamp_seconds",
-                                       "Last heartbeat of the serving process, Unix seconds")
-            family.add_metric([], heartbeat)
-            yield family
 
     def _counters(self, names: list[str]) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         errors = CounterMetricFamily("perphedge_exchange_errors",
                                      "Cycles stopped by an exchange error", labels=["hedge"])
         alerts = CounterMetricFamily(
-            "perphedge_alerts", "Alerts raised (the alerts table, else the audit log's)",
-            labels=["hedge"])
+            "perphedge_alerts", "Alerts: raised by the engine (audit log) or sent by serve",
+            labels=["hedge", "source"])
         last = GaugeMetricFamily("perphedge_last_cycle_timestamp_seconds",
                                  "Time of the hedge's last cycle, Unix seconds", labels=["hedge"])
+        heartbeat = GaugeMetricFamily("perphedge_heartbeat_timestamp_seconds",
+                                      "Last heartbeat perphedge serve wrote, Unix seconds",
+                                      labels=["hedge"])
         with self.store.session() as s:
             rows = s.execute(select(DecisionRow.hedge_id, DecisionRow.kind, func.count(),
                                     func.max(DecisionRow.ts_ms))
                              .where(DecisionRow.hedge_id.in_(names))
                              .group_by(DecisionRow.hedge_id, DecisionRow.kind)).all()
         counts = {(h, k): (n, ts) for h, k, n, ts in rows}
-        table = optional_table(self.store.engine, "alerts") is not None
-        raised = optional_counts(self.store.engine, "alerts") if table else {}
+        sent = sent_alert_counts(self.store)
+        beats = heartbeats_ms(self.store)
         for name in names:
             errors.add_metric([name], counts.get((name, "error"), (0, 0))[0])
-            alerts.add_metric([name], raised.get(name, 0) if table else
+            alerts.add_metric([name, "engine"],
                               len(audit_alerts(self.store, name, 0, 1_000_000)))
+            alerts.add_metric([name, "notifier"], sent.get(name, 0))
             result = counts.get((name, "result"))
             if result is not None:
                 last.add_metric([name], result[1] / 1000)
-        yield from (errors, alerts, last)
-
-    def _heartbeat_s(self) -> float | None:
-        """The newest time in a ``heartbeats`` table, when ``serve`` keeps one."""
-        for row in optional_rows(self.store.engine, "heartbeats", limit=1):
-            for key in ("ts_ms", "beat_ms", "updated_ms"):
-                if isinstance(row.get(key), int):
-                    return int(row[key]) / 1000
-        return None
+            if name in beats:
+                heartbeat.add_metric([name], beats[name] / 1000)
+        yield from (errors, alerts, last, heartbeat)
 
 
 class WebMetrics:
