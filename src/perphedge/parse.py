@@ -245,11 +245,17 @@ def parse_port(value: int, field: str, *, allow_zero: bool = False) -> int:
 
 
 def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses."""
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, also as ``[::1]``).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("[::1]")
+    (True, True, True)
+    >>> is_loopback("0.0.0.0")
+    False
+    """
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

@@ -35,9 +35,10 @@ def web(config: ConfigOpt = None, db: DbOpt = None,
     # Heavy imports only for this command.
     import uvicorn
 
+    from perphedge.parse import is_loopback
     from perphedge.services.compose import compose
     from perphedge.services.hedge_service import HedgeService
-    from perphedge.web.app import create_app, is_loopback
+    from perphedge.web.app import create_app
     from perphedge.web.auth import resolve_api_token
     from perphedge.web.beside_engine import bind_rule
 

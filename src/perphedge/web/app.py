@@ -8,7 +8,6 @@ open_reads=is_loopback(host))``, then run it with uvicorn in serve's event loop)
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from dataclasses import replace
 
@@ -27,20 +26,6 @@ from perphedge.web.dashboard import dashboard_router
 from perphedge.web.metrics import WebMetrics
 
 log = logging.getLogger(__name__)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1).
-
-    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
-    (True, True, False)
-    """
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def own_store(service: HedgeService) -> HedgeService:

@@ -21,9 +21,9 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from perphedge.errors import InputError
-from perphedge.parse import parse_host, parse_port
+from perphedge.parse import is_loopback, parse_host, parse_port
 from perphedge.services.hedge_service import HedgeService
-from perphedge.web.app import create_app, is_loopback, own_store
+from perphedge.web.app import create_app, own_store
 from perphedge.web.auth import TOKEN_ENV, resolve_api_token
 
 log = logging.getLogger("perphedge.serve")
