@@ -35,7 +35,8 @@ import numpy as np
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
 from perphedge.adapters.history import MarketHistory
 from perphedge.backtest import reference
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.types import MarginMode
 
 MINUTE_MS = 60_000

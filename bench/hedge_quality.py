@@ -32,7 +32,8 @@ import numpy as np
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
 from perphedge.adapters.history import MarketHistory, load_history
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
+from perphedge.backtest.spec import BacktestSpec
 
 DAY_MS = 86_400_000
 HOLE_MS = 3 * DAY_MS

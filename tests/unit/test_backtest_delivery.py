@@ -14,8 +14,9 @@ from perphedge.adapters.bundled import bundled_brackets
 from perphedge.adapters.bundled_futures import bundled_delivery_instruments
 from perphedge.adapters.history import load_history
 from perphedge.backtest.contracts import DeliveryCurve
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.result import BacktestResult
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.types import Side
 from perphedge.services.backtest_service import delivery_curves

@@ -10,8 +10,9 @@ import numpy.typing as npt
 import pytest
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.exposure import DAY_MS, ExposureChange
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.types import Side
 

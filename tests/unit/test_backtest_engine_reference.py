@@ -8,8 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.reference import run_reference
+from perphedge.backtest.spec import BacktestSpec
 from tests.unit.test_backtest_engine import BRACKETS, INSTRUMENT, history
 
 D = Decimal

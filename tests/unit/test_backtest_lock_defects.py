@@ -10,8 +10,9 @@ import pytest
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
 from perphedge.adapters.history import MarketHistory, load_history
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.result import BacktestResult
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.parse import parse_time_ms as parse_date
 from perphedge.planning import policies
 from perphedge.planning.hedge_state import Action, AdjustHedge, HedgeState, SellSpot

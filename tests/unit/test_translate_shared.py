@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perphedge.adapters.store.repository import HedgeStore
-from perphedge.backtest.engine import BacktestSpec
 from perphedge.backtest.replay import Replay
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import DryRunExecutor, LiveExecutor

@@ -23,13 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook, DeliveryCurve
-from perphedge.backtest.exposure import ExposureChange, expand_changes
+from perphedge.backtest.exposure import expand_changes
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
@@ -39,93 +38,13 @@ from perphedge.backtest.segments import (
     decision_bars,
 )
 from perphedge.backtest.series_build import build_result
+from perphedge.backtest.spec import BacktestSpec, HistoryLike
 from perphedge.domain.brackets import BracketTable
-from perphedge.domain.fees import BINANCE_USDM_STANDARD, FeeSchedule
 from perphedge.domain.instrument import Instrument
-from perphedge.domain.money import ZERO
-from perphedge.domain.types import MarginMode
-from perphedge.errors import DataError, InputError
-from perphedge.planning.policies import policy_names
+from perphedge.errors import DataError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-HOUR_MS = 3_600_000
-
-
-class HistoryLike(Protocol):
-    """What the engine reads of :class:`perphedge.adapters.history.MarketHistory`."""
-
-    @property
-    def asset(self) -> str: ...
-    @property
-    def interval_ms(self) -> int: ...
-    @property
-    def open_time_ms(self) -> IntArray: ...
-    @property
-    def spot_close(self) -> FloatArray: ...
-    @property
-    def perp_high(self) -> FloatArray: ...
-    @property
-    def perp_low(self) -> FloatArray: ...
-    @property
-    def perp_close(self) -> FloatArray: ...
-    @property
-    def perp_is_real(self) -> npt.NDArray[np.bool_]: ...
-    @property
-    def funding_time_ms(self) -> IntArray: ...
-    @property
-    def funding_rate_text(self) -> tuple[str, ...]: ...
-    @property
-    def funding_mark(self) -> FloatArray: ...
-    @property
-    def sources(self) -> tuple[str, ...]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestSpec:
-    """One backtest: the exposure, the policy and its parameters, costs, and the window.
-
-    ``quantity`` is the holding (``purchase`` False, short hedge) or the quantity to buy
-    (``purchase`` True, long hedge). ``start_ms``/``end_ms`` (None: the whole history) select
-    bars opening in ``[start_ms, end_ms)``.
-    """
-
-    asset: str
-    quantity: Decimal
-    purchase: bool = False
-    policy: str = "static"
-    leverage: Decimal = Decimal(2)
-    margin_mode: MarginMode = MarginMode.ISOLATED
-    decision_interval_ms: int = HOUR_MS
-    hedge_band_pct: Decimal = Decimal(2)
-    leverage_band: tuple[Decimal, Decimal] | None = None
-    reserve_usdt: Decimal | None = None
-    exposure_changes: tuple[ExposureChange, ...] = ()
-    fees: FeeSchedule = BINANCE_USDM_STANDARD
-    spot_fee_rate: Decimal = Decimal("0.001")
-    slippage_bps: Decimal = ZERO
-    start_ms: int | None = None
-    end_ms: int | None = None
-    rebalance_down: bool = True
-    # Carry policies (funding-guard, quarterly, auto): see planning.carry_policies.
-    roll_days_before_expiry: int = 7
-    switch_to_delivery: bool = False
-    funding_threshold_per_year: Decimal = Decimal("0.10")
-    # Managed policy triggers, as multiples of the leverage (None: the policy's defaults).
-    trigger_up_ratio: Decimal | None = None
-    trigger_down_ratio: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        if not self.quantity.is_finite() or self.quantity <= 0:
-            raise InputError("quantity", "a number greater than 0", str(self.quantity))
-        names = policy_names()
-        if self.policy not in names:
-            raise InputError("policy", f"one of {', '.join(names)}", self.policy)
-        if self.decision_interval_ms <= 0:
-            raise InputError("decision_interval_ms", "a positive number of ms",
-                             self.decision_interval_ms)
-        if self.slippage_bps < 0:
-            raise InputError("slippage_bps", "0 or more", str(self.slippage_bps))
 
 
 @dataclass(frozen=True, slots=True)

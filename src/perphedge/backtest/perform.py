@@ -29,13 +29,13 @@ from perphedge.sim.account import SimRejection
 from perphedge.sim.records import MARGIN_INSUFFICIENT
 
 if TYPE_CHECKING:
-    from perphedge.backtest.replay import Replay
+    from perphedge.backtest.replay_state import ReplayState
 
 USDT = "USDT"
 SPOT_STEP = Decimal("0.00000001")
 
 
-def perform(replay: Replay, step: Step, i: int) -> bool:
+def perform(replay: ReplayState, step: Step, i: int) -> bool:
     """Carry out one translated step against the replay's account; False: it was refused.
 
     Like the live executor, the replay stops a decision at its first refused step: the later
@@ -64,7 +64,7 @@ def perform(replay: Replay, step: Step, i: int) -> bool:
     return True
 
 
-def _settings(replay: Replay, step: SettingsCall) -> None:
+def _settings(replay: ReplayState, step: SettingsCall) -> None:
     acct = replay.account
     # Idempotent like the exchange call: an unchanged mode is no error.
     with contextlib.suppress(SimRejection):
@@ -72,7 +72,7 @@ def _settings(replay: Replay, step: SettingsCall) -> None:
     acct.set_leverage(step.symbol, step.leverage)
 
 
-def _order(replay: Replay, step: OrderCall, i: int) -> bool:
+def _order(replay: ReplayState, step: OrderCall, i: int) -> bool:
     acct, symbol = replay.account, step.symbol
     if not step.reduce_only and symbol != replay.hedge_symbol:
         replay.hedge_symbol = symbol  # translate opens elsewhere only when flat
@@ -111,7 +111,7 @@ def _order(replay: Replay, step: OrderCall, i: int) -> bool:
     return True
 
 
-def _margin(replay: Replay, step: MoneyCall, i: int) -> None:
+def _margin(replay: ReplayState, step: MoneyCall, i: int) -> None:
     acct, symbol = replay.account, step.symbol
     pos = acct.position(symbol)
     if pos.margin_mode is not MarginMode.ISOLATED or pos.qty_base == 0:
@@ -129,7 +129,7 @@ def _margin(replay: Replay, step: MoneyCall, i: int) -> None:
         replay.actions.append(ActionEvent(replay._ts(i), step.kind, ZERO, amount, ZERO))
 
 
-def _spot(replay: Replay, step: OrderCall, i: int) -> bool:
+def _spot(replay: ReplayState, step: OrderCall, i: int) -> bool:
     acct, base = replay.account, replay.instrument.base
     buy = step.side is Side.LONG
     price = replay._fill_price(replay.history.spot_close[i], buy)
@@ -153,7 +153,7 @@ def _spot(replay: Replay, step: OrderCall, i: int) -> bool:
     return True
 
 
-def _transfer(replay: Replay, step: MoneyCall, i: int) -> None:
+def _transfer(replay: ReplayState, step: MoneyCall, i: int) -> None:
     acct = replay.account
     to = step.kind.removeprefix("transfer_")
     if to == "futures":

@@ -8,16 +8,11 @@ engine's property tests and the baseline of the speed benchmark.
 
 from __future__ import annotations
 
-from perphedge.backtest.engine import (
-    BacktestSpec,
-    EventPlan,
-    HistoryLike,
-    process_events,
-    window,
-)
+from perphedge.backtest.engine import EventPlan, process_events, window
 from perphedge.backtest.replay import Replay, dec
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.series_build import build_result
+from perphedge.backtest.spec import BacktestSpec, HistoryLike
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 

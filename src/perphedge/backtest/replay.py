@@ -26,6 +26,7 @@ import numpy as np
 
 from perphedge.backtest.contracts import ContractBook
 from perphedge.backtest.perform import perform
+from perphedge.backtest.replay_state import Piece
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
 from perphedge.backtest.rolls import settle_delivery
 from perphedge.backtest.segments import close_times
@@ -43,7 +44,7 @@ from perphedge.planning.translate import OrderCall, Step, Target, translate
 from perphedge.sim.account import SimAccount
 
 if TYPE_CHECKING:
-    from perphedge.backtest.engine import BacktestSpec, HistoryLike
+    from perphedge.backtest.spec import BacktestSpec, HistoryLike
     from perphedge.domain.brackets import BracketTable
     from perphedge.domain.instrument import Instrument
 
@@ -64,27 +65,6 @@ def _utc(ts_ms: int) -> str:
 def dec(x: float) -> Decimal:
     """A float price as the Decimal of its shortest repr (history prices have ≤ 8 decimals)."""
     return Decimal(repr(float(x)))
-
-
-@dataclass(slots=True)
-class Piece:
-    """Float snapshot of the state from one bar on (the series are built from these)."""
-
-    start: int
-    spot_qty: float
-    hedge_qty: float  # signed
-    entry: float
-    usdt: float  # spot USDT + futures wallet + isolated margins
-    margin_base: float  # isolated margin (isolated) or futures wallet (cross)
-    liq: float
-    funding_cum: float
-    fees_cum: float
-    locked: float
-    unhedged_qty: float
-    unhedged_cash: float
-    unit_cost: float  # purchase: locked cost per unit; holding: NaN
-    contract: int = 0  # row of the held contract in the replay's ContractBook
-    target_qty: float = 0.0  # purchase: the quantity to buy (for the effective price)
 
 
 @dataclass(slots=True)

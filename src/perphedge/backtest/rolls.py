@@ -24,17 +24,17 @@ from perphedge.planning.policies import exchange_leverage
 from perphedge.sim.account import SimRejection
 
 if TYPE_CHECKING:
-    from perphedge.backtest.replay import Replay
+    from perphedge.backtest.replay_state import ReplayState
     from perphedge.planning.translate import RollCall
 
 USDT = "USDT"
 
 
-def _price(replay: Replay, symbol: str, i: int, buy: bool) -> Decimal:
+def _price(replay: ReplayState, symbol: str, i: int, buy: bool) -> Decimal:
     return replay._fill_price(float(replay.mark_of(symbol, i)), buy)
 
 
-def _bring_cash(replay: Replay, need: Decimal, ts: int) -> None:
+def _bring_cash(replay: ReplayState, need: Decimal, ts: int) -> None:
     """Move free spot USDT (not the reserve) to futures when the wallet is short of ``need``."""
     acct = replay.account
     short = need - acct.available_usdt()
@@ -44,7 +44,7 @@ def _bring_cash(replay: Replay, need: Decimal, ts: int) -> None:
         acct.transfer(amount, to="futures", ts_ms=ts)
 
 
-def roll_hedge(replay: Replay, action: RollCall, i: int) -> None:
+def roll_hedge(replay: ReplayState, action: RollCall, i: int) -> None:
     """Close ``action.qty_base`` of the held contract and open it in ``action.to_symbol``.
 
     The quantity comes lot-rounded and no larger than held from the shared translation.
@@ -98,7 +98,7 @@ def roll_hedge(replay: Replay, action: RollCall, i: int) -> None:
                                       f"fees {cost:.2f} USDT"))
 
 
-def settle_delivery(replay: Replay, symbol: str, i: int) -> None:
+def settle_delivery(replay: ReplayState, symbol: str, i: int) -> None:
     """Deliver the position in ``symbol`` (if any) at bar ``i``'s spot close."""
     acct = replay.account
     pos = acct.position(symbol)

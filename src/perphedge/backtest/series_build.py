@@ -29,7 +29,7 @@ from perphedge.backtest.segments import FloatArray, piecewise
 from perphedge.domain.money import ZERO, to_cents
 
 if TYPE_CHECKING:
-    from perphedge.backtest.replay import Replay
+    from perphedge.backtest.replay_state import ReplayState
 
 PCT_STEP = Decimal("0.0001")
 
@@ -52,13 +52,13 @@ def _pct(x: float) -> Decimal:
     return Decimal(repr(float(x))).quantize(PCT_STEP)
 
 
-def _column(replay: Replay, name: str, n: int) -> FloatArray:
+def _column(replay: ReplayState, name: str, n: int) -> FloatArray:
     starts = np.fromiter((p.start for p in replay.pieces), np.int64)
     values = np.fromiter((getattr(p, name) for p in replay.pieces), np.float64)
     return piecewise(starts, values, n)
 
 
-def build_result(replay: Replay, stand_in_marks: int) -> BacktestResult:
+def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     """Series from the piecewise state, summary figures, events and notes."""
     h = replay.history
     spec = replay.spec
@@ -148,7 +148,7 @@ def _maybe_cents(values: FloatArray | None, *, last: bool) -> Decimal | None:
     return _cents(finite[-1] if last else np.max(finite))
 
 
-def _contracts_held(replay: Replay) -> tuple[str, ...]:
+def _contracts_held(replay: ReplayState) -> tuple[str, ...]:
     """Contracts the hedge was held in, in order of first use."""
     held: list[str] = []
     for p in replay.pieces:
@@ -158,7 +158,7 @@ def _contracts_held(replay: Replay) -> tuple[str, ...]:
     return tuple(held)
 
 
-def _notes(replay: Replay, stand_in_marks: int) -> list[str]:
+def _notes(replay: ReplayState, stand_in_marks: int) -> list[str]:
     h = replay.history
     out = list(replay.notes)
     if stand_in_marks:

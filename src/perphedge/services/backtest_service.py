@@ -27,9 +27,10 @@ from perphedge.adapters.bundled_futures import (
 from perphedge.adapters.compute import InProcess, JobRunner
 from perphedge.adapters.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
-from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.exposure import ExposureChange, parse_exposure
 from perphedge.backtest.result import BacktestResult
+from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import MarginMode

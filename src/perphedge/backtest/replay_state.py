@@ -1,0 +1,105 @@
+"""What the replay's steps may read and change of the replay: a Protocol, and its float snapshot.
+
+:mod:`.perform`, :mod:`.rolls` and :mod:`.series_build` are the replay's steps: the replay calls
+them with itself. They see it through :class:`ReplayState` (which
+:class:`~perphedge.backtest.replay.Replay` satisfies structurally), never through the replay's
+module, so the layers of :mod:`perphedge.backtest` run one way: engine → replay → steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from perphedge.backtest.contracts import ContractBook
+    from perphedge.backtest.result import ActionEvent, LiquidationEvent
+    from perphedge.backtest.spec import BacktestSpec, HistoryLike
+    from perphedge.domain.instrument import Instrument
+    from perphedge.domain.types import Side
+    from perphedge.sim.account import SimAccount
+
+
+@dataclass(slots=True)
+class Piece:
+    """Float snapshot of the state from one bar on (the series are built from these)."""
+
+    start: int
+    spot_qty: float
+    hedge_qty: float  # signed
+    entry: float
+    usdt: float  # spot USDT + futures wallet + isolated margins
+    margin_base: float  # isolated margin (isolated) or futures wallet (cross)
+    liq: float
+    funding_cum: float
+    fees_cum: float
+    locked: float
+    unhedged_qty: float
+    unhedged_cash: float
+    unit_cost: float  # purchase: locked cost per unit; holding: NaN
+    contract: int = 0  # row of the held contract in the replay's ContractBook
+    target_qty: float = 0.0  # purchase: the quantity to buy (for the effective price)
+
+
+class ReplayState(Protocol):
+    """The replay as its steps use it: read-only properties, counters they change, helpers."""
+
+    @property
+    def spec(self) -> BacktestSpec: ...
+    @property
+    def history(self) -> HistoryLike: ...
+    @property
+    def instrument(self) -> Instrument: ...
+    @property
+    def account(self) -> SimAccount: ...
+    @property
+    def side(self) -> Side: ...
+    @property
+    def book(self) -> ContractBook: ...
+    @property
+    def reserve_start(self) -> Decimal: ...
+    @property
+    def funding_in(self) -> Decimal: ...
+    @property
+    def funding_out(self) -> Decimal: ...
+    @property
+    def actions(self) -> list[ActionEvent]: ...
+    @property
+    def liquidations(self) -> list[LiquidationEvent]: ...
+    @property
+    def pieces(self) -> list[Piece]: ...
+    @property
+    def notes(self) -> list[str]: ...
+
+    # Changed by the steps.
+    hedge_symbol: str
+    reserve_left: Decimal
+    opened_before: bool
+    rebalances: int
+    margin_moves: int
+    refusals: int
+    rolls: int
+    roll_fees: Decimal
+    deliveries_settled: int
+
+    def mark_of(self, symbol: str, i: int) -> Decimal:
+        """``symbol``'s mark at bar ``i``."""
+        ...
+
+    def alert_due(self, code: str, ts_ms: int) -> bool:
+        """True when alert ``code`` was not raised in the last week (and records it now)."""
+        ...
+
+    def effective_price(self) -> Decimal | None:
+        """A purchase's effective locked price per unit (None: not a purchase)."""
+        ...
+
+    # The replay's own helpers, which the steps have always shared (names kept as they are).
+    def _ts(self, i: int) -> int:
+        """Bar ``i``'s close time in ms."""
+        ...
+
+    def _fill_price(self, close: float, buy: bool) -> Decimal:
+        """``close`` moved against the trader by the spec's slippage."""
+        ...
