@@ -163,7 +163,8 @@ def _policies(options: BacktestOptions) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """Options parsed once; shared by single runs and sweeps."""
+    """Options checked across each other, with what is derived from them (the policies to
+    run, whether delivery prices are needed); shared by single runs and sweeps."""
 
     asset: str
     quantity: Decimal
