@@ -15,9 +15,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from perphedge.errors import InputError
 
@@ -230,6 +234,50 @@ def _shown(value: object) -> str:
         text = format(value, "f") if abs(value.adjusted()) < 16 else str(value).replace("E", "e")
         return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
     return str(value)
+
+
+# --- choices ---------------------------------------------------------------------------------
+
+ChoiceT = TypeVar("ChoiceT", bound=Enum)
+
+
+def parse_choice(text: str, field: str, kind: type[ChoiceT]) -> ChoiceT:
+    """The member of the enum ``kind`` whose value is ``text`` (case and spaces ignored).
+
+    >>> from perphedge.domain.types import MarginMode
+    >>> parse_choice(" Cross", "--margin-mode", MarginMode)
+    <MarginMode.CROSS: 'cross'>
+    """
+    value = text.strip().lower() if isinstance(text, str) else ""
+    for member in kind:
+        if member.value == value:
+            return member
+    names = [str(member.value) for member in kind]
+    expected = " or ".join(names) if len(names) == 2 else f"one of {', '.join(names)}"
+    raise InputError(field, expected, text)
+
+
+# --- the user's notation in a service's message ----------------------------------------------
+
+
+@contextmanager
+def reported_as_typed(texts: Mapping[str, object]) -> Iterator[None]:
+    """Around a service call: an ``InputError`` naming one of these options is re-raised with
+    the text the user typed for it (``2024-03-01T08:00``, ``5e3``) instead of the typed value
+    the service saw and showed in its own notation (``2024-03-01 08:00``, ``5000``).
+
+    A check that needs data (a start in a hole, a quantity above the contract's largest order)
+    can only run in the service, after the edge has turned the text into a typed value; this
+    keeps its message in the user's notation all the same. Options given as None are left as
+    the service showed them (the service chose that value, not the user).
+    """
+    try:
+        yield
+    except InputError as err:
+        typed = texts.get(err.field)
+        if typed is None:
+            raise
+        raise InputError(err.field, err.expected, typed) from None
 
 
 # --- hosts, ports, URLs ----------------------------------------------------------------------

@@ -146,6 +146,18 @@ CASES: dict[str, Case] = {
     "backtest --start with a bad time": Case(
         ("backtest", "--asset", "BTC", "--quantity", "1", "--start", "2024-01-01T25:00"),
         ("--start", "2024-03-01T08:00", "2024-01-01T25:00")),
+    # --- a check that needs the data shows the value as the user typed it ------------------
+    "backtest --quantity 5e3 above the contract's max, as typed": Case(
+        ("backtest", "--asset", "BTC", "--quantity", "5e3", "--start", "2024-01-01",
+         "--end", "2024-02-01"), ("--quantity", "at most 1000", "'5e3'")),
+    "backtest ETH --start in the data's hole, as typed": Case(
+        ("backtest", "--asset", "ETH", "--quantity", "1", "--start", "2022-03-01T08:00"),
+        ("--start", "hole", "'2022-03-01T08:00'")),
+    "backtest --start before the data, as typed": Case(
+        ("backtest", "--asset", "BTC", "--quantity", "1", "--start", "2010-01-01T00:00Z"),
+        ("--start", "2017-08-17", "'2010-01-01T00:00Z'")),
+    "plan --quantity 1e9 above the contract's max, as typed": Case(
+        ("plan", "--asset", "BTC", "--quantity", "1e9"), ("--quantity", "'1e9'")),
     "backtest --decision-interval 5 min": Case(_bt("--decision-interval", "5 min"),
                                                ("--decision-interval", "'5 min'")),
     "backtest --data-interval 2m": Case(_bt("--data", "{tmp}", "--data-interval", "2m"),

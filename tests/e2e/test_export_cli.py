@@ -86,3 +86,30 @@ def test_a_bad_format_or_window_is_one_line_exit_2(
     assert capsys.readouterr().err.strip().startswith(
         "error: --to: expected a time after --from")
     assert not list(tmp_path.iterdir())  # nothing half-done
+
+
+@pytest.mark.parametrize(("option", "text", "expected"), [
+    ("--from", "1st of May", "a UTC date or time such as 2024-03-01"),
+    ("--to", "2024-13-01", "a UTC date or time such as 2024-03-01"),
+    ("--from", "1900-01-01", "a time between 2000 and 2100"),  # the stand-in parser took it
+    ("--to", "\u0662\u0660\u0662\u0664-01-01", "a UTC date or time"),  # Arabic-Indic digits
+])
+def test_a_bad_time_is_refused_by_the_one_time_parser(
+        day_and_a_half: PaperRun, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        option: str, text: str, expected: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--hedge", "btc", option, text,
+              "--config", str(day_and_a_half.config), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"error: {option}: expected {expected}"), line
+    assert line.endswith(f"got {text!r}"), line
+    assert "\n" not in line, line
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_window_in_unix_ms_is_the_same_as_in_iso(day_and_a_half: PaperRun,
+                                                   tmp_path: Path) -> None:
+    main(["export", "--hedge", "btc", "--config", str(day_and_a_half.config), "--out",
+          str(tmp_path), "--from", "1704153600000"])  # 2024-01-02T00:00Z
+    assert [d["date"] for d in read_csv(tmp_path / "btc-daily.csv")] == ["2024-01-02"]

@@ -7,14 +7,19 @@ from decimal import Decimal
 import pytest
 
 from perphedge.errors import InputError
+from perphedge.parse import parse_time_ms
 from perphedge.services.backtest_service import BacktestOptions, run_backtests
+
+
+def _ms(day: str) -> int:
+    return parse_time_ms(day, "day")
 
 
 @pytest.mark.parametrize("asset", ["BTC", "ETH"])
 def test_managed_short_is_never_liquidated_on_the_bundled_history(asset: str) -> None:
     # From the first day of the data (BTC: to 2026-03; ETH: to the 2021-06 hole).
-    run = run_backtests(BacktestOptions(asset=asset, quantity="5", start="2017-08-17",
-                                        policy="managed"))
+    run = run_backtests(BacktestOptions(asset=asset, quantity=Decimal(5),
+                                        start_ms=_ms("2017-08-17"), policy="managed"))
     (result,) = run.results
     assert result.liquidations == ()
     # Hedged value within a few percent of the locked value before funding, through 2017's
@@ -23,14 +28,14 @@ def test_managed_short_is_never_liquidated_on_the_bundled_history(asset: str) ->
 
 
 def test_a_run_stops_at_a_hole_in_the_data_and_says_so() -> None:
-    run = run_backtests(BacktestOptions(asset="ETH", quantity="5", start="2021-01-01",
-                                        policy="static"))
+    run = run_backtests(BacktestOptions(asset="ETH", quantity=Decimal(5),
+                                        start_ms=_ms("2021-01-01"), policy="static"))
     assert any("hole" in note for note in run.sources)
     assert run.results[0].end_ms <= 1623283200000 + 3_600_000  # 2021-06-10 00:00 + one bar
 
 
 def test_an_end_past_a_hole_is_refused() -> None:
     with pytest.raises(InputError, match="before the hole in the ETH data") as err:
-        run_backtests(BacktestOptions(asset="ETH", quantity="5", start="2021-01-01",
-                                      end="2026-01-01"))
+        run_backtests(BacktestOptions(asset="ETH", quantity=Decimal(5),
+                                      start_ms=_ms("2021-01-01"), end_ms=_ms("2026-01-01")))
     assert err.value.field == "--end"

@@ -14,18 +14,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
 from perphedge.adapters.compute import DaskCluster, InProcess, LocalProcesses, runner_for
 from perphedge.errors import InputError
+from perphedge.parse import HOUR_MS, parse_time_ms
 from perphedge.services.backtest_service import BacktestOptions, run_sweep
 from perphedge.services.backtest_view import sweep_to_dict
 from tests.conftest import run_cli
 
-SWEEP = BacktestOptions(asset="BTC", quantity="5", start="2022-01-01", end="2022-07-01",
-                        compare=True, starts="monthly", horizon_days=60,
-                        decision_interval="4h")
+SWEEP = BacktestOptions(asset="BTC", quantity=Decimal(5),
+                        start_ms=parse_time_ms("2022-01-01", "--start"),
+                        end_ms=parse_time_ms("2022-07-01", "--end"),
+                        compare=True, horizon_days=60, decision_interval_ms=4 * HOUR_MS)
 SWEEP_ARGS = ("backtest", "--asset", "BTC", "--quantity", "5", "--start", "2022-01-01",
               "--end", "2022-07-01", "--compare", "--starts", "monthly", "--horizon-days", "60",
               "--decision-interval", "4h", "--json")

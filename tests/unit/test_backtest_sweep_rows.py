@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from perphedge.parse import parse_time_ms
 from perphedge.services.backtest_service import BacktestOptions, run_sweep
 from perphedge.services.backtest_view import sweep_to_dict
 
 
 def _rows() -> list[dict[str, object]]:
-    options = BacktestOptions(asset="BTC", quantity="5", start="2026-02-01", end="2026-03-20",
-                              policy="managed", starts="monthly")
+    options = BacktestOptions(asset="BTC", quantity=Decimal(5),
+                              start_ms=parse_time_ms("2026-02-01", "--start"),
+                              end_ms=parse_time_ms("2026-03-20", "--end"), policy="managed")
     return sweep_to_dict(run_sweep(options))["rows"]  # type: ignore[no-any-return]
 
 

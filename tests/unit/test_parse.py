@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
 from perphedge.parse import (
     TIMEFRAMES_MS,
+    parse_choice,
     parse_day,
     parse_db_url,
     parse_decimal,
@@ -22,6 +24,7 @@ from perphedge.parse import (
     parse_time_ms,
     parse_timeframe,
     positive_amount,
+    reported_as_typed,
     without_password,
 )
 
@@ -137,3 +140,22 @@ def test_store_urls_of_supported_schemes_in_existing_folders(tmp_path: Path) -> 
 def test_passwords_are_hidden_in_any_text() -> None:
     assert without_password("failed: postgresql://u:secret@h:5432/db down") == (
         "failed: postgresql://u:***@h:5432/db down")
+
+
+def test_a_choice_is_an_enum_member_whatever_its_case() -> None:
+    assert parse_choice(" CROSS ", "--margin-mode", MarginMode) is MarginMode.CROSS
+    with pytest.raises(InputError) as err:
+        parse_choice("hedge", "--margin-mode", MarginMode)
+    assert str(err.value) == "--margin-mode: expected isolated or cross, got 'hedge'"
+
+
+def test_a_service_error_on_a_parsed_option_shows_what_the_user_typed() -> None:
+    with pytest.raises(InputError) as err, reported_as_typed({"--quantity": "5e3",
+                                                               "--end": None}):
+        raise InputError("--quantity", "at most 1000", Decimal("5000"))
+    assert str(err.value) == "--quantity: expected at most 1000, got '5e3'"
+    # An option the user did not give (None), or not listed: the service's own words stay.
+    for field in ("--end", "--sell"):
+        with pytest.raises(InputError) as err, reported_as_typed({"--end": None}):
+            raise InputError(field, "something", "2024-01-01 00:00")
+        assert str(err.value) == f"{field}: expected something, got '2024-01-01 00:00'"

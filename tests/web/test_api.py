@@ -103,7 +103,8 @@ def test_series_has_one_point_per_snapshot_with_values_and_costs(app: FastAPI) -
     assert [p["time"][11:16] for p in window.json()["points"]] == ["03:00", "04:00", "05:00"]
     bad = TestClient(app).get("/api/hedges/btc/series", params={"from": "yesterday-ish"})
     assert bad.status_code == 400
-    assert bad.json()["error"].startswith("from: expected an ISO 8601 time")
+    assert bad.json()["error"].startswith("from: expected a UTC date or time such as ")
+    assert "'yesterday-ish'" in bad.json()["error"]
 
 
 def test_pause_and_resume_need_the_bearer_token_and_change_the_store(

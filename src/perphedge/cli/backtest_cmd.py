@@ -14,12 +14,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from perphedge.adapters.compute import runner_for
+from perphedge.backtest.exposure import parse_exposure
 from perphedge.cli.app import app
+from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
-from perphedge.parse import output_file
+from perphedge.parse import (
+    HOUR_MS,
+    non_negative_amount,
+    output_file,
+    parse_choice,
+    parse_interval_ms,
+    parse_time_ms,
+    parse_timeframe,
+    positive_amount,
+    reported_as_typed,
+)
 from perphedge.services.backtest_service import (
     BacktestOptions,
     BacktestRun,
+    DeliveryData,
     ProgressCallback,
     run_backtests,
     run_sweep,
@@ -164,21 +177,35 @@ def backtest(
     ] = None,
 ) -> None:
     """Replay a hedge on real history: value locked, funding, fees, liquidations."""
+    if starts is not None and starts != "monthly":
+        raise InputError("--starts", "monthly", starts)
     options = BacktestOptions(
-        asset=asset, quantity=quantity, start=start, end=end, leverage=leverage, policy=policy,
-        purchase=purchase, compare=compare, starts=starts, horizon_days=horizon_days,
-        decision_interval=decision_interval, margin_mode=margin_mode, reserve=reserve,
-        add_daily=add_daily, sells=tuple(sell or ()), exposure_csv=exposure_csv,
-        data=data_path, data_interval=data_interval,
+        asset=asset, quantity=positive_amount(quantity, "--quantity"),
+        start_ms=parse_time_ms(start, "--start"),
+        end_ms=None if end is None else parse_time_ms(end, "--end"),
+        leverage=positive_amount(leverage, "--leverage"), policy=policy,
+        purchase=purchase, compare=compare, horizon_days=horizon_days,
+        decision_interval_ms=parse_interval_ms(decision_interval, "--decision-interval",
+                                               min_ms=HOUR_MS, multiple_of_ms=HOUR_MS),
+        margin_mode=parse_choice(margin_mode, "--margin-mode", MarginMode),
+        reserve_usdt=None if reserve is None else non_negative_amount(reserve, "--reserve"),
+        exposure=parse_exposure(add_daily=add_daily, sells=sell or (),
+                                csv_path=Path(exposure_csv) if exposure_csv else None),
+        data=None if data_path is None else Path(data_path),
+        data_interval_ms=parse_timeframe(data_interval, "--data-interval"),
         compare_instruments=compare_instruments, roll_days=roll_days,
-        switch_to_delivery=switch_to_delivery, funding_threshold_pct=funding_threshold,
-        delivery_data=delivery_data,
+        switch_to_delivery=switch_to_delivery,
+        funding_threshold=non_negative_amount(funding_threshold, "--funding-threshold") / 100,
+        delivery_data=parse_choice(delivery_data, "--delivery-data", DeliveryData),
     )
     if report is not None:
         output_file(report, "--report")
+    # The checks that need the data name an option with the text the user typed for it.
+    typed = reported_as_typed({"--quantity": quantity, "--start": start, "--end": end,
+                               "--delivery-data": delivery_data})
     if starts is not None:
         runner = runner_for(workers, cluster)
-        with _progress_bar("sweep") as progress:
+        with _progress_bar("sweep") as progress, typed:
             sweep = run_sweep(options, progress, runner)
         data = sweep_to_dict(sweep)
         if as_json:
@@ -190,7 +217,7 @@ def backtest(
         raise InputError("--workers" if workers is not None else "--cluster",
                          "--starts monthly (only a sweep has independent runs to spread)",
                          workers if workers is not None else cluster)
-    with _progress_bar("backtest") as progress:
+    with _progress_bar("backtest") as progress, typed:
         run = run_backtests(options, progress)
     written = _write_report(report, run) if report is not None else None
     if as_json:

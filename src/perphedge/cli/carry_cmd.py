@@ -14,7 +14,7 @@ from rich.table import Table
 from perphedge.adapters.bundled_futures import BundledCarrySource, CcxtCarrySource, ccxt_client
 from perphedge.cli.app import app
 from perphedge.errors import InputError
-from perphedge.parse import parse_day
+from perphedge.parse import non_negative_amount, parse_day
 from perphedge.services.carry_service import FUNDING_BASES, CarryOptions, CarrySource, compare_carry
 from perphedge.services.carry_view import carry_to_dict
 
@@ -62,7 +62,9 @@ def carry(
     """Compare the carry of the perpetual and each quarterly, for a short and a long hedge."""
     day = None if as_of is None else parse_day(as_of, "--as-of")
     options = CarryOptions(asset=asset, as_of=day, funding_basis=funding_basis,
-                           horizon_days=horizon_days, margin_pct=margin_pct, current=current)
+                           horizon_days=horizon_days,
+                           margin_pct=non_negative_amount(margin_pct, "--margin-pct"),
+                           current=current)
     data = carry_to_dict(compare_carry(options, _source(exchange, live, exchange_url)))
     data["exchange"] = exchange
     if as_json:

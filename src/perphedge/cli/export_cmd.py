@@ -35,14 +35,15 @@ def export(hedge: Annotated[str, typer.Option("--hedge", metavar="NAME",
            config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Write a hedge's daily accounts and every fill, funding payment and transfer."""
     from perphedge.adapters.export_files import FORMATS, write_tables
+    from perphedge.parse import parse_time_ms
     from perphedge.services.compose import compose
     from perphedge.services.export_service import COLUMNS, build_export
     from perphedge.services.hedge_read import HedgeIdentity
-    from perphedge.services.time_input import parse_time_ms
 
     if fmt not in FORMATS:
         raise InputError("--format", " or ".join(FORMATS), fmt)
-    from_ms, to_ms = parse_time_ms(from_, "--from"), parse_time_ms(to, "--to")
+    from_ms = None if from_ is None else parse_time_ms(from_, "--from", epoch_ms=True)
+    to_ms = None if to is None else parse_time_ms(to, "--to", epoch_ms=True)
     if from_ms is not None and to_ms is not None and from_ms > to_ms:
         raise InputError("--to", f"a time after --from ({from_})", to)
     comp = compose(config, db)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from perphedge.adapters.bundled import BundledMarketData, BundledPriceHistory
 from perphedge.cli.app import app
-from perphedge.services.plan_service import PlanOptions, make_plan
+from perphedge.domain.types import MarginMode
+from perphedge.errors import InputError
+from perphedge.parse import (
+    non_negative_amount,
+    parse_choice,
+    parse_decimal,
+    positive_amount,
+    reported_as_typed,
+)
+from perphedge.services.plan_service import MAX_FUNDING_RATE, PlanOptions, make_plan
 from perphedge.services.plan_view import plan_to_dict
 from perphedge.services.ports import MarketData
 
@@ -25,6 +35,15 @@ def _market(exchange: str, live: bool, exchange_url: str | None = None) -> Marke
         live_market: MarketData = CcxtMarketData(exchange, base_url=exchange_url)
         return live_market
     return BundledMarketData(exchange)
+
+
+def _funding_rate(text: str) -> Decimal:
+    rate = parse_decimal(text, "--funding-rate")
+    if abs(rate) >= MAX_FUNDING_RATE:
+        raise InputError(
+            "--funding-rate", "a fraction per funding interval, e.g. 0.0001 for 0.01 %", text
+        )
+    return rate
 
 
 @app.command()
@@ -70,18 +89,22 @@ def plan(
     """Plan a hedge: the order, margin, liquidation price, runway, funding and fees."""
     options = PlanOptions(
         asset=asset,
-        quantity=quantity,
+        quantity=positive_amount(quantity, "--quantity"),
         purchase=purchase,
-        leverage=leverage,
-        margin_mode=margin_mode,
-        price=price,
-        usdt_available=usdt_available,
-        funding_rate=funding_rate,
+        leverage=positive_amount(leverage, "--leverage"),
+        margin_mode=parse_choice(margin_mode, "--margin-mode", MarginMode),
+        price=None if price is None else positive_amount(price, "--price"),
+        usdt_available=None if usdt_available is None else non_negative_amount(
+            usdt_available, "--usdt-available"),
+        funding_rate=None if funding_rate is None else _funding_rate(funding_rate),
         horizon_days=horizon_days,
     )
     market = _market(exchange, live, exchange_url)
     try:
-        result = make_plan(options, market, BundledPriceHistory())
+        # The planner's checks (a notional above the largest bracket) name the option with
+        # the text the user typed for it.
+        with reported_as_typed({"--quantity": quantity, "--leverage": leverage}):
+            result = make_plan(options, market, BundledPriceHistory())
     finally:
         close = getattr(market, "close", None)
         if callable(close):  # live clients hold an HTTP session

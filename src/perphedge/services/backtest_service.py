@@ -1,10 +1,13 @@
 """Use case: replay a hedge on real history (``perphedge backtest``): one policy, all, or a sweep.
 
-Options arrive as typed strings and are checked here, each error naming its CLI option. The
-history is loaded once and sliced per run; the engine does the simulation. A sweep of monthly
-start dates reports, per policy, how often the hedge was liquidated, its worst deviation from
-the locked value, and the funding and fees it met. Progress is reported through an optional
-callback so a CLI can draw a bar and a web layer a percentage; nothing here draws.
+Options arrive as typed values (the CLI parses the user's text with ``perphedge.parse`` at the
+edge). The checks that need the data or the contract (a start in a hole, selling more than is
+held, a quantity above the contract's largest order) and those across options are made here,
+each error naming its CLI option. The history is loaded once and sliced per run; the engine
+does the simulation. A sweep of monthly start dates reports, per policy, how often the hedge
+was liquidated, its worst deviation from the locked value, and the funding and fees it met.
+Progress is reported through an optional callback so a CLI can draw a bar and a web layer a
+percentage; nothing here draws.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +32,14 @@ from perphedge.adapters.compute import InProcess, JobRunner
 from perphedge.adapters.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import run_backtest
-from perphedge.backtest.exposure import ExposureChange, parse_exposure
+from perphedge.backtest.exposure import ExposureChange
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.spec import BacktestSpec
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
-from perphedge.parse import (
-    non_negative_amount,
-    parse_interval_ms,
-    parse_time_ms,
-    positive_amount,
-)
+from perphedge.parse import timeframe_name
 from perphedge.planning.policies import POLICIES as POLICY_TABLE
 from perphedge.planning.policies import policy_names
 from perphedge.services.backtest_view import worst_deviation_pct
@@ -49,8 +48,6 @@ from perphedge.services.backtest_view import worst_deviation_pct
 POLICIES = tuple(POLICY_TABLE)
 #: --compare-instruments: the same managed hedge in the perpetual and in quarterly contracts.
 INSTRUMENT_POLICIES = ("managed", "quarterly")
-#: --delivery-data: which delivery prices --compare-instruments and the carry policies use.
-DELIVERY_DATA = ("binance", "cme")
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 DEFAULT_HORIZON_DAYS = 180
@@ -59,33 +56,43 @@ DEFAULT_HORIZON_DAYS = 180
 ProgressCallback = Callable[[int, int], None]
 
 
+class DeliveryData(Enum):
+    """--delivery-data: which delivery prices --compare-instruments and the carry policies use."""
+
+    BINANCE = "binance"  # the USDⓈ-M quarterlies
+    CME = "cme"  # the CME second-month chain (a caveated stand-in)
+
+
 @dataclass(frozen=True, slots=True)
 class BacktestOptions:
-    """Raw user input for a backtest, as typed (strings are parsed and checked here)."""
+    """What to replay, as typed values: what ``perphedge.parse`` makes of the user's text at
+    the edge (the CLI), so a quantity is a finite positive Decimal, an interval whole hours.
+
+    Times are Unix ms (UTC); ``end_ms`` None runs to the end of the data (or to a hole in it).
+    ``funding_threshold`` is a fraction a year (0.10 for ``--funding-threshold 10``).
+    ``exposure`` holds the parsed ``--add-daily``, ``--sell`` and ``--exposure-csv`` changes.
+    """
 
     asset: str
-    quantity: str
-    start: str
-    end: str | None = None
-    leverage: str = "2"
+    quantity: Decimal
+    start_ms: int
+    end_ms: int | None = None
+    leverage: Decimal = Decimal(2)
     policy: str = "static"
     purchase: bool = False
     compare: bool = False
-    starts: str | None = None
     horizon_days: int | None = None
-    decision_interval: str = "1h"
-    margin_mode: str = "isolated"
-    reserve: str | None = None
-    add_daily: str | None = None
-    sells: tuple[str, ...] = ()
-    exposure_csv: str | None = None
+    decision_interval_ms: int = HOUR_MS
+    margin_mode: MarginMode = MarginMode.ISOLATED
+    reserve_usdt: Decimal | None = None
+    exposure: tuple[ExposureChange, ...] = ()
     compare_instruments: bool = False
     roll_days: int = 7
     switch_to_delivery: bool = False
-    funding_threshold_pct: str = "10"
-    delivery_data: str = "binance"
-    data: str | None = None
-    data_interval: str = "1h"
+    funding_threshold: Decimal = Decimal("0.10")
+    delivery_data: DeliveryData = DeliveryData.BINANCE
+    data: Path | None = None
+    data_interval_ms: int = HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +162,10 @@ def _policies(options: BacktestOptions) -> tuple[str, ...]:
     return POLICIES if options.compare else (options.policy,)
 
 
-def _margin_mode(text: str) -> MarginMode:
-    try:
-        return MarginMode(text.lower())
-    except ValueError:
-        raise InputError("--margin-mode", "isolated or cross", text) from None
-
-
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """Options parsed once; shared by single runs and sweeps."""
+    """Options checked across each other, with what is derived from them (the policies to
+    run, whether delivery prices are needed); shared by single runs and sweeps."""
 
     asset: str
     quantity: Decimal
@@ -180,51 +181,40 @@ class _Checked:
     switch_to_delivery: bool = False
     funding_threshold: Decimal = Decimal("0.10")
     deliveries: bool = False
-    delivery_data: str = "binance"
+    delivery_data: DeliveryData = DeliveryData.BINANCE
 
 
 def _check(options: BacktestOptions) -> _Checked:
-    quantity = positive_amount(options.quantity, "--quantity")
-    leverage = positive_amount(options.leverage, "--leverage")
-    start_ms = parse_time_ms(options.start, "--start")
-    end_ms = parse_time_ms(options.end, "--end") if options.end is not None else None
-    if end_ms is not None and end_ms <= start_ms:
-        raise InputError("--end", f"a date after --start ({options.start})", options.end)
-    exposure = parse_exposure(
-        add_daily=options.add_daily, sells=options.sells,
-        csv_path=Path(options.exposure_csv) if options.exposure_csv else None,
-    )
+    """The checks across options (each naming its CLI option); the values themselves were
+    checked when the edge parsed them."""
+    if options.end_ms is not None and options.end_ms <= options.start_ms:
+        raise InputError("--end", f"a date after --start ({iso_utc(options.start_ms)})",
+                         iso_utc(options.end_ms))
     return _Checked(
-        asset=options.asset.upper(), quantity=quantity, leverage=leverage,
-        start_ms=start_ms, end_ms=end_ms, policies=_policies(options),
-        decision_interval_ms=parse_interval_ms(
-            options.decision_interval, "--decision-interval", min_ms=HOUR_MS,
-            multiple_of_ms=HOUR_MS),
-        margin_mode=_margin_mode(options.margin_mode),
-        reserve_usdt=None if options.reserve is None else non_negative_amount(options.reserve,
-                                                                       "--reserve"),
-        exposure=exposure,
+        asset=options.asset.upper(), quantity=options.quantity, leverage=options.leverage,
+        start_ms=options.start_ms, end_ms=options.end_ms, policies=_policies(options),
+        decision_interval_ms=options.decision_interval_ms,
+        margin_mode=options.margin_mode,
+        reserve_usdt=options.reserve_usdt,
+        exposure=options.exposure,
         roll_days=_roll_days(options.roll_days),
         switch_to_delivery=options.switch_to_delivery,
-        funding_threshold=non_negative_amount(options.funding_threshold_pct,
-                                       "--funding-threshold") / 100,
+        funding_threshold=options.funding_threshold,
         deliveries=options.compare_instruments or options.policy not in POLICIES,
         delivery_data=_delivery_data(options),
     )
 
 
-def _delivery_data(options: BacktestOptions) -> str:
+def _delivery_data(options: BacktestOptions) -> DeliveryData:
     """``binance`` (the quarterlies) or ``cme`` (the second-month chain, a separate, caveated
     comparison: only ``--compare-instruments``, managed vs quarterly)."""
-    name = options.delivery_data.strip().lower()
-    if name not in DELIVERY_DATA:
-        raise InputError("--delivery-data", "binance or cme", options.delivery_data)
-    if name == "cme" and not (options.compare_instruments
-                              and options.policy in (*INSTRUMENT_POLICIES, *POLICIES)):
+    cme = options.delivery_data is DeliveryData.CME
+    if cme and not (options.compare_instruments
+                    and options.policy in (*INSTRUMENT_POLICIES, *POLICIES)):
         raise InputError("--delivery-data", "cme only with --compare-instruments (the "
                          "perpetual against the CME second-month chain; no carry policy)",
-                         options.delivery_data)
-    return name
+                         options.delivery_data.value)
+    return options.delivery_data
 
 
 def _roll_days(days: int) -> int:
@@ -272,7 +262,7 @@ def cme_chain_curves() -> tuple[DeliveryCurve, ...]:
 def _deliveries(c: _Checked) -> tuple[DeliveryCurve, ...]:
     if not c.deliveries:
         return ()
-    if c.delivery_data == "cme":
+    if c.delivery_data is DeliveryData.CME:
         if c.asset != "BTC":
             raise InputError("--asset", "BTC (the CME chain is bitcoin)", c.asset)
         return cme_chain_curves()
@@ -309,8 +299,8 @@ def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
     bar. With no ``--end`` the run stops at the hole, and says so; an ``--end`` past it is
     refused.
     """
-    path = None if options.data is None else Path(options.data)
-    interval = "1h" if options.data is None else options.data_interval
+    path = options.data
+    interval = "1h" if path is None else timeframe_name(options.data_interval_ms)
     history = load_history(c.asset, start_ms=c.start_ms, end_ms=c.end_ms, interval=interval,
                            path=path)
     if int(history.open_time_ms[0]) - c.start_ms > max(HOLE_MS, 3 * history.interval_ms):
@@ -319,7 +309,7 @@ def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
         k = int(np.searchsorted(full, c.start_ms))
         raise InputError("--start", f"a date with {c.asset} data (it has a hole from "
                          f"{iso_utc(int(full[k - 1]))} to {iso_utc(int(full[k]))})",
-                         options.start)
+                         iso_utc(c.start_ms))
     steps = np.diff(history.open_time_ms)
     holes = np.flatnonzero(steps > max(HOLE_MS, 3 * history.interval_ms))
     if not holes.size:
@@ -330,7 +320,7 @@ def _history(c: _Checked, options: BacktestOptions) -> MarketHistory:
     hole = f"{iso_utc(last_ms)} to {iso_utc(resume_ms)}"
     if c.end_ms is not None:
         raise InputError("--end", f"a date before the hole in the {c.asset} data ({hole}), "
-                         "or a --start after it", options.end)
+                         "or a --start after it", iso_utc(c.end_ms))
     clipped = history.slice(int(history.open_time_ms[0]), last_ms + history.interval_ms)
     note = f"the data has a hole from {hole}: the run stops at {iso_utc(last_ms)}"
     return replace(clipped, sources=(*clipped.sources, note))
@@ -352,16 +342,16 @@ def _spec(c: _Checked, policy: str, start_ms: int, end_ms: int, purchase: bool) 
     )
 
 
-def _check_order_size(c: _Checked, instrument: Instrument, options: BacktestOptions) -> None:
+def _check_order_size(c: _Checked, instrument: Instrument) -> None:
     """Today the replay opens the hedge in one order: one above the contract's largest order
     would be refused on every bar and the run would show an unhedged holding as 'held'."""
     if instrument.max_qty is not None and c.quantity > instrument.max_qty:
         raise InputError("--quantity", f"at most {instrument.max_qty} {c.asset} (the largest "
                          f"order {instrument.symbol} takes; the backtest opens the hedge in "
-                         "one order)", options.quantity)
+                         "one order)", c.quantity)
 
 
-def _check_sells(c: _Checked, options: BacktestOptions) -> None:
+def _check_sells(c: _Checked) -> None:
     """A dated sale of more than is held then would make the holding negative: refuse it."""
     recurring = [x for x in c.exposure if x.every_ms is not None]
     dated = sorted((x for x in c.exposure if x.ts_ms is not None), key=lambda x: x.ts_ms or 0)
@@ -384,10 +374,10 @@ def run_backtests(
 ) -> BacktestRun:
     """Replay the chosen policy (or every policy with ``compare``) from ``--start`` to ``--end``."""
     c = _check(options)
-    _check_sells(c, options)
+    _check_sells(c)
     history = _history(c, options)
     instrument, brackets = _market(c.asset)
-    _check_order_size(c, instrument, options)
+    _check_order_size(c, instrument)
     deliveries = _deliveries(c)
     start_ms, end_ms = int(history.open_time_ms[0]), history.end_ms
     _check_exposure_dates(c.exposure, start_ms, end_ms)
@@ -419,10 +409,10 @@ CME_CAVEATS = (
 
 
 def _delivery_sources(deliveries: Sequence[DeliveryCurve],
-                      data: str = "binance") -> tuple[str, ...]:
+                      data: DeliveryData = DeliveryData.BINANCE) -> tuple[str, ...]:
     if not deliveries:
         return ()
-    if data == "cme":
+    if data is DeliveryData.CME:
         return CME_CAVEATS
     names = ", ".join(d.instrument.symbol for d in deliveries)
     return (f"delivery contracts {names}: Binance USDⓈ-M quarterly daily closes via "
@@ -519,20 +509,18 @@ def run_sweep(options: BacktestOptions, progress: ProgressCallback | None = None
     The runs are independent: ``runner`` spreads them over processes or a cluster (default: in
     this process) and hands the rows back in order, so the sweep is the same either way.
     """
-    if options.starts != "monthly":
-        raise InputError("--starts", "monthly", options.starts)
     if options.horizon_days is not None and options.horizon_days < 1:
         raise InputError("--horizon-days", "a whole number of days of at least 1",
                          options.horizon_days)
     c = _check(options)
-    _check_sells(c, options)
+    _check_sells(c)
     history = _history(c, options)
-    _check_order_size(c, _market(c.asset)[0], options)
+    _check_order_size(c, _market(c.asset)[0])
     windows = _windows(c, options.horizon_days, history.end_ms)
     if not windows:
         raise InputError("--start", "a start leaving room for at least one run of "
                          f"{options.horizon_days or DEFAULT_HORIZON_DAYS} days before the end "
-                         "of the data (or give --end)", options.start)
+                         "of the data (or give --end)", iso_utc(c.start_ms))
     instrument, brackets = _market(c.asset)
     shared = _SweepInputs(c, history, instrument, brackets, _deliveries(c), options.purchase)
     jobs = [(start_ms, end_ms, policy) for start_ms, end_ms in windows for policy in c.policies]

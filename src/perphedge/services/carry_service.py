@@ -23,7 +23,7 @@ from perphedge.domain.carry import (
 from perphedge.domain.fees import BINANCE_USDM_STANDARD, FeeSchedule
 from perphedge.domain.funding import annualized_rate
 from perphedge.domain.instrument import Instrument
-from perphedge.domain.money import HUNDRED, non_negative
+from perphedge.domain.money import HUNDRED
 from perphedge.domain.types import Side
 from perphedge.errors import DataError, InputError
 
@@ -71,14 +71,15 @@ class CarrySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CarryOptions:
-    """User input for ``perphedge carry``: ``as_of`` a UTC day parsed at the edge
-    (``perphedge.parse.parse_day``); the other strings are checked here."""
+    """User input for ``perphedge carry``, typed at the edge: ``as_of`` a UTC day
+    (``perphedge.parse.parse_day``), ``margin_pct`` a Decimal of 0 or more (%/yr); the names
+    (``funding_basis``, ``current``) are checked here against the data."""
 
     asset: str
     as_of: date | None = None
     funding_basis: str = "30d"
     horizon_days: int = 90
-    margin_pct: str = "0.5"
+    margin_pct: Decimal = Decimal("0.5")
     current: str | None = None
 
 
@@ -148,8 +149,7 @@ def _options(options: CarryOptions) -> tuple[str, Decimal]:
     if not 1 <= options.horizon_days <= 3650:
         raise InputError("--horizon-days", "a whole number of days from 1 to 3650",
                          options.horizon_days)
-    margin = non_negative(options.margin_pct, "--margin-pct")
-    return basis_label, margin / HUNDRED
+    return basis_label, options.margin_pct / HUNDRED
 
 
 def compare_carry(

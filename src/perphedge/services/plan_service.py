@@ -1,4 +1,9 @@
-"""Use case: plan a hedge from user options, market data and history (``perphedge plan``)."""
+"""Use case: plan a hedge from user options, market data and history (``perphedge plan``).
+
+Options arrive as typed values (the CLI parses the user's text with ``perphedge.parse``); the
+checks that need the contract or the brackets (a notional above the largest bracket) are the
+planner's, and are reported here under the CLI option's name.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,8 @@ from decimal import Decimal
 
 from perphedge.domain.adverse_move import AdverseMove, largest_adverse_move_across_gaps
 from perphedge.domain.funding_history import long_funding_over_horizon
-from perphedge.domain.money import to_decimal
 from perphedge.domain.types import ExposureKind, MarginMode
 from perphedge.errors import InputError
-from perphedge.parse import non_negative_amount, positive_amount
 from perphedge.planning.hedge_plan import (
     Exposure,
     HedgePlan,
@@ -26,18 +29,23 @@ DAY_MS = 86_400_000
 MAX_DAILY_STEP_MS = 3 * DAY_MS
 
 
+#: --funding-rate is a fraction per funding interval: this far from 0 it is a percent typed.
+MAX_FUNDING_RATE = Decimal("0.05")
+
+
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    """Raw user input for a plan, as typed (strings are parsed and checked here)."""
+    """What to plan, as typed values: what ``perphedge.parse`` makes of the user's text at the
+    edge (the CLI). None: the market data's price or funding rate, and no USDT limit."""
 
     asset: str
-    quantity: str
+    quantity: Decimal
     purchase: bool = False
-    leverage: str = "2"
-    margin_mode: str = "isolated"
-    price: str | None = None
-    usdt_available: str | None = None
-    funding_rate: str | None = None
+    leverage: Decimal = Decimal(2)
+    margin_mode: MarginMode = MarginMode.ISOLATED
+    price: Decimal | None = None
+    usdt_available: Decimal | None = None
+    funding_rate: Decimal | None = None
     horizon_days: int = 30
 
 
@@ -50,22 +58,6 @@ class PlanResult:
     price_source: str
     funding_source: str
     sources: dict[str, str]
-
-
-def _margin_mode(text: str) -> MarginMode:
-    try:
-        return MarginMode(text.lower())
-    except ValueError:
-        raise InputError("--margin-mode", "isolated or cross", text) from None
-
-
-def _funding_rate(text: str) -> Decimal:
-    rate = to_decimal(text, "--funding-rate")
-    if abs(rate) >= Decimal("0.05"):
-        raise InputError(
-            "--funding-rate", "a fraction per funding interval, e.g. 0.0001 for 0.01 %", text
-        )
-    return rate
 
 
 def historical_move(
@@ -102,17 +94,9 @@ def _purchase_funding(history: PriceHistory, asset: str, notional: Decimal,
 
 
 def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -> PlanResult:
-    """Parse and check ``options``, gather market data, and run the planner."""
-    quantity = positive_amount(options.quantity, "--quantity")
-    leverage = positive_amount(options.leverage, "--leverage")
-    mode = _margin_mode(options.margin_mode)
-    price = positive_amount(options.price, "--price") if options.price is not None else None
-    usdt = (
-        non_negative_amount(options.usdt_available, "--usdt-available")
-        if options.usdt_available is not None
-        else None
-    )
-    rate = _funding_rate(options.funding_rate) if options.funding_rate is not None else None
+    """Check ``options`` against the market, gather market data, and run the planner."""
+    quantity, leverage, price = options.quantity, options.leverage, options.price
+    rate = options.funding_rate
     if options.horizon_days < 1:
         raise InputError(
             "--horizon-days", "a whole number of days of at least 1", options.horizon_days
@@ -128,8 +112,8 @@ def make_plan(options: PlanOptions, market: MarketData, history: PriceHistory) -
         brackets=market.brackets(instrument),
         mark_price=price if price is not None else snapshot.mark_price,
         leverage=leverage,
-        margin_mode=mode,
-        usdt_available=usdt,
+        margin_mode=options.margin_mode,
+        usdt_available=options.usdt_available,
         funding_rate=rate if rate is not None else snapshot.funding_rate,
         adverse_move=historical_move(history, instrument.base, exposure, options.horizon_days),
     )

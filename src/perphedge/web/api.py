@@ -16,11 +16,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import SecretStr
 
+from perphedge.parse import parse_time_ms
 from perphedge.services.hedge_history import MAX_PAGE, history_page
 from perphedge.services.hedge_models import CloseAnswer, HedgeView, HistoryPage, Series, StateChange
 from perphedge.services.hedge_read import HedgeIdentity, series
 from perphedge.services.hedge_service import HedgeService
-from perphedge.services.time_input import parse_time_ms
 from perphedge.web.auth import require
 
 
@@ -28,6 +28,13 @@ def identity(service: HedgeService, name: str) -> HedgeIdentity:
     """The configured hedge ``name`` (an InputError naming the known ones: 404)."""
     hedge = service.comp.hedge(name)
     return HedgeIdentity(hedge.name, hedge.asset, hedge.kind)
+
+
+def _time_ms(text: str | None, field: str) -> int | None:
+    """A ``from``/``to`` query value (ISO 8601, UTC if no zone, or Unix ms); absent or empty:
+    no bound."""
+    return None if text is None or not text.strip() else parse_time_ms(text, field,
+                                                                       epoch_ms=True)
 
 
 def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bool,
@@ -62,8 +69,8 @@ def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bo
     def hedge_series(name: str, from_: Annotated[str | None, Query(alias="from")] = None,
                      to: str | None = None) -> Series:
         """Snapshots over time with hedged and unhedged value, cumulative funding and fees."""
-        return series(service.store, identity(service, name),
-                      parse_time_ms(from_, "from"), parse_time_ms(to, "to"))
+        return series(service.store, identity(service, name), _time_ms(from_, "from"),
+                      _time_ms(to, "to"))
 
     @router.post("/hedges/{name}/pause", dependencies=write)
     def pause(name: str) -> StateChange:
