@@ -1,0 +1,109 @@
+"""Rounds of faults and kills, shared by the CI test and ``scripts/soak.py``.
+
+A round is a few *segments*; each segment (all drawn from the round's seeded ``Random``):
+
+1. maybe changes the spot holding (a deposit, or a sale through the exchange's API),
+2. maybe moves the replay on by an hour (new price; funding settles every 8 hours),
+3. starts ``perphedge run --yes`` through the fault proxy (faults on),
+4. SIGKILLs it: right after the next order (or transfer) passed the proxy, or on a timer.
+
+Then the round ends with faults off and one clean ``perphedge run --cycles 1 --yes``, and the
+invariants (:mod:`tests.fault.invariants`) are checked against the exchange's ledger.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tests.fault.invariants import RoundCheck
+from tests.fault.world import FaultWorld, settle
+
+__all__ = ["RoundLog", "RoundSpec", "run_round"]
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """How a round is drawn: its segments and the window of a timed kill (seconds)."""
+
+    segments: int = 4
+    kill_after_s: tuple[float, float] = (0.5, 6.0)
+    #: How long an armed kill waits for its request before the timer kills instead.
+    armed_wait_s: float = 10.0
+    deposit_share: float = 0.4
+    sale_share: float = 0.2
+    advance_share: float = 0.5
+
+
+@dataclass
+class RoundLog:
+    """What a round did and what the check found."""
+
+    number: int
+    seed: int
+    steps: list[str] = field(default_factory=list)
+    clean_exit: int | None = None
+    clean_out: str = ""
+    check: RoundCheck | None = None
+
+    def summary(self) -> str:
+        problems = self.check.violations if self.check else []
+        lines = [f"round {self.number} (seed {self.seed}): " + "; ".join(self.steps),
+                 f"clean cycle exit {self.clean_exit}"]
+        lines += [f"  VIOLATION: {p}" for p in problems]
+        return "\n".join(lines)
+
+
+def _change_spot(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str | None:
+    draw = rng.random()
+    if draw < spec.deposit_share:
+        qty = Decimal(rng.randrange(20, 400)) / 1000
+        world.deposit(qty)
+        return f"deposit {qty}"
+    if draw < spec.deposit_share + spec.sale_share:
+        held = world.spot_btc()
+        qty = min(Decimal(rng.randrange(20, 300)) / 1000, held - Decimal("0.5"))
+        if qty > 0:
+            world.sell_spot(qty)
+            return f"sale {qty}"
+    return None
+
+
+def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
+    done = [s for s in (_change_spot(world, rng, spec),) if s]
+    if rng.random() < spec.advance_share:
+        world.advance_hours(1)
+        done.append("+1h")
+    engine = world.start_engine()
+    how = rng.choice(["order", "order", "transfer", "timer", "timer"])
+    delay = rng.uniform(*spec.kill_after_s)
+    if how == "timer":
+        settle(delay)
+        world.kill(engine)
+        done.append(f"kill at {delay:.1f}s")
+        return " ".join(done)
+    world.arm(engine, how)
+    if world.wait_armed_kill(engine, spec.armed_wait_s):
+        done.append(f"kill after {how}")
+    else:
+        world.disarm()
+        world.kill(engine)
+        done.append(f"no {how} in {spec.armed_wait_s:.0f}s, killed")
+    return " ".join(done)
+
+
+def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec) -> RoundLog:
+    """One round of segments, then faults off, a clean cycle and the check."""
+    rng = random.Random(f"round|{seed}|{number}")
+    log = RoundLog(number, seed)
+    world.proxy.enabled = True
+    for _ in range(spec.segments):
+        log.steps.append(_segment(world, rng, spec))
+    clean = world.clean_cycle()
+    log.clean_exit, log.clean_out = clean.returncode, clean.stdout
+    log.check = world.check()
+    if clean.returncode != 0:
+        tail = (clean.stderr.strip() or clean.stdout.strip())[-300:]
+        log.check.violations.append(f"clean cycle exited {clean.returncode}: {tail}")
+    return log
