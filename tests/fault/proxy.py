@@ -42,7 +42,7 @@ import socketserver
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -92,7 +92,7 @@ class FaultPlan:
 
     def decide(self, method: str, path: str, n: int) -> str | None:
         """The fault (or ``None``) for the ``n``-th request to ``(method, path)``."""
-        rng = random.Random(f"{self.seed}|{method}|{path}|{n}")
+        rng = random.Random(f"{self.seed}|{method}|{path}|{n}")  # noqa: S311 -- a seeded, reproducible draw
         if rng.random() >= self.probability(method, path):
             return None
         kinds = [k for k in FAULT_KINDS if self.weights.get(k, 0) > 0]
@@ -270,7 +270,8 @@ def _refusal(fault: str | None, retry_after_s: int) -> _Reply:
     if fault == "status_5xx_before":
         return _Reply(503, "Service Unavailable", [("Content-Type", "text/html")],
                       GATEWAY_PAGE.replace(b"502 Bad Gateway", b"503 Service Unavailable"))
-    status, reason = (429, "Too Many Requests") if fault == "rate_limit_429" else (418, "I'm a teapot")
+    banned = fault == "ban_418"
+    status, reason = (418, "I'm a teapot") if banned else (429, "Too Many Requests")
     body = json.dumps({"code": -1003, "msg": "Too many requests; injected by the fault proxy."})
     return _Reply(status, reason, [("Content-Type", "application/json"),
                                    ("Retry-After", str(retry_after_s))], body.encode())
@@ -308,10 +309,8 @@ def _reset(conn: socket.socket) -> None:
 
 
 def _close(conn: socket.socket) -> None:
-    try:
+    with suppress(OSError):
         conn.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
     conn.close()
 
 

@@ -74,7 +74,7 @@ decision_interval = "1s"
 
 def market_path(seed: int, hours: int) -> tuple[list[str], list[tuple[int, str]]]:
     """Hourly BTC closes (a bounded random walk around 40,000) and 8-hourly funding rates."""
-    rng = random.Random(f"market|{seed}")
+    rng = random.Random(f"market|{seed}")  # noqa: S311 -- a seeded, reproducible draw
     price, closes = 40_000.0, []
     for _ in range(hours):
         price = min(44_000.0, max(36_000.0, price * (1 + rng.uniform(-0.012, 0.012))))
@@ -139,7 +139,7 @@ class FaultWorld:
         out, err = self.workdir / f"engine-{n}.out", self.workdir / f"engine-{n}.err"
         env = {**os.environ, "COLUMNS": "120", "TERM": "dumb", **KEYS}
         with out.open("wb") as o, err.open("wb") as e:
-            process = subprocess.Popen(  # noqa: S603 -- our own CLI, fixed arguments
+            process = subprocess.Popen(
                 [sys.executable, "-m", "perphedge", "run", "--yes", *args,
                  "--config", str(self.config)], stdout=o, stderr=e, env=env, cwd=self.workdir)
         engine = Engine(process, f"engine-{n}", out, err)
@@ -193,7 +193,7 @@ class FaultWorld:
         self.proxy.enabled = False
         try:
             env = {**os.environ, "COLUMNS": "120", "TERM": "dumb", **KEYS}
-            result = subprocess.run(  # noqa: S603 -- our own CLI, fixed arguments
+            result = subprocess.run(
                 [sys.executable, "-m", "perphedge", "run", "--cycles", "1", "--yes",
                  "--config", str(self.config)],
                 capture_output=True, text=True, timeout=120, env=env, check=False)
