@@ -163,7 +163,9 @@ def orders_known(ledger: ExchangeLedger, store: StoreRecords) -> list[str]:
                 or _dec(row["filled_qty_base"]) != executed):
             problems.append(f"order {cid}: exchange {order['status']} {executed}, store "
                             f"{row['state']} {row['filled_qty_base']}")
-    on_exchange = {o["clientOrderId"] for o in ledger.futures_orders}
+    sent = Counter(o["clientOrderId"] for o in ledger.futures_orders)
+    problems += [f"client order id {cid} sent {n} times" for cid, n in sent.items() if n > 1]
+    on_exchange = set(sent)
     for cid, row in mine.items():
         if cid not in on_exchange and row["state"] != "rejected":
             problems.append(f"store order {cid} is {row['state']} but the exchange has no such "
