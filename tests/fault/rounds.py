@@ -22,6 +22,9 @@ from tests.fault.world import FaultWorld, settle
 
 __all__ = ["RoundLog", "RoundSpec", "run_round"]
 
+#: Box-drawing characters of the status table (left out of the clean cycle's lines).
+TABLE_CHARS = "│┃━─┏┓┗┛┡┩└┘┌┐├┤┼╇╈╿"
+
 
 @dataclass(frozen=True)
 class RoundSpec:
@@ -30,7 +33,9 @@ class RoundSpec:
     segments: int = 4
     kill_after_s: tuple[float, float] = (0.5, 6.0)
     #: How long an armed kill waits for its request before the timer kills instead.
-    armed_wait_s: float = 10.0
+    armed_wait_s: float = 8.0
+    #: An engine that died by itself (a finding) is started again, as a supervisor would.
+    restarts: int = 2
     deposit_share: float = 0.4
     sale_share: float = 0.2
     advance_share: float = 0.5
@@ -52,6 +57,9 @@ class RoundLog:
         lines = [f"round {self.number} (seed {self.seed}): " + "; ".join(self.steps),
                  f"clean cycle exit {self.clean_exit}"]
         lines += [f"  VIOLATION: {p}" for p in problems]
+        if problems:
+            lines += [f"  clean cycle: {line.strip()}" for line in self.clean_out.splitlines()
+                      if line.strip() and not set(line) & set(TABLE_CHARS)][:20]
         return "\n".join(lines)
 
 
@@ -75,21 +83,24 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
     if rng.random() < spec.advance_share:
         world.advance_hours(1)
         done.append("+1h")
-    engine = world.start_engine()
     how = rng.choice(["order", "order", "transfer", "timer", "timer"])
     delay = rng.uniform(*spec.kill_after_s)
-    if how == "timer":
-        settle(delay)
-        world.kill(engine)
-        done.append(f"kill at {delay:.1f}s")
-        return " ".join(done)
-    world.arm(engine, how)
-    if world.wait_armed_kill(engine, spec.armed_wait_s):
-        done.append(f"kill after {how}")
-    else:
-        world.disarm()
-        world.kill(engine)
-        done.append(f"no {how} in {spec.armed_wait_s:.0f}s, killed")
+    for _ in range(1 + spec.restarts):
+        engine = world.start_engine()
+        if how == "timer":
+            settle(delay)
+            outcome = f"kill at {delay:.1f}s"
+        else:
+            world.arm(engine, how)
+            killed = world.wait_armed_kill(engine, spec.armed_wait_s)
+            world.disarm()
+            outcome = f"kill after {how}" if killed else f"no {how} in {spec.armed_wait_s:.0f}s"
+        if engine.process.poll() != -9:
+            world.kill(engine)  # an engine that already died is recorded as a finding
+        if engine.process.returncode == -9:
+            done.append(outcome)
+            break
+        done.append(f"died ({engine.process.returncode})")
     return " ".join(done)
 
 

@@ -38,12 +38,12 @@ def world(tmp_path: Path) -> Iterator[FaultWorld]:
 def test_rounds_of_faults_and_kills_leave_the_hedge_whole_and_the_records_true(
     world: FaultWorld,
 ) -> None:
-    spec = RoundSpec(segments=4)
+    spec = RoundSpec(segments=4, kill_after_s=(1.0, 6.0), armed_wait_s=6.0)
     for number in range(1, ROUNDS + 1):
         log = run_round(world, number, SEED, spec)
         assert log.check is not None
         assert log.check.violations == [], (
             f"{log.summary()}\nfigures: {log.check.figures}\nso far: {describe_world(world)}")
     figures = describe_world(world)
-    assert figures["kills"] >= ROUNDS * spec.segments - 1
+    assert figures["kills"] == ROUNDS * spec.segments
     assert figures["faults"] > 0
