@@ -3,7 +3,7 @@
 A round is a few *segments*; each segment (all drawn from the round's seeded ``Random``):
 
 1. maybe changes the spot holding (a deposit, or a sale through the exchange's API),
-2. maybe moves the replay on by an hour (new price; funding settles every 8 hours),
+2. maybe moves the replay on by 1–3 hours (new prices; funding settles every 8 hours),
 3. starts ``perphedge run --yes`` through the fault proxy (faults on),
 4. SIGKILLs it: right after the next order (or transfer) passed the proxy, or on a timer.
 
@@ -81,8 +81,9 @@ def _change_spot(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str 
 def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
     done = [s for s in (_change_spot(world, rng, spec),) if s]
     if rng.random() < spec.advance_share:
-        world.advance_hours(1)
-        done.append("+1h")
+        hours = rng.randint(1, 3)
+        world.advance_hours(hours)
+        done.append(f"+{hours}h")
     how = rng.choice(["order", "order", "transfer", "timer", "timer"])
     delay = rng.uniform(*spec.kill_after_s)
     for _ in range(1 + spec.restarts):
