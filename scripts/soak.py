@@ -72,6 +72,9 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
     # An engine that dies by itself is started again (up to 8 times) until the segment's kill:
     # on a build whose engine dies of garbled replies, kills still add up.
     spec = RoundSpec(segments=5, kill_after_s=(1.5, 8.0), armed_wait_s=6.0, restarts=8)
+    # Once the kills are reached: long-lived engines (killed on a timer) for the faults.
+    endurance = RoundSpec(segments=3, kill_after_s=(20.0, 40.0), restarts=30,
+                          kill_points=("timer",))
     found: Counter[str] = Counter()
     examples: dict[str, str] = {}
     doubled = rounds = 0
@@ -80,7 +83,8 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
         while time.monotonic() < deadline and (
                 world.kills < args.kills or world.proxy.injected < args.faults):
             rounds += 1
-            log = run_round(world, rounds, args.seed, spec)
+            long_lived = world.kills >= args.kills
+            log = run_round(world, rounds, args.seed, endurance if long_lived else spec)
             print(log.summary(), flush=True)
             assert log.check is not None
             last = log.check.figures

@@ -36,6 +36,8 @@ class RoundSpec:
     armed_wait_s: float = 8.0
     #: An engine that died by itself (a finding) is started again, as a supervisor would.
     restarts: int = 2
+    #: Where kills fall, drawn uniformly: after an order or a transfer passed, or on a timer.
+    kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer")
     deposit_share: float = 0.4
     sale_share: float = 0.2
     advance_share: float = 0.5
@@ -84,7 +86,7 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
         hours = rng.randint(1, 3)
         world.advance_hours(hours)
         done.append(f"+{hours}h")
-    how = rng.choice(["order", "order", "transfer", "timer", "timer"])
+    how = rng.choice(spec.kill_points)
     delay = rng.uniform(*spec.kill_after_s)
     for _ in range(1 + spec.restarts):
         engine = world.start_engine()
