@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -151,6 +152,11 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path,
                         help="keep stores, configs and engine outputs here (default: a temp dir)")
     args = parser.parse_args()
+    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+        print(f"--workdir: expected a new or empty folder, got {args.workdir}", file=sys.stderr)
+        return 2
+    # A SIGTERM unwinds like Ctrl-C, so every engine process started is killed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="perphedge-soak-") as tmp:
         root = args.workdir or Path(tmp)
