@@ -72,7 +72,8 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
                      weights=WEIGHTS)
     # An engine that dies by itself is started again (up to 8 times) until the segment's kill:
     # on a build whose engine dies of garbled replies, kills still add up.
-    spec = RoundSpec(segments=5, kill_after_s=(1.5, 8.0), armed_wait_s=6.0, restarts=8)
+    spec = RoundSpec(segments=5, kill_after_s=(1.5, 8.0), armed_wait_s=6.0, restarts=8,
+                     kill_after_refused=True)
     # Once the kills are reached: long-lived engines (killed on a timer) for the faults.
     endurance = RoundSpec(segments=3, kill_after_s=(20.0, 40.0), restarts=30,
                           kill_points=("timer",))

@@ -38,6 +38,9 @@ class RoundSpec:
     restarts: int = 2
     #: Where kills fall, drawn uniformly: after an order or a transfer passed, or on a timer.
     kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer")
+    #: Also kill after a request the exchange refused (the engine cannot learn of the refusal:
+    #: Binance keeps no record of it, so the order stays in doubt until the engine gives up).
+    kill_after_refused: bool = False
     deposit_share: float = 0.4
     sale_share: float = 0.2
     advance_share: float = 0.5
@@ -94,10 +97,11 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
             settle(delay)
             outcome = f"kill at {delay:.1f}s"
         else:
-            world.arm(engine, how)
+            world.arm(engine, how, accepted_only=not spec.kill_after_refused)
             killed = world.wait_armed_kill(engine, spec.armed_wait_s)
             world.disarm()
-            outcome = f"kill after {how}" if killed else f"no {how} in {spec.armed_wait_s:.0f}s"
+            outcome = (f"kill after {how} (HTTP {world.last_kill_status})" if killed
+                       else f"no {how} in {spec.armed_wait_s:.0f}s")
         if engine.process.poll() != -9:
             world.kill(engine)  # an engine that already died is recorded as a finding
         if engine.process.returncode == -9:

@@ -123,7 +123,9 @@ class FaultWorld:
     spot_changes: int = 0
     unexpected_exits: list[str] = field(default_factory=list)
     _checked: int = 0
-    _armed: tuple[Engine, tuple[str, str]] | None = None
+    _armed: tuple[Engine, tuple[str, str], bool] | None = None
+    #: The exchange's HTTP status of the request after which the last armed kill came.
+    last_kill_status: int | None = None
     _killed: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -155,11 +157,12 @@ class FaultWorld:
         engine.kill()
         self.kills += 1
 
-    def arm(self, engine: Engine, point: str) -> None:
-        """Kill ``engine`` right after the next ``point`` request was answered by the exchange."""
+    def arm(self, engine: Engine, point: str, *, accepted_only: bool = True) -> None:
+        """Kill ``engine`` right after the next ``point`` request was answered by the exchange
+        (``accepted_only``: answered with success, so the order or transfer exists)."""
         with self._lock:
             self._killed.clear()
-            self._armed = (engine, KILL_POINTS[point])
+            self._armed = (engine, KILL_POINTS[point], accepted_only)
 
     def disarm(self) -> None:
         with self._lock:
@@ -179,7 +182,10 @@ class FaultWorld:
         with self._lock:
             if self._armed is None or (forwarded.method, forwarded.path) != self._armed[1]:
                 return
+            if self._armed[2] and forwarded.status >= 400:
+                return
             engine, self._armed = self._armed[0], None
+            self.last_kill_status = forwarded.status
         if engine.alive():
             os.kill(engine.pid, signal.SIGKILL)
             engine.process.wait(timeout=30)
