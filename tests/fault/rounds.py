@@ -5,7 +5,8 @@ A round is a few *segments*; each segment (all drawn from the round's seeded ``R
 1. maybe changes the spot holding (a deposit, or a sale through the exchange's API),
 2. maybe moves the replay on by 1–3 hours (new prices; funding settles every 8 hours),
 3. starts ``perphedge run --yes`` through the fault proxy (faults on),
-4. SIGKILLs it: right after the next order (or transfer) passed the proxy, or on a timer.
+4. SIGKILLs it: right after the next order (or transfer) passed the proxy, on a timer from its
+   first request, or during start-up (store opening and migration, market loading).
 
 Then the round ends with faults off and one clean ``perphedge run --cycles 1 --yes``, and the
 invariants (:mod:`tests.fault.invariants`) are checked against the exchange's ledger.
@@ -32,12 +33,15 @@ class RoundSpec:
 
     segments: int = 4
     kill_after_s: tuple[float, float] = (0.5, 6.0)
+    #: How long a new engine may take to send its first request (a loaded machine is slow).
+    startup_s: float = 90.0
     #: How long an armed kill waits for its request before the timer kills instead.
     armed_wait_s: float = 8.0
     #: An engine that died by itself (a finding) is started again, as a supervisor would.
     restarts: int = 2
-    #: Where kills fall, drawn uniformly: after an order or a transfer passed, or on a timer.
-    kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer")
+    #: Where kills fall, drawn uniformly: after an order or a transfer passed, on a timer
+    #: counted from the engine's first request, or in start-up (before any request).
+    kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer", "startup")
     #: Also kill after a request the exchange refused (the engine cannot learn of the refusal:
     #: Binance keeps no record of it, so the order stays in doubt until the engine gives up).
     kill_after_refused: bool = False
@@ -83,6 +87,31 @@ def _change_spot(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str 
     return None
 
 
+def _one_engine(world: FaultWorld, how: str, delay: float, spec: RoundSpec) -> str:
+    """Start an engine and kill it as drawn; what happened, in a few words."""
+    engine = world.start_engine()
+    if how == "startup":  # in start-up: opening (or migrating) the store, loading markets
+        settle(delay / 2)
+        outcome = f"kill in start-up at {delay / 2:.1f}s"
+    elif not world.wait_until_talking(engine, spec.startup_s):
+        outcome = "died in start-up" if not engine.alive() else "silent in start-up"
+        if engine.alive():
+            world.unexpected_exits.append(f"{engine.name} sent no request in "
+                                          f"{spec.startup_s:.0f}s")
+    elif how == "timer":
+        settle(delay)
+        outcome = f"kill at {delay:.1f}s"
+    else:
+        world.arm(engine, how, accepted_only=not spec.kill_after_refused)
+        killed = world.wait_armed_kill(engine, spec.armed_wait_s)
+        world.disarm()
+        outcome = (f"kill after {how} (HTTP {world.last_kill_status})" if killed
+                   else f"no {how} in {spec.armed_wait_s:.0f}s")
+    if engine.process.poll() != -9:
+        world.kill(engine)  # an engine that already died is recorded as a finding
+    return outcome if engine.process.returncode == -9 else f"died ({engine.process.returncode})"
+
+
 def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
     done = [s for s in (_change_spot(world, rng, spec),) if s]
     if rng.random() < spec.advance_share:
@@ -92,22 +121,10 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
     how = rng.choice(spec.kill_points)
     delay = rng.uniform(*spec.kill_after_s)
     for _ in range(1 + spec.restarts):
-        engine = world.start_engine()
-        if how == "timer":
-            settle(delay)
-            outcome = f"kill at {delay:.1f}s"
-        else:
-            world.arm(engine, how, accepted_only=not spec.kill_after_refused)
-            killed = world.wait_armed_kill(engine, spec.armed_wait_s)
-            world.disarm()
-            outcome = (f"kill after {how} (HTTP {world.last_kill_status})" if killed
-                       else f"no {how} in {spec.armed_wait_s:.0f}s")
-        if engine.process.poll() != -9:
-            world.kill(engine)  # an engine that already died is recorded as a finding
-        if engine.process.returncode == -9:
-            done.append(outcome)
+        outcome = _one_engine(world, how, delay, spec)
+        done.append(outcome)
+        if not outcome.startswith("died"):
             break
-        done.append(f"died ({engine.process.returncode})")
     return " ".join(done)
 
 

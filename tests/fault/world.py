@@ -157,6 +157,18 @@ class FaultWorld:
         engine.kill()
         self.kills += 1
 
+    def wait_until_talking(self, engine: Engine, timeout_s: float) -> bool:
+        """Until ``engine`` sent its first request through the proxy (start-up takes seconds
+        on a loaded machine: kill timers count from here, so a kill never lands in an engine
+        that has not started yet); False when it ended first or time ran out."""
+        before = sum(self.proxy.requests.values())
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and engine.alive():
+            if sum(self.proxy.requests.values()) > before:
+                return True
+            time.sleep(0.02)
+        return False
+
     def arm(self, engine: Engine, point: str, *, accepted_only: bool = True) -> None:
         """Kill ``engine`` right after the next ``point`` request was answered by the exchange
         (``accepted_only``: answered with success, so the order or transfer exists)."""
