@@ -138,6 +138,10 @@ def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec) -> Rou
     clean = world.clean_cycle()
     log.clean_exit, log.clean_out = clean.returncode, clean.stdout
     log.check = world.check()
+    failed = [line.strip() for line in clean.stdout.splitlines()
+              if line.strip().endswith((": error", ": refused"))]
+    if failed and clean.returncode == 0:
+        log.check.violations.append(f"clean cycle printed {failed[0]!r} and exited 0")
     if clean.returncode != 0:
         tail = (clean.stderr.strip() or clean.stdout.strip())[-300:]
         log.check.violations.append(f"clean cycle exited {clean.returncode}: {tail}")
