@@ -79,7 +79,7 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
                           kill_points=("timer",))
     found: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    doubled = rounds = 0
+    doubled = rounds = in_doubt = 0
     last: dict[str, Any] = {}
     with fault_world(workdir, plan, hours=24 * 40) as world:
         while time.monotonic() < deadline and (
@@ -94,9 +94,11 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
                 found[category(v)] += 1
                 examples.setdefault(category(v), f"round {rounds}: {v}")
             doubled += over_hedged(world) >= LOT_STEP
+            in_doubt += log.doubt_wait_s > 0
             print(f"  so far: {describe_world(world)}", flush=True)
         figures = describe_world(world)
     return {"rounds": rounds, **figures, "rounds_ending_over_hedged": doubled,
+            "rounds_waiting_for_an_order_in_doubt": in_doubt,
             "violations": dict(found), "first_of_each": examples,
             "ledger_last_round": {k: str(v) for k, v in last.items()}}
 

@@ -8,13 +8,15 @@ A round is a few *segments*; each segment (all drawn from the round's seeded ``R
 4. SIGKILLs it: right after the next order (or transfer) passed the proxy, on a timer from its
    first request, or during start-up (store opening and migration, market loading).
 
-Then the round ends with faults off and one clean ``perphedge run --cycles 1 --yes``, and the
+Then the round ends with faults off and one clean ``perphedge run --cycles 1 --yes`` (repeated
+while the engine waits for an order in doubt, which a correct engine must do), and the
 invariants (:mod:`tests.fault.invariants`) are checked against the exchange's ledger.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,6 +25,8 @@ from tests.fault.world import FaultWorld, settle
 
 __all__ = ["RoundLog", "RoundSpec", "run_round"]
 
+#: What the engine prints while an order is in doubt (it will not act until it is resolved).
+WAITING = "waiting for orders"
 #: Box-drawing characters of the status table (left out of the clean cycle's lines).
 TABLE_CHARS = "│┃━─┏┓┗┛┡┩└┘┌┐├┤┼╇╈╿"
 
@@ -42,6 +46,10 @@ class RoundSpec:
     #: Where kills fall, drawn uniformly: after an order or a transfer passed, on a timer
     #: counted from the engine's first request, or in start-up (before any request).
     kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer", "startup")
+    #: An order in doubt (sent, or not, when the engine died; the exchange does not know it)
+    #: makes a correct engine wait before it acts again: clean cycles are repeated, every
+    #: 5 s, while the engine says it is waiting, up to this long.
+    doubt_wait_s: float = 75.0
     #: Also kill after a request the exchange refused (the engine cannot learn of the refusal:
     #: Binance keeps no record of it, so the order stays in doubt until the engine gives up).
     kill_after_refused: bool = False
@@ -58,13 +66,16 @@ class RoundLog:
     seed: int
     steps: list[str] = field(default_factory=list)
     clean_exit: int | None = None
+    doubt_wait_s: float = 0.0
     clean_out: str = ""
     check: RoundCheck | None = None
 
     def summary(self) -> str:
         problems = self.check.violations if self.check else []
         lines = [f"round {self.number} (seed {self.seed}): " + "; ".join(self.steps),
-                 f"clean cycle exit {self.clean_exit}"]
+                 f"clean cycle exit {self.clean_exit}"
+                 + (f" (after waiting {self.doubt_wait_s:.0f}s for an order in doubt)"
+                    if self.doubt_wait_s else "")]
         lines += [f"  VIOLATION: {p}" for p in problems]
         if problems:
             lines += [f"  clean cycle: {line.strip()}" for line in self.clean_out.splitlines()
@@ -136,6 +147,12 @@ def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec) -> Rou
     for _ in range(spec.segments):
         log.steps.append(_segment(world, rng, spec))
     clean = world.clean_cycle()
+    started = time.monotonic()
+    while WAITING in clean.stdout and time.monotonic() - started < spec.doubt_wait_s:
+        settle(5.0)
+        clean = world.clean_cycle()
+    if WAITING in clean.stdout or time.monotonic() - started > 1:
+        log.doubt_wait_s = time.monotonic() - started
     log.clean_exit, log.clean_out = clean.returncode, clean.stdout
     log.check = world.check()
     failed = [line.strip() for line in clean.stdout.splitlines()
