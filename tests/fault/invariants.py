@@ -167,9 +167,12 @@ def orders_known(ledger: ExchangeLedger, store: StoreRecords) -> list[str]:
     problems += [f"client order id {cid} sent {n} times" for cid, n in sent.items() if n > 1]
     on_exchange = set(sent)
     for cid, row in mine.items():
-        if cid not in on_exchange and row["state"] != "rejected":
-            problems.append(f"store order {cid} is {row['state']} but the exchange has no such "
-                            "order")
+        # An order the exchange never saw may be closed in the store (rejected, canceled)
+        # but never open, in doubt or filled.
+        if cid not in on_exchange and (row["state"] not in STORE_STATES_FINAL
+                                       or _dec(row["filled_qty_base"]) != 0):
+            problems.append(f"store order {cid} is {row['state']} "
+                            f"{row['filled_qty_base']} but the exchange has no such order")
     return problems
 
 

@@ -111,3 +111,14 @@ def test_a_spot_trade_of_no_known_order_fails_and_a_client_id_sent_twice_fails()
     found = violations(ledger, store)
     assert "spot trade 2 of order 99 is unknown to the store" in found
     assert "client order id ph-btc-1 sent 2 times" in found
+
+
+def test_an_order_the_exchange_never_saw_may_be_closed_in_the_store_but_not_filled() -> None:
+    ledger, store = agreeing()
+    never_sent = {"client_order_id": "ph-btc-2", "market": "futures", "state": "rejected",
+                  "filled_qty_base": D(0), "exchange_order_id": None}
+    store.orders.append(never_sent)
+    assert violations(ledger, store) == []
+    never_sent["state"] = "pending_submit"
+    assert "store order ph-btc-2 is pending_submit 0 but the exchange has no such order" in (
+        violations(ledger, store))
