@@ -87,7 +87,8 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
                 world.kills < args.kills or world.proxy.injected < args.faults):
             rounds += 1
             long_lived = world.kills >= args.kills
-            log = run_round(world, rounds, args.seed, endurance if long_lived else spec)
+            log = run_round(world, rounds, args.seed, endurance if long_lived else spec,
+                            deadline)
             print(log.summary(), flush=True)
             assert log.check is not None
             last = log.check.figures

@@ -123,7 +123,8 @@ def _one_engine(world: FaultWorld, how: str, delay: float, spec: RoundSpec) -> s
     return outcome if engine.process.returncode == -9 else f"died ({engine.process.returncode})"
 
 
-def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
+def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec,
+             deadline: float | None) -> str:
     done = [s for s in (_change_spot(world, rng, spec),) if s]
     if rng.random() < spec.advance_share:
         hours = rng.randint(1, 3)
@@ -134,18 +135,30 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec) -> str:
     for _ in range(1 + spec.restarts):
         outcome = _one_engine(world, how, delay, spec)
         done.append(outcome)
-        if not outcome.startswith("died"):
+        if not outcome.startswith("died") or _past(deadline):
             break
     return " ".join(done)
 
 
-def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec) -> RoundLog:
-    """One round of segments, then faults off, a clean cycle and the check."""
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec,
+              deadline: float | None = None) -> RoundLog:
+    """One round of segments, then faults off, a clean cycle and the check.
+
+    ``deadline`` (``time.monotonic()``): no new segment or restart starts after it (the
+    round still ends with its clean cycle and check).
+    """
     rng = random.Random(f"round|{seed}|{number}")  # noqa: S311 -- a seeded, reproducible draw
     log = RoundLog(number, seed)
     world.proxy.enabled = True
     for _ in range(spec.segments):
-        log.steps.append(_segment(world, rng, spec))
+        if _past(deadline):
+            log.steps.append("time is up")
+            break
+        log.steps.append(_segment(world, rng, spec, deadline))
     clean = world.clean_cycle()
     started = time.monotonic()
     while WAITING in clean.stdout and time.monotonic() - started < spec.doubt_wait_s:
