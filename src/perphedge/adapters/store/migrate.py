@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -45,14 +45,62 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: The PostgreSQL advisory lock every perphedge process takes to migrate (any constant key).
+MIGRATION_LOCK_KEY = 0x70687367  # "phsg"
+
+
+def _migration_engine(url: str) -> Engine:
+    """An engine whose transactions really enclose DDL, and that one process at a time holds.
+
+    Python's sqlite3 module begins a transaction only before INSERT/UPDATE/DELETE, so a
+    ``CREATE TABLE`` commits on its own: a process killed halfway through the first migration
+    left tables without the revision stamp, and every later start failed ("table hedges
+    already exists"). Here the driver's own transaction handling is off and each transaction
+    is ``BEGIN IMMEDIATE``: the whole upgrade commits or nothing does, and a second process
+    starting on the same new file waits for the first (up to 30 s) and then finds the schema
+    at head. SQLAlchemy documents this recipe ("Serializable isolation / Savepoints /
+    Transactional DDL" for pysqlite).
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def upgrade_to_head(url: str) -> None:
+    """Bring the schema at ``url`` to the latest revision, atomically and one process at a time.
+
+    PostgreSQL runs DDL in transactions already; two processes migrating a new database at
+    once are serialised by a transaction-scoped advisory lock taken before Alembic reads the
+    current revision, so the second finds the first's work instead of repeating it.
+    """
+    engine = _migration_engine(url)
+    try:
+        config = alembic_config(url)
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
 def open_engine(url: str) -> Engine:
-    """Create an engine for ``url`` and upgrade its schema to head."""
+    """Upgrade the schema at ``url`` to head, then create the store's engine for it."""
     url = normalize_url(url)
+    upgrade_to_head(url)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         _sqlite_pragmas(engine)
-    config = alembic_config(url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
     return engine
