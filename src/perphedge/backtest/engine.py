@@ -20,6 +20,7 @@ carried-forward daily closes, delivery at expiry at the spot close, rolls betwee
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,13 +31,14 @@ import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook, DeliveryCurve
 from perphedge.backtest.exposure import ExposureChange, expand_changes
-from perphedge.backtest.replay import Replay
+from perphedge.backtest.replay import Replay, dec
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
     TouchScan,
     bars_closing_at_or_after,
     close_times,
     decision_bars,
+    first_exit,
 )
 from perphedge.backtest.series_build import build_result
 from perphedge.domain.brackets import BracketTable
@@ -45,7 +47,7 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.errors import DataError, InputError
-from perphedge.planning.policies import policy_names
+from perphedge.planning.policies import QUIET_BANDS, policy_names, quiet_band
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -217,12 +219,17 @@ def process_events(replay: Replay, plan: EventPlan, i: int) -> None:
 
 def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
                  brackets: BracketTable,
-                 deliveries: Sequence[DeliveryCurve] = ()) -> BacktestResult:
+                 deliveries: Sequence[DeliveryCurve] = (), *,
+                 skip_quiet: bool = True) -> BacktestResult:
     """Replay ``spec`` on ``history``; the policy runs only at decision points.
 
     ``deliveries`` are the delivery contracts the hedge may be held in (carry policies); when
     given, every policy starts with the cash to open at the dearest contract's first price, so
     runs with and without delivery contracts start from the same capital.
+
+    ``skip_quiet``: after a decision that did nothing, the decisions that would see only the
+    mark move inside the policy's quiet band are skipped (:class:`QuietSkip`); the result is
+    identical either way (``tests/unit/test_backtest_quiet.py``). False only in tests and bench.
     """
     h = window(history, spec.start_ms, spec.end_ms)
     closes = close_times(h.open_time_ms, h.interval_ms)
@@ -234,18 +241,92 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     rising = not spec.purchase
     scans: dict[str, TouchScan] = {}
     events = plan.events
-    for idx, e in enumerate(events):
+    quiet = QuietSkip.build(spec, plan, book, h.perp_close, n) if skip_quiet else None
+    idx = 0
+    while idx < len(events):
+        e = events[idx]
+        replay.quiet_state = None
         process_events(replay, plan, e)
-        stop = events[idx + 1] + 1 if idx + 1 < len(events) else n
+        nxt = idx + 1 if quiet is None else quiet.next_event(replay, e, idx)
+        stop = events[nxt] + 1 if nxt < len(events) else n
         symbol = replay.hedge_symbol
         lp = replay.account.liquidation_price(symbol)
-        if lp is None:
-            continue
-        scan = scans.get(symbol)
-        if scan is None:
-            scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising), rising=rising)
-        hit = scan.first(e + 1, stop, float(lp))
+        hit = None
+        if lp is not None:
+            scan = scans.get(symbol)
+            if scan is None:
+                scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising),
+                                                 rising=rising)
+            hit = scan.first(e + 1, stop, float(lp))
         if hit is not None:
+            # The decisions skipped are those before the liquidation bar; it comes next.
+            nxt = bisect_left(events, hit, idx + 1)
+        if quiet is not None and nxt > idx + 1:
+            quiet.catch_up(replay, events[nxt - 1])
+        if hit is not None and lp is not None:
             replay.liquidate(hit, lp)
             replay.snapshot(hit)
+        idx = nxt
     return build_result(replay, plan.stand_in_marks)
+
+
+@dataclass(slots=True)
+class QuietSkip:
+    """Skips decisions that would decide nothing: the policy's quiet band, found vectorised.
+
+    After a decision that returned no actions, the policy names the band of hedge marks inside
+    which it would again do nothing while the account stays as it is
+    (:func:`perphedge.planning.policies.quiet_band`). Until the next event that changes the
+    account (funding, exposure change, delivery, the last bar) or a liquidation, every decision
+    bar whose mark stays in the band would see the same state but for the mark, the spot price
+    and the time, and would do nothing: the next decision to run is the first one whose mark
+    leaves the band (:func:`first_exit`). A skipped decision changes no state but the account's
+    last mark, which :meth:`catch_up` sets as the last skipped decision would have.
+
+    Only for a book of one contract (no roll to another), and not for a purchase that is all
+    bought (its snapshot values the unit cost at every event bar).
+    """
+
+    marks: FloatArray  # the hedge contract's mark as the policy sees it
+    decides: npt.NDArray[np.bool_]
+    hard: IntArray  # events that are not only decisions
+    events: list[int]
+    symbol: str
+
+    @classmethod
+    def build(cls, spec: BacktestSpec, plan: EventPlan, book: ContractBook,
+              perp_close: FloatArray, n: int) -> QuietSkip | None:
+        if len(book.instruments) != 1 or spec.policy not in QUIET_BANDS:
+            return None
+        own = book.marks[0]
+        marks = np.where(np.isnan(own), perp_close, own)
+        decides = np.zeros(n, dtype=np.bool_)
+        decides[np.fromiter(plan.decisions, np.int64)] = True
+        hard = np.unique(np.concatenate([
+            np.fromiter(plan.funding, np.int64), np.fromiter(plan.exposure, np.int64),
+            np.fromiter(plan.deliveries, np.int64), [0, n - 1]]))
+        return cls(np.asarray(marks, dtype=np.float64), decides, hard, plan.events,
+                   book.instruments[0].symbol)
+
+    def next_event(self, replay: Replay, e: int, idx: int) -> int:
+        """Index (in the events) of the next event to process after event ``idx`` (bar e)."""
+        state = replay.quiet_state
+        if state is None or (replay.spec.purchase and replay.target_qty <= 0):
+            return idx + 1
+        band = quiet_band(replay.spec.policy, state, replay.params)
+        if band is None:
+            return idx + 1
+        k = int(np.searchsorted(self.hard, e, side="right"))
+        if k >= self.hard.shape[0]:
+            return idx + 1
+        hard = int(self.hard[k])
+        exit_bar = first_exit(self.marks, self.decides, e + 1, hard, float(band[0]),
+                              float(band[1]))
+        return bisect_left(self.events, hard if exit_bar is None else exit_bar, idx + 1)
+
+    def catch_up(self, replay: Replay, last_skipped: int) -> None:
+        """The account's last mark as the last skipped decision (at bar ``last_skipped``) left
+        it: a decision marks every contract with a price at its bar."""
+        price = float(self.marks[last_skipped])
+        if price == price:
+            replay.account.mark(self.symbol, dec(price))

@@ -130,6 +130,9 @@ class Replay:
     last_refusal_ms: int = 0
     #: When each alert code was last raised: the same alert at most once per ALERT_REPEAT_MS.
     _alerted: dict[str, int] = field(default_factory=dict)
+    #: The state of the last decision when it decided nothing (the engine may then skip the
+    #: decisions that would see only the price move inside the policy's quiet band).
+    quiet_state: HedgeState | None = None
 
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
@@ -300,7 +303,9 @@ class Replay:
                 if inst.symbol == self.hedge_symbol:
                     hedge_mark = mark
         state = self.state(i, hedge_mark)
-        steps = self.steps(state, get_policy(self.spec.policy).decide(state, self.params))
+        actions = get_policy(self.spec.policy).decide(state, self.params)
+        self.quiet_state = None if actions else state
+        steps = self.steps(state, actions)
         for step in steps:
             if not perform(self, step, i):
                 self._refused(i)

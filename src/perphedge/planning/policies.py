@@ -441,3 +441,120 @@ def get_policy(name: str) -> Policy:
     if policy is None:
         raise InputError("--policy", f"one of {', '.join(policy_names())}", name)
     return policy
+
+
+# ---------------------------------------------------------------------- quiet bands
+#: A quiet band is narrowed by this share at each end: the policy compares Decimals rounded to
+#: 28 digits, the backtest compares float marks; a narrower band is always safe.
+QUIET_MARGIN = Decimal("1e-9")
+INFINITY = Decimal("Infinity")
+QuietBand = tuple[Decimal, Decimal]
+
+
+def leverage_band(state: HedgeState, low: Decimal | None, high: Decimal) -> QuietBand | None:
+    """Marks at which the hedge's effective leverage stays in ``[low, high]`` (None: none).
+
+    For a fixed position of H at entry E on a margin base M (isolated margin, or the futures
+    wallet in cross), the margin balance is ``B(P) = a + s·H·P`` with ``a = M − s·H·E`` and
+    s = +1 (long) or −1 (short); leverage ``H·P / B(P)`` is monotone in P while ``B > 0``, so
+    each trigger solved for P bounds one side: ``H·P·(1 − s·u) ≤ u·a`` for ``lev ≤ u`` (and
+    ``≥`` for a lower trigger), and ``s·H·P > −a`` for a balance above zero.
+
+    >>> from perphedge.domain.types import MarginMode, Side
+    >>> s = HedgeState(Side.SHORT, MarginMode.ISOLATED, Decimal(5), Decimal(5), Decimal(5),
+    ...     Decimal(90000), Decimal(225000), Decimal(90000), Decimal(90000), Decimal(0),
+    ...     Decimal(0), Decimal(0), None)
+    >>> lo, hi = leverage_band(s, None, Decimal("2.5"))
+    >>> float(lo), round(hi)  # 2.5x at P: 5·P = 2.5·(675,000 − 5·P)
+    (0.0, 96429)
+    """
+    h = state.hedge_qty
+    if h <= ZERO:
+        return None
+    sign = state.hedge_side.sign
+    base = (state.isolated_margin_usdt if state.margin_mode is MarginMode.ISOLATED
+            else state.futures_wallet_usdt)
+    a = base - sign * h * state.entry_price
+    lo, hi = ZERO, INFINITY
+    # The balance above zero: s·H·P > −a.
+    if sign > 0:
+        lo = max(lo, -a / h)
+    elif a <= ZERO:
+        return None
+    else:
+        hi = min(hi, a / h)
+    for level, at_most in ((high, True), (low, False)):
+        if level is None:
+            continue
+        c = h * (1 - sign * level)
+        bound = level * a
+        if c == ZERO:
+            if (bound >= ZERO) if at_most else (bound <= ZERO):
+                continue
+            return None
+        x = bound / c
+        if (c > ZERO) == at_most:
+            hi = min(hi, x)
+        else:
+            lo = max(lo, x)
+    lo, hi = lo * (1 + QUIET_MARGIN), hi * (1 - QUIET_MARGIN)
+    if not lo <= state.mark_price <= hi:
+        return None
+    return lo, hi
+
+
+def _exposure_quiet(state: HedgeState, params: PolicyParams) -> bool:
+    """:func:`_follow_exposure` does nothing, whatever the price (it does not read one)."""
+    gap = state.target_exposure_qty - state.hedge_qty
+    return (abs(gap) <= state.target_exposure_qty * params.hedge_band_pct / HUNDRED
+            and state.hedge_qty > ZERO)
+
+
+def static_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | None:
+    """Static never acts once opened (or with nothing to hedge), whatever the price."""
+    if state.opened_before or state.hedge_qty > ZERO or state.target_exposure_qty <= ZERO:
+        return ZERO, INFINITY
+    return None
+
+
+def managed_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | None:
+    """A managed short holds still while its leverage stays between the triggers.
+
+    None (decide every time) for a flat hedge, a long hedge, while a refused step waits
+    (the wait ends with time), or when the hedge is out of its exposure band.
+    """
+    if state.hedge_qty <= ZERO or state.hedge_side is not Side.SHORT:
+        return None
+    if backing_off(state.refusals_in_a_row, state.last_refusal_ms, state.now_ms,
+                   params.decision_interval_ms):
+        return None
+    if not _exposure_quiet(state, params):
+        return None
+    down, up = params.triggers
+    low = down if params.rebalance_down and down > ZERO else None
+    return leverage_band(state, low, up)
+
+
+def reserve_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | None:
+    """The reserve policy holds still below its upper band (always, once the reserve is gone)."""
+    if state.hedge_qty <= ZERO or not _exposure_quiet(state, params):
+        return None
+    if state.reserve_usdt <= ZERO:
+        return ZERO, INFINITY
+    return leverage_band(state, None, params.band[1])
+
+
+#: Per policy: ``quiet_band(state, params) -> (mark_lo, mark_hi) | None``. If nothing but the
+#: time, the spot price and the hedge contract's mark (within the band) changes, the policy's
+#: ``decide`` returns no actions. Policies not listed (the carry policies) always decide.
+QUIET_BANDS = {
+    "static": static_quiet_band,
+    "managed": managed_quiet_band,
+    "reserve": reserve_quiet_band,
+}
+
+
+def quiet_band(policy: str, state: HedgeState, params: PolicyParams) -> QuietBand | None:
+    """The band of hedge marks inside which ``policy`` would do nothing (None: unknown)."""
+    band = QUIET_BANDS.get(policy)
+    return None if band is None else band(state, params)

@@ -1,0 +1,187 @@
+"""Skipping quiet decisions changes nothing: the gated engine equals the engine deciding always.
+
+``run_backtest(..., skip_quiet=False)`` runs the policy at every decision bar; the default
+skips the decisions whose mark stays inside the policy's quiet band
+(:func:`perphedge.planning.policies.quiet_band`). Every field of the result, and every series,
+must be equal — on random paths (with liquidations, refusals, exposure changes, cross margin,
+buy-back triggers) and on the bundled history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.history import load_history
+from perphedge.backtest.engine import BacktestSpec, run_backtest
+from perphedge.backtest.exposure import ExposureChange
+from perphedge.backtest.replay import Replay
+from perphedge.backtest.result import BacktestResult, BacktestSeries
+from perphedge.domain.money import ZERO
+from perphedge.domain.types import MarginMode
+from perphedge.parse import parse_time_ms
+from tests.unit.test_backtest_engine import BRACKETS, INSTRUMENT, T0, history
+
+D = Decimal
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+def assert_same(gated: BacktestResult, always: BacktestResult) -> None:
+    """Every field equal; series element by element (NaN equals NaN)."""
+    for f in dataclasses.fields(BacktestResult):
+        a, b = getattr(gated, f.name), getattr(always, f.name)
+        if isinstance(a, BacktestSeries):
+            for s in dataclasses.fields(BacktestSeries):
+                x, y = getattr(a, s.name), getattr(b, s.name)
+                if x is None or y is None:
+                    assert x is y, s.name
+                else:
+                    np.testing.assert_array_equal(x, y, err_msg=s.name)
+        else:
+            assert a == b, f.name
+
+
+def both(spec: BacktestSpec, h: Any, inst: Any = INSTRUMENT,
+         brackets: Any = BRACKETS) -> BacktestResult:
+    gated = run_backtest(spec, h, inst, brackets)
+    always = run_backtest(spec, h, inst, brackets, skip_quiet=False)
+    assert_same(gated, always)
+    return gated
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+    drift=st.floats(min_value=-0.004, max_value=0.004),
+    vol=st.sampled_from([0.002, 0.01, 0.03]),
+    policy=st.sampled_from(["static", "managed", "reserve"]),
+    purchase=st.booleans(),
+    leverage=st.sampled_from([D(1), D("1.5"), D(2), D(3), D(5), D(10)]),
+    interval_hours=st.sampled_from([1, 2, 24]),
+    cross=st.booleans(),
+    triggers=st.sampled_from([(None, None), (D("1.1"), D("0.9")), (D("1.5"), D("0.5"))]),
+    band_pct=st.sampled_from([D(0), D(2)]),
+    quantity=st.sampled_from([D(2), D("0.7"), D(40)]),
+    change=st.sampled_from([None, D("0.5"), D("-0.8")]),
+)
+def test_skipping_quiet_decisions_changes_nothing_on_random_paths(
+    seed: int, drift: float, vol: float, policy: str, purchase: bool, leverage: Decimal,
+    interval_hours: int, cross: bool, triggers: tuple[Decimal | None, Decimal | None],
+    band_pct: Decimal, quantity: Decimal, change: Decimal | None,
+) -> None:
+    rng = np.random.default_rng(seed)
+    close = 50000.0 * np.exp(np.cumsum(rng.normal(drift, vol, 300)))
+    rates = tuple(f"{x:.8f}" for x in rng.normal(0.0001, 0.0004, 40))
+    h = history(close, rates=rates, wick=vol / 2)
+    changes = () if change is None else (ExposureChange(change, ts_ms=T0 + 100 * HOUR),)
+    spec = BacktestSpec(
+        "BTC", quantity, purchase=purchase, policy=policy, leverage=leverage,
+        margin_mode=MarginMode.CROSS if cross else MarginMode.ISOLATED,
+        decision_interval_ms=interval_hours * HOUR, hedge_band_pct=band_pct,
+        trigger_up_ratio=triggers[0], trigger_down_ratio=triggers[1],
+        exposure_changes=changes, slippage_bps=D(3),
+    )
+    both(spec, h)
+
+
+def _real(asset: str, start: str, days: int, **kw: Any) -> BacktestResult:
+    full = load_history(asset)
+    start_ms = parse_time_ms(start, "start")
+    end_ms = start_ms + days * DAY
+    inst = BundledMarketData().instrument(asset)
+    spec = BacktestSpec(asset=asset, start_ms=start_ms, end_ms=end_ms, **kw)
+    return both(spec, full.slice(start_ms, end_ms), inst, bundled_brackets(inst.symbol))
+
+
+@pytest.mark.parametrize(("asset", "start", "policy", "leverage", "purchase"), [
+    ("BTC", "2021-01-01", "managed", D(2), False),   # a rally: the managed short cuts
+    ("BTC", "2021-01-01", "static", D(5), False),    # liquidated, then stays unhedged
+    ("BTC", "2021-01-01", "reserve", D(3), False),   # top-ups until the reserve is gone
+    ("BTC", "2022-05-01", "managed", D(2), True),    # a crash under a purchase
+    ("BTC", "2022-05-01", "reserve", D("1.5"), True),
+    ("ETH", "2021-04-01", "managed", D(3), False),
+    ("ETH", "2020-03-01", "static", D(2), True),
+])
+def test_skipping_quiet_decisions_changes_nothing_on_bundled_history(
+    asset: str, start: str, policy: str, leverage: Decimal, purchase: bool,
+) -> None:
+    _real(asset, start, 75, quantity=D(5), policy=policy, leverage=leverage,
+          purchase=purchase)
+
+
+def test_a_calm_year_skips_most_decisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The point of the gate: most hourly decisions of a managed short are never run.
+    rng = np.random.default_rng(7)
+    close = 50000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.004, 24 * 90)))
+    h = history(close)
+    spec = BacktestSpec("BTC", D(5), policy="managed", leverage=D(2))
+    calls: list[int] = []
+    decide: Callable[[Replay, int], None] = Replay.decide
+
+    def counting(self: Replay, i: int) -> None:
+        calls.append(i)
+        decide(self, i)
+
+    monkeypatch.setattr(Replay, "decide", counting)
+    gated = run_backtest(spec, h, INSTRUMENT, BRACKETS)
+    gated_calls = len(calls)
+    calls.clear()
+    always = run_backtest(spec, h, INSTRUMENT, BRACKETS, skip_quiet=False)
+    assert_same(gated, always)
+    assert len(calls) == 24 * 90
+    # Only the funding bars (every 8 h: the account changes there) and the first bar decide.
+    assert gated_calls <= 24 * 90 // 8 + 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    short=st.booleans(),
+    cross=st.booleans(),
+    policy=st.sampled_from(["static", "managed", "reserve"]),
+    hedge=st.decimals(min_value=D("0.001"), max_value=D(20), places=3),
+    entry=st.integers(min_value=1_000, max_value=100_000),
+    margin_share=st.decimals(min_value=D("0.05"), max_value=D("1.2"), places=3),
+    reserve=st.sampled_from([D(0), D(5000)]),
+    up=st.sampled_from([D("1.25"), D("1.1"), D(2)]),
+    down=st.sampled_from([D(0), D("0.5"), D("0.9")]),
+    where=st.sampled_from([0.0, 0.5, 1.0]) | st.floats(min_value=0.0, max_value=1.0),
+    opened=st.booleans(),
+)
+def test_inside_its_quiet_band_a_policy_decides_nothing(
+    short: bool, cross: bool, policy: str, hedge: Decimal, entry: int, margin_share: Decimal,
+    reserve: Decimal, up: Decimal, down: Decimal, where: float, opened: bool,
+) -> None:
+    from perphedge.domain.types import Side
+    from perphedge.planning.hedge_state import HedgeState
+    from perphedge.planning.policies import PolicyParams, get_policy, quiet_band
+
+    e = D(entry)
+    margin = (hedge * e * margin_share).quantize(D("0.01"))
+    mode = MarginMode.CROSS if cross else MarginMode.ISOLATED
+    state = HedgeState(
+        Side.SHORT if short else Side.LONG, mode, hedge, hedge, hedge, e,
+        ZERO if cross else margin, e, e, reserve + D(1000), margin if cross else ZERO,
+        reserve, None, opened_before=opened, now_ms=T0, lot_step_qty=D("0.001"))
+    params = PolicyParams(leverage=D(2), trigger_up_ratio=up, trigger_down_ratio=down)
+    band = quiet_band(policy, state, params)
+    if band is None:
+        return
+    lo, hi = band
+    top = min(hi, lo * 4 + e * 4)
+    # The edges of the band are where a band too wide would show.
+    mark = (lo + (top - lo) * D(repr(where))).quantize(
+        D("0.01"), rounding=ROUND_CEILING if where < 0.5 else ROUND_FLOOR)
+    if not lo <= mark <= hi:
+        return
+    moved = dataclasses.replace(state, mark_price=mark, spot_price=mark * D("0.999"),
+                                now_ms=T0 + 90 * DAY)
+    assert get_policy(policy).decide(moved, params) == ()
