@@ -147,10 +147,11 @@ def test_a_calm_year_skips_most_decisions(monkeypatch: pytest.MonkeyPatch) -> No
     short=st.booleans(),
     cross=st.booleans(),
     policy=st.sampled_from(["static", "managed", "reserve"]),
-    hedge=st.decimals(min_value=D("0.001"), max_value=D(20), places=3),
+    hedge=st.just(D(0)) | st.decimals(min_value=D("0.001"), max_value=D(20), places=3),
     entry=st.integers(min_value=1_000, max_value=100_000),
     margin_share=st.decimals(min_value=D("0.05"), max_value=D("1.2"), places=3),
     reserve=st.sampled_from([D(0), D(5000)]),
+    cash=st.sampled_from([D(0), D(1000)]),
     up=st.sampled_from([D("1.25"), D("1.1"), D(2)]),
     down=st.sampled_from([D(0), D("0.5"), D("0.9")]),
     where=st.sampled_from([0.0, 0.5, 1.0]) | st.floats(min_value=0.0, max_value=1.0),
@@ -158,7 +159,7 @@ def test_a_calm_year_skips_most_decisions(monkeypatch: pytest.MonkeyPatch) -> No
 )
 def test_inside_its_quiet_band_a_policy_decides_nothing(
     short: bool, cross: bool, policy: str, hedge: Decimal, entry: int, margin_share: Decimal,
-    reserve: Decimal, up: Decimal, down: Decimal, where: float, opened: bool,
+    reserve: Decimal, cash: Decimal, up: Decimal, down: Decimal, where: float, opened: bool,
 ) -> None:
     from perphedge.domain.types import Side
     from perphedge.planning.hedge_state import HedgeState
@@ -168,8 +169,8 @@ def test_inside_its_quiet_band_a_policy_decides_nothing(
     margin = (hedge * e * margin_share).quantize(D("0.01"))
     mode = MarginMode.CROSS if cross else MarginMode.ISOLATED
     state = HedgeState(
-        Side.SHORT if short else Side.LONG, mode, hedge, hedge, hedge, e,
-        ZERO if cross else margin, e, e, reserve + D(1000), margin if cross else ZERO,
+        Side.SHORT if short else Side.LONG, mode, D(5), hedge or (D(5) if cash else D(0)), hedge, e,
+        ZERO if cross else margin, e, e, reserve + cash, margin if cross else ZERO,
         reserve, None, opened_before=opened, now_ms=T0, lot_step_qty=D("0.001"))
     params = PolicyParams(leverage=D(2), trigger_up_ratio=up, trigger_down_ratio=down)
     band = quiet_band(policy, state, params)

@@ -448,6 +448,7 @@ def get_policy(name: str) -> Policy:
 #: 28 digits, the backtest compares float marks; a narrower band is always safe.
 QUIET_MARGIN = Decimal("1e-9")
 INFINITY = Decimal("Infinity")
+LOWEST_MARK = Decimal("1e-8")  # prices have at most 8 decimals: a mark is at least this
 QuietBand = tuple[Decimal, Decimal]
 
 
@@ -536,8 +537,14 @@ def managed_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | N
 
 
 def reserve_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | None:
-    """The reserve policy holds still below its upper band (always, once the reserve is gone)."""
-    if state.hedge_qty <= ZERO or not _exposure_quiet(state, params):
+    """The reserve policy holds still below its upper band (always, once the reserve is gone),
+    and, flat after a liquidation, while it has no cash to reopen with."""
+    if state.hedge_qty <= ZERO:
+        cash = _free_cash(state) + state.reserve_usdt
+        if (state.opened_before and cash <= ZERO) or state.target_exposure_qty <= ZERO:
+            return LOWEST_MARK, INFINITY  # nothing to reopen with (or nothing to hedge)
+        return None
+    if not _exposure_quiet(state, params):
         return None
     if state.reserve_usdt <= ZERO:
         return ZERO, INFINITY
