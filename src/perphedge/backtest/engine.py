@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -245,9 +245,14 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     idx = 0
     while idx < len(events):
         e = events[idx]
-        replay.quiet_state = None
-        process_events(replay, plan, e)
-        nxt = idx + 1 if quiet is None else quiet.next_event(replay, e, idx)
+        if quiet is not None and e < quiet.until:
+            quiet.settle_funding(replay, plan, e)  # inside a quiet stretch: funding only
+        else:
+            replay.quiet_state = None
+            process_events(replay, plan, e)
+            if quiet is not None:
+                quiet.begin(replay, e)
+        nxt = idx + 1 if quiet is None else quiet.next_index(e, idx)
         stop = events[nxt] + 1 if nxt < len(events) else n
         symbol = replay.hedge_symbol
         lp = replay.account.liquidation_price(symbol)
@@ -261,9 +266,11 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
         if hit is not None:
             # The decisions skipped are those before the liquidation bar; it comes next.
             nxt = bisect_left(events, hit, idx + 1)
-        if quiet is not None and nxt > idx + 1:
-            quiet.catch_up(replay, events[nxt - 1])
+        if quiet is not None:
+            quiet.catch_up(replay, e, events[nxt - 1] if nxt - 1 > idx else None)
         if hit is not None and lp is not None:
+            if quiet is not None:
+                quiet.until = -1  # the account changes: decide again
             replay.liquidate(hit, lp)
             replay.snapshot(hit)
         idx = nxt
@@ -276,22 +283,34 @@ class QuietSkip:
 
     After a decision that returned no actions, the policy names the band of hedge marks inside
     which it would again do nothing while the account stays as it is
-    (:func:`perphedge.planning.policies.quiet_band`). Until the next event that changes the
-    account (funding, exposure change, delivery, the last bar) or a liquidation, every decision
-    bar whose mark stays in the band would see the same state but for the mark, the spot price
-    and the time, and would do nothing: the next decision to run is the first one whose mark
-    leaves the band (:func:`first_exit`). A skipped decision changes no state but the account's
-    last mark, which :meth:`catch_up` sets as the last skipped decision would have.
+    (:func:`perphedge.planning.policies.quiet_band`). That opens a *quiet stretch*: until the
+    next event that changes more than the funding (an exposure change, a delivery, the last bar)
+    or a liquidation, every decision bar whose mark stays in the band would see the same state
+    but for the mark, the spot price, the time and the funding settled, and would do nothing.
+    The band is taken for the margin base (isolated margin or futures wallet) and the funding
+    paid moved by ± :data:`CUSHION` of the margin base, the intersection of both: funding bars
+    inside the stretch settle their funding and skip the decision while the funding settled
+    since the stretch began stays within that cushion (past it, they decide). The stretch ends
+    at the first decision bar whose mark leaves the band (:func:`first_exit`).
 
-    Only for a book of one contract (no roll to another), and not for a purchase that is all
-    bought (its snapshot values the unit cost at every event bar).
+    A skipped decision changes no state but the account's last mark, which :meth:`catch_up`
+    sets as the last skipped decision would have. Only for a book of one contract (no roll to
+    another), and not for a purchase that is all bought (its snapshot values the unit cost at
+    every event bar).
     """
 
     marks: FloatArray  # the hedge contract's mark as the policy sees it
     decides: npt.NDArray[np.bool_]
-    hard: IntArray  # events that are not only decisions
+    walls: IntArray  # events other than decisions and funding: a stretch ends before them
+    funding: IntArray  # bars with a funding settlement
     events: list[int]
     symbol: str
+    until: int = -1  # the current stretch skips decisions at bars before this one
+    drift: Decimal = ZERO  # funding settled since the stretch began (net received)
+    cushion: Decimal = ZERO
+    skipped: bool = False  # the last event settled its funding and skipped its decision
+
+    CUSHION = Decimal("0.01")
 
     @classmethod
     def build(cls, spec: BacktestSpec, plan: EventPlan, book: ContractBook,
@@ -302,31 +321,72 @@ class QuietSkip:
         marks = np.where(np.isnan(own), perp_close, own)
         decides = np.zeros(n, dtype=np.bool_)
         decides[np.fromiter(plan.decisions, np.int64)] = True
-        hard = np.unique(np.concatenate([
-            np.fromiter(plan.funding, np.int64), np.fromiter(plan.exposure, np.int64),
-            np.fromiter(plan.deliveries, np.int64), [0, n - 1]]))
-        return cls(np.asarray(marks, dtype=np.float64), decides, hard, plan.events,
+        walls = np.unique(np.concatenate([
+            np.fromiter(plan.exposure, np.int64), np.fromiter(plan.deliveries, np.int64),
+            [0, n - 1]]))
+        funding = np.unique(np.fromiter(plan.funding, np.int64))
+        return cls(np.asarray(marks, dtype=np.float64), decides, walls, funding, plan.events,
                    book.instruments[0].symbol)
 
-    def next_event(self, replay: Replay, e: int, idx: int) -> int:
-        """Index (in the events) of the next event to process after event ``idx`` (bar e)."""
+    def begin(self, replay: Replay, e: int) -> None:
+        """After event ``e`` was processed: open a quiet stretch if its decision was quiet."""
+        self.until, self.drift, self.skipped = -1, ZERO, False
         state = replay.quiet_state
         if state is None or (replay.spec.purchase and replay.target_qty <= 0):
-            return idx + 1
-        band = quiet_band(replay.spec.policy, state, replay.params)
-        if band is None:
-            return idx + 1
-        k = int(np.searchsorted(self.hard, e, side="right"))
-        if k >= self.hard.shape[0]:
-            return idx + 1
-        hard = int(self.hard[k])
-        exit_bar = first_exit(self.marks, self.decides, e + 1, hard, float(band[0]),
-                              float(band[1]))
-        return bisect_left(self.events, hard if exit_bar is None else exit_bar, idx + 1)
+            return
+        k = int(np.searchsorted(self.walls, e, side="right"))
+        if k >= self.walls.shape[0]:
+            return
+        policy, params = replay.spec.policy, replay.params
+        isolated = state.margin_mode is MarginMode.ISOLATED
+        base = state.isolated_margin_usdt if isolated else state.futures_wallet_usdt
+        cushion = abs(base) * self.CUSHION
+        bands = []
+        for c in (-cushion, cushion):
+            moved = replace(state, funding_paid_usdt=state.funding_paid_usdt - c)
+            moved = (replace(moved, isolated_margin_usdt=base + c) if isolated
+                     else replace(moved, futures_wallet_usdt=base + c))
+            bands.append(quiet_band(policy, moved, params))
+        if bands[0] is None or bands[1] is None:
+            return
+        lo, hi = max(bands[0][0], bands[1][0]), min(bands[0][1], bands[1][1])
+        wall = int(self.walls[k])
+        exit_bar = first_exit(self.marks, self.decides, e + 1, wall, float(lo), float(hi))
+        self.until = wall if exit_bar is None else exit_bar
+        self.cushion = cushion
 
-    def catch_up(self, replay: Replay, last_skipped: int) -> None:
-        """The account's last mark as the last skipped decision (at bar ``last_skipped``) left
-        it: a decision marks every contract with a price at its bar."""
-        price = float(self.marks[last_skipped])
+    def settle_funding(self, replay: Replay, plan: EventPlan, e: int) -> None:
+        """A funding bar inside the stretch: settle, and decide only past the cushion."""
+        before = replay.funding_in - replay.funding_out
+        for k in plan.funding.get(e, ()):
+            replay.settle_funding(k, e)
+        self.drift += replay.funding_in - replay.funding_out - before
+        self.skipped = abs(self.drift) <= self.cushion and e in plan.decisions
+        if abs(self.drift) > self.cushion:
+            replay.quiet_state = None
+            if e in plan.decisions:
+                replay.decide(e)
+            replay.snapshot(e)
+            self.begin(replay, e)
+            return
+        replay.snapshot(e)
+
+    def next_index(self, e: int, idx: int) -> int:
+        """Index (in the events) of the next event to process after event ``idx`` (bar e)."""
+        if e >= self.until:
+            return idx + 1
+        k = int(np.searchsorted(self.funding, e, side="right"))
+        nxt = self.until if k >= self.funding.shape[0] else min(self.until, int(self.funding[k]))
+        return bisect_left(self.events, nxt, idx + 1)
+
+    def catch_up(self, replay: Replay, e: int, last_skipped: int | None) -> None:
+        """The account's last mark as the last skipped decision left it (a decision marks the
+        contract): at ``last_skipped`` (a jumped decision bar), else at ``e`` if its decision
+        was skipped."""
+        bar = last_skipped if last_skipped is not None else (e if self.skipped else None)
+        self.skipped = False
+        if bar is None:
+            return
+        price = float(self.marks[bar])
         if price == price:
             replay.account.mark(self.symbol, dec(price))
