@@ -143,7 +143,7 @@ def test_a_calm_year_skips_most_decisions(monkeypatch: pytest.MonkeyPatch) -> No
     assert gated_calls < 24 * 90 // 100
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     short=st.booleans(),
     cross=st.booleans(),
@@ -152,28 +152,37 @@ def test_a_calm_year_skips_most_decisions(monkeypatch: pytest.MonkeyPatch) -> No
     entry=st.integers(min_value=1_000, max_value=100_000),
     margin_share=st.decimals(min_value=D("0.05"), max_value=D("1.2"), places=3),
     reserve=st.sampled_from([D(0), D(5000)]),
-    cash=st.sampled_from([D(0), D(1000)]),
+    cash=st.sampled_from([D(0), D(1000), D("0.5"), D(1), D("1.05")]),  # < 2: shares of H·E
     up=st.sampled_from([D("1.25"), D("1.1"), D(2)]),
     down=st.sampled_from([D(0), D("0.5"), D("0.9")]),
     where=st.sampled_from([0.0, 0.5, 1.0]) | st.floats(min_value=0.0, max_value=1.0),
     opened=st.booleans(),
+    band_pct=st.sampled_from([D(0), D(2), D(10)]),
+    paid=st.sampled_from([D(0), D(100000)]),
+    moved=st.sampled_from([D(1), D("0.5"), D(2), D(50)]),  # the mark now, over the entry
 )
 def test_inside_its_quiet_band_a_policy_decides_nothing(
     short: bool, cross: bool, policy: str, hedge: Decimal, entry: int, margin_share: Decimal,
     reserve: Decimal, cash: Decimal, up: Decimal, down: Decimal, where: float, opened: bool,
+    band_pct: Decimal, paid: Decimal, moved: Decimal,
 ) -> None:
     from perphedge.domain.types import Side
     from perphedge.planning.hedge_state import HedgeState
-    from perphedge.planning.policies import PolicyParams, get_policy, quiet_band
+    from perphedge.planning.policies import PolicyParams, get_policy
+    from perphedge.planning.quiet_bands import quiet_band
 
     e = D(entry)
+    if D(0) < cash < 2:
+        cash = (cash * hedge * e).quantize(D("0.01"))
     margin = (hedge * e * margin_share).quantize(D("0.01"))
     mode = MarginMode.CROSS if cross else MarginMode.ISOLATED
     state = HedgeState(
         Side.SHORT if short else Side.LONG, mode, D(5), hedge or (D(5) if cash else D(0)), hedge, e,
-        ZERO if cross else margin, e, e, reserve + cash, margin if cross else ZERO,
-        reserve, None, opened_before=opened, now_ms=T0, lot_step_qty=D("0.001"))
-    params = PolicyParams(leverage=D(2), trigger_up_ratio=up, trigger_down_ratio=down)
+        ZERO if cross else margin, e * moved, e * moved, reserve + cash, margin if cross else ZERO,
+        reserve, None, opened_before=opened, now_ms=T0, lot_step_qty=D("0.001"),
+        funding_paid_usdt=paid, locked_value_usdt=hedge * e)
+    params = PolicyParams(leverage=D(2), trigger_up_ratio=up, trigger_down_ratio=down,
+                          hedge_band_pct=band_pct)
     band = quiet_band(policy, state, params)
     if band is None:
         return
@@ -184,6 +193,47 @@ def test_inside_its_quiet_band_a_policy_decides_nothing(
         D("0.01"), rounding=ROUND_CEILING if where < 0.5 else ROUND_FLOOR)
     if not lo <= mark <= hi:
         return
-    moved = dataclasses.replace(state, mark_price=mark, spot_price=mark * D("0.999"),
+    later = dataclasses.replace(state, mark_price=mark, spot_price=mark * D("0.999"),
                                 now_ms=T0 + 90 * DAY)
-    assert get_policy(policy).decide(moved, params) == ()
+    assert get_policy(policy).decide(later, params) == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cash_share=st.decimals(min_value=D(0), max_value=D("1.5"), places=3),
+    margin_share=st.decimals(min_value=D("0.05"), max_value=D("1.2"), places=3),
+    moved=st.decimals(min_value=D("0.3"), max_value=D(60), places=2),
+    band_pct=st.sampled_from([D(0), D(2), D(10)]),
+    target_share=st.sampled_from([D(1), D("0.97"), D("1.03"), D("1.2")]),
+    cross=st.booleans(),
+    edge=st.sampled_from(["lo", "hi", "mid"]),
+)
+def test_a_purchase_hedge_decides_nothing_up_to_the_edges_of_its_band(
+    cash_share: Decimal, margin_share: Decimal, moved: Decimal, band_pct: Decimal,
+    target_share: Decimal, cross: bool, edge: str,
+) -> None:
+    # The managed long's band has three parts: the leverage triggers, the cash covering the
+    # hedge (or it is cut) and the cap on the hedge (equity / mark, lot-rounded) in band.
+    from perphedge.domain.types import Side
+    from perphedge.planning.hedge_state import HedgeState
+    from perphedge.planning.policies import PolicyParams, get_policy
+    from perphedge.planning.quiet_bands import quiet_band
+
+    h, e = D(2), D(30000)
+    margin, cash = (h * e * margin_share).quantize(D("0.01")), (h * e * cash_share).quantize(
+        D("0.01"))
+    mode = MarginMode.CROSS if cross else MarginMode.ISOLATED
+    state = HedgeState(
+        Side.LONG, mode, ZERO, h * target_share, h, e, ZERO if cross else margin, e * moved,
+        e * moved, cash, margin if cross else ZERO, ZERO, None, now_ms=T0,
+        lot_step_qty=D("0.001"), locked_value_usdt=h * e)
+    params = PolicyParams(leverage=D(2), hedge_band_pct=band_pct)
+    band = quiet_band("managed", state, params)
+    if band is None:
+        return
+    lo, hi = band
+    mark = {"lo": lo.quantize(D("0.01"), rounding=ROUND_CEILING),
+            "hi": hi.quantize(D("0.01"), rounding=ROUND_FLOOR) if hi.is_finite() else lo * 3,
+            "mid": state.mark_price}[edge]
+    later = dataclasses.replace(state, mark_price=mark, spot_price=mark, now_ms=T0 + DAY)
+    assert get_policy("managed").decide(later, params) == ()

@@ -47,7 +47,8 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.errors import DataError, InputError
-from perphedge.planning.policies import QUIET_BANDS, policy_names, quiet_band
+from perphedge.planning.policies import policy_names
+from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_band
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
