@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -31,14 +31,14 @@ import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook, DeliveryCurve
 from perphedge.backtest.exposure import ExposureChange, expand_changes
-from perphedge.backtest.replay import Replay, dec
+from perphedge.backtest.quiet_skip import QuietSkip
+from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
     TouchScan,
     bars_closing_at_or_after,
     close_times,
     decision_bars,
-    first_exit,
 )
 from perphedge.backtest.series_build import build_result
 from perphedge.domain.brackets import BracketTable
@@ -48,7 +48,6 @@ from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.errors import DataError, InputError
 from perphedge.planning.policies import policy_names
-from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_band
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -229,7 +228,8 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     runs with and without delivery contracts start from the same capital.
 
     ``skip_quiet``: after a decision that did nothing, the decisions that would see only the
-    mark move inside the policy's quiet band are skipped (:class:`QuietSkip`); the result is
+    mark move inside the policy's quiet band are skipped
+    (:class:`~perphedge.backtest.quiet_skip.QuietSkip`); the result is
     identical either way (``tests/unit/test_backtest_quiet.py``). False only in tests and bench.
     """
     h = window(history, spec.start_ms, spec.end_ms)
@@ -242,12 +242,14 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     rising = not spec.purchase
     scans: dict[str, TouchScan] = {}
     events = plan.events
-    quiet = QuietSkip.build(spec, plan, book, h.perp_close, n) if skip_quiet else None
+    quiet = QuietSkip.build(spec.policy, plan.events, plan.decisions,
+                            (*plan.exposure, *plan.deliveries), plan.funding, book,
+                            h.perp_close) if skip_quiet else None
     idx = 0
     while idx < len(events):
         e = events[idx]
         if quiet is not None and e < quiet.until:
-            quiet.settle_funding(replay, plan, e)  # inside a quiet stretch: funding only
+            quiet.settle_funding(replay, plan.funding.get(e, ()), e in plan.decisions, e)
         else:
             replay.quiet_state = None
             process_events(replay, plan, e)
@@ -276,118 +278,3 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
             replay.snapshot(hit)
         idx = nxt
     return build_result(replay, plan.stand_in_marks)
-
-
-@dataclass(slots=True)
-class QuietSkip:
-    """Skips decisions that would decide nothing: the policy's quiet band, found vectorised.
-
-    After a decision that returned no actions, the policy names the band of hedge marks inside
-    which it would again do nothing while the account stays as it is
-    (:func:`perphedge.planning.policies.quiet_band`). That opens a *quiet stretch*: until the
-    next event that changes more than the funding (an exposure change, a delivery, the last bar)
-    or a liquidation, every decision bar whose mark stays in the band would see the same state
-    but for the mark, the spot price, the time and the funding settled, and would do nothing.
-    The band is taken for the margin base (isolated margin or futures wallet) and the funding
-    paid moved by ± :data:`CUSHION` of the margin base, the intersection of both: funding bars
-    inside the stretch settle their funding and skip the decision while the funding settled
-    since the stretch began stays within that cushion (past it, they decide). The stretch ends
-    at the first decision bar whose mark leaves the band (:func:`first_exit`).
-
-    A skipped decision changes no state but the account's last mark, which :meth:`catch_up`
-    sets as the last skipped decision would have. Only for a book of one contract (no roll to
-    another), and not for a purchase that is all bought (its snapshot values the unit cost at
-    every event bar).
-    """
-
-    marks: FloatArray  # the hedge contract's mark as the policy sees it
-    decides: npt.NDArray[np.bool_]
-    walls: IntArray  # events other than decisions and funding: a stretch ends before them
-    funding: IntArray  # bars with a funding settlement
-    events: list[int]
-    symbol: str
-    until: int = -1  # the current stretch skips decisions at bars before this one
-    drift: Decimal = ZERO  # funding settled since the stretch began (net received)
-    cushion: Decimal = ZERO
-    skipped: bool = False  # the last event settled its funding and skipped its decision
-
-    CUSHION = Decimal("0.01")
-
-    @classmethod
-    def build(cls, spec: BacktestSpec, plan: EventPlan, book: ContractBook,
-              perp_close: FloatArray, n: int) -> QuietSkip | None:
-        if len(book.instruments) != 1 or spec.policy not in QUIET_BANDS:
-            return None
-        own = book.marks[0]
-        marks = np.where(np.isnan(own), perp_close, own)
-        decides = np.zeros(n, dtype=np.bool_)
-        decides[np.fromiter(plan.decisions, np.int64)] = True
-        walls = np.unique(np.concatenate([
-            np.fromiter(plan.exposure, np.int64), np.fromiter(plan.deliveries, np.int64),
-            [0, n - 1]]))
-        funding = np.unique(np.fromiter(plan.funding, np.int64))
-        return cls(np.asarray(marks, dtype=np.float64), decides, walls, funding, plan.events,
-                   book.instruments[0].symbol)
-
-    def begin(self, replay: Replay, e: int) -> None:
-        """After event ``e`` was processed: open a quiet stretch if its decision was quiet."""
-        self.until, self.drift, self.skipped = -1, ZERO, False
-        state = replay.quiet_state
-        if state is None or (replay.spec.purchase and replay.target_qty <= 0):
-            return
-        k = int(np.searchsorted(self.walls, e, side="right"))
-        if k >= self.walls.shape[0]:
-            return
-        policy, params = replay.spec.policy, replay.params
-        isolated = state.margin_mode is MarginMode.ISOLATED
-        base = state.isolated_margin_usdt if isolated else state.futures_wallet_usdt
-        cushion = abs(base) * self.CUSHION
-        bands = []
-        for c in (-cushion, cushion):
-            moved = replace(state, funding_paid_usdt=state.funding_paid_usdt - c)
-            moved = (replace(moved, isolated_margin_usdt=base + c) if isolated
-                     else replace(moved, futures_wallet_usdt=base + c))
-            bands.append(quiet_band(policy, moved, params))
-        if bands[0] is None or bands[1] is None:
-            return
-        lo, hi = max(bands[0][0], bands[1][0]), min(bands[0][1], bands[1][1])
-        wall = int(self.walls[k])
-        exit_bar = first_exit(self.marks, self.decides, e + 1, wall, float(lo), float(hi))
-        self.until = wall if exit_bar is None else exit_bar
-        self.cushion = cushion
-
-    def settle_funding(self, replay: Replay, plan: EventPlan, e: int) -> None:
-        """A funding bar inside the stretch: settle, and decide only past the cushion."""
-        before = replay.funding_in - replay.funding_out
-        for k in plan.funding.get(e, ()):
-            replay.settle_funding(k, e)
-        self.drift += replay.funding_in - replay.funding_out - before
-        self.skipped = abs(self.drift) <= self.cushion and e in plan.decisions
-        if abs(self.drift) > self.cushion:
-            replay.quiet_state = None
-            if e in plan.decisions:
-                replay.decide(e)
-            replay.snapshot(e)
-            self.begin(replay, e)
-            return
-        replay.snapshot(e)
-
-    def next_index(self, e: int, idx: int) -> int:
-        """Index (in the events) of the next event to process after event ``idx`` (bar e)."""
-        if e >= self.until:
-            return idx + 1
-        k = int(np.searchsorted(self.funding, e, side="right"))
-        nxt = self.until if k >= self.funding.shape[0] else min(self.until, int(self.funding[k]))
-        return bisect_left(self.events, nxt, idx + 1)
-
-    def catch_up(self, replay: Replay, e: int, last_skipped: int | None) -> None:
-        """The account's last mark as the last skipped decision left it (a decision marks the
-        contract): at ``last_skipped`` (a jumped decision bar), else at ``e`` if its decision
-        was skipped."""
-        bar = last_skipped if last_skipped is not None else (e if self.skipped else None)
-        self.skipped = False
-        if bar is None:
-            return
-        price = float(self.marks[bar])
-        if price == price:
-            replay.account.mark(self.symbol, dec(price))

@@ -4,7 +4,7 @@ A backtest decides at every decision bar, and almost every decision decides noth
 decision that returned no actions, :func:`quiet_band` names the band of the hedge contract's mark
 inside which the policy would again return no actions, as long as only the mark, the spot price
 and the time change (the account otherwise as it is). The backtest engine then jumps to the first
-decision bar whose mark leaves the band (``backtest/engine.py: QuietSkip``).
+decision bar whose mark leaves the band (``backtest/quiet_skip.py: QuietSkip``).
 
 Each band is the policy's own triggers solved for the mark; None (decide every time) whenever
 the answer is not simple. For a fixed mark, every condition here holds on a set of margin bases
