@@ -244,7 +244,7 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     events = plan.events
     quiet = QuietSkip.build(spec.policy, plan.events, plan.decisions,
                             (*plan.exposure, *plan.deliveries), plan.funding, book,
-                            h.perp_close) if skip_quiet else None
+                            h.perp_close, closes) if skip_quiet else None
     idx = 0
     while idx < len(events):
         e = events[idx]

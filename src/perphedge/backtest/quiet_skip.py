@@ -22,7 +22,7 @@ from perphedge.backtest.replay import Replay, dec
 from perphedge.backtest.segments import first_exit
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
-from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_band
+from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_alerts, quiet_band
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -56,6 +56,7 @@ class QuietSkip:
     funding: IntArray  # bars with a funding settlement
     events: list[int]
     symbol: str
+    closes: IntArray  # close time of every bar (ms): when an alert is due again
     until: int = -1  # the current stretch skips decisions at bars before this one
     drift: Decimal = ZERO  # funding settled since the stretch began (net received)
     cushion: Decimal = ZERO
@@ -66,7 +67,7 @@ class QuietSkip:
     @classmethod
     def build(cls, policy: str, events: list[int], decisions: Collection[int],
               walls: Collection[int], funding: Collection[int], book: ContractBook,
-              perp_close: FloatArray) -> QuietSkip | None:
+              perp_close: FloatArray, closes: IntArray) -> QuietSkip | None:
         """For a replay's events (``walls``: exposure changes and deliveries), or None when the
         policy has no quiet band or the book holds more than one contract."""
         if len(book.instruments) != 1 or policy not in QUIET_BANDS:
@@ -78,7 +79,8 @@ class QuietSkip:
         decides[np.fromiter(decisions, np.int64)] = True
         every_wall = np.unique(np.concatenate([np.fromiter(walls, np.int64), [0, n - 1]]))
         return cls(np.asarray(marks, dtype=np.float64), decides, every_wall,
-                   np.unique(np.fromiter(funding, np.int64)), events, book.instruments[0].symbol)
+                   np.unique(np.fromiter(funding, np.int64)), events, book.instruments[0].symbol,
+                   closes)
 
     def begin(self, replay: Replay, e: int) -> None:
         """After event ``e`` was processed: open a quiet stretch if its decision was quiet."""
@@ -94,15 +96,24 @@ class QuietSkip:
         base = state.isolated_margin_usdt if isolated else state.futures_wallet_usdt
         cushion = abs(base) * self.CUSHION
         bands = []
+        alerts: set[str] = set()
         for c in (-cushion, cushion):
             moved = replace(state, funding_paid_usdt=state.funding_paid_usdt - c)
             moved = (replace(moved, isolated_margin_usdt=base + c) if isolated
                      else replace(moved, futures_wallet_usdt=base + c))
             bands.append(quiet_band(policy, moved, params))
+            alerts |= quiet_alerts(policy, moved, params)
         if bands[0] is None or bands[1] is None:
             return
         lo, hi = max(bands[0][0], bands[1][0]), min(bands[0][1], bands[1][1])
         wall = int(self.walls[k])
+        for code in alerts:  # an alert the policy may return must not be due in the stretch
+            due = replay.alert_next_due(code)
+            if due is None:
+                return
+            wall = min(wall, int(np.searchsorted(self.closes, due, side="left")))
+        if wall <= e + 1:
+            return
         exit_bar = first_exit(self.marks, self.decides, e + 1, wall, float(lo), float(hi))
         self.until = wall if exit_bar is None else exit_bar
         self.cushion = cushion

@@ -126,10 +126,8 @@ def _managed_long_band(state: HedgeState, params: PolicyParams, low: Decimal | N
     hedge is not cut while ``H·P ≤ b·(D + H·P)``; its target ``min(T, cap)``, with
     ``cap = round_lot(equity / P) = round_lot(H + D/P)``, stays within the exposure band of H
     while ``H + D/P`` stays in ``[ceil_lot(H / (1 + q)), H / (1 − q)]`` (q the band share).
+    The funding alert does not depend on the mark: it is named by :func:`quiet_alerts`.
     """
-    if state.locked_value_usdt > ZERO and (
-            state.funding_paid_usdt / state.locked_value_usdt >= params.funding_alert_share):
-        return None
     band = leverage_band(state, low, up)
     if band is None:
         return None
@@ -199,7 +197,8 @@ def reserve_quiet_band(state: HedgeState, params: PolicyParams) -> QuietBand | N
 
 #: Per policy: ``quiet_band(state, params) -> (mark_lo, mark_hi) | None``. If nothing but the
 #: time, the spot price and the hedge contract's mark (within the band) changes, the policy's
-#: ``decide`` returns no actions. Policies not listed (the carry policies) always decide.
+#: ``decide`` returns no actions but the alerts :func:`quiet_alerts` names. Policies not listed
+#: (the carry policies) always decide.
 QUIET_BANDS = {
     "static": static_quiet_band,
     "managed": managed_quiet_band,
@@ -211,3 +210,15 @@ def quiet_band(policy: str, state: HedgeState, params: PolicyParams) -> QuietBan
     """The band of hedge marks inside which ``policy`` would do nothing (None: unknown)."""
     band = QUIET_BANDS.get(policy)
     return None if band is None else band(state, params)
+
+
+def quiet_alerts(policy: str, state: HedgeState, params: PolicyParams) -> frozenset[str]:
+    """Codes of the alerts ``decide`` returns inside the quiet band (they read no price): a
+    managed purchase's ``funding_cost_high`` once the funding paid passes its share of the
+    locked value. A backtest raises an alert at most once a week, so until it is due again
+    such a decision changes nothing."""
+    if (policy == "managed" and state.hedge_side is Side.LONG
+            and state.locked_value_usdt > ZERO and state.funding_paid_usdt
+            / state.locked_value_usdt >= params.funding_alert_share):
+        return frozenset({"funding_cost_high"})
+    return frozenset()
