@@ -143,6 +143,23 @@ def reference_float(spec: BacktestSpec, history: MarketHistory, instrument: Any,
     return build_result(replay, plan.stand_in_marks)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Every field of two BacktestResults equal, the series element by element."""
+    import dataclasses
+
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "series":
+            for s in dataclasses.fields(x):
+                u, v = getattr(x, s.name), getattr(y, s.name)
+                if (u is None) != (v is None) or (
+                        u is not None and not np.array_equal(u, v, equal_nan=True)):
+                    return False
+        elif x != y:
+            return False
+    return True
+
+
 def _child_rss_mb(simulate: bool) -> tuple[float, float, float]:
     """Peak RSS (MB) of a fresh interpreter: imports only, or building and simulating the year.
 
@@ -195,6 +212,13 @@ def main() -> None:
     minutely = spec_for(history, decision_interval_ms=MINUTE_MS)
     minute_s, _ = _best(lambda: run_backtest(minutely, history, instrument, brackets), 1)
     per_decision_us = (minute_s - daily_s) / (n - 365) * 1e6  # the decisions' share
+    # Baseline in the same run: the same minute year running the policy at every decision bar
+    # (no quiet-band skipping); both must give the same result.
+    every_result: list[Any] = []
+    every_s, _ = _best(lambda: every_result.append(run_backtest(
+        minutely, history, instrument, brackets, skip_quiet=False)), 1)
+    every_us = (every_s - daily_s) / (n - 365) * 1e6
+    skip_agrees = _same(run_backtest(minutely, history, instrument, brackets), every_result[0])
 
     # The reference runs the whole year (about 4 s); --quick times 30 days and extrapolates.
     ref_bars = 30 * 24 * 60 if args.quick else n
@@ -229,6 +253,9 @@ def main() -> None:
         "engine_bars_per_s": round(n / sim_s), "engine_daily_decisions_s": round(daily_s, 4),
         "engine_minute_decisions_s": round(minute_s, 3),
         "decision_us": round(per_decision_us, 2),
+        "engine_minute_every_decision_s": round(every_s, 3),
+        "decision_every_us": round(every_us, 2), "skip_quiet_speedup": round(every_s / minute_s, 1),
+        "skip_quiet_equal": skip_agrees,
         "whole_process_s": round(whole_s, 3), "interpreter_and_imports_s": round(base_s, 3),
         "reference_slice_bars": ref_bars, "reference_slice_s": round(ref_s, 3),
         "reference_year_s_extrapolated": round(ref_year_s, 2),
@@ -252,6 +279,9 @@ def main() -> None:
           f"{per_decision_us:.2f} µs a decision (the 1m run less the 1d run, per decision)   "
           f"target < {TARGET_MINUTE_S} s, ≤ {TARGET_DECISION_US} µs  "
           f"{'OK' if minute_s < TARGET_MINUTE_S else 'MISSED'}")
+    print(f"  every bar   {every_s:8.3f} s  the same run with every decision run (skip_quiet=False,"
+          f" the baseline): {every_us:.2f} µs a decision; skipping quiet decisions "
+          f"{every_s / minute_s:.1f} x faster, {'same' if skip_agrees else 'DIFFERENT'} result")
     print(f"whole process {whole_s:8.3f} s  (fresh interpreter: imports, build the year, simulate,"
           f" exit; {base_s:.3f} s of it is the interpreter and imports)   target < {TARGET_CMD_S} s"
           f"  {'OK' if whole_s < TARGET_CMD_S else 'MISSED'}")

@@ -20,6 +20,7 @@ carried-forward daily closes, delivery at expiry at the spot close, rolls betwee
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +30,7 @@ import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook, DeliveryCurve
 from perphedge.backtest.exposure import expand_changes
+from perphedge.backtest.quiet_skip import QuietSkip
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
@@ -136,12 +138,18 @@ def process_events(replay: Replay, plan: EventPlan, i: int) -> None:
 
 def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
                  brackets: BracketTable,
-                 deliveries: Sequence[DeliveryCurve] = ()) -> BacktestResult:
+                 deliveries: Sequence[DeliveryCurve] = (), *,
+                 skip_quiet: bool = True) -> BacktestResult:
     """Replay ``spec`` on ``history``; the policy runs only at decision points.
 
     ``deliveries`` are the delivery contracts the hedge may be held in (carry policies); when
     given, every policy starts with the cash to open at the dearest contract's first price, so
     runs with and without delivery contracts start from the same capital.
+
+    ``skip_quiet``: after a decision that did nothing, the decisions that would see only the
+    mark move inside the policy's quiet band are skipped
+    (:class:`~perphedge.backtest.quiet_skip.QuietSkip`); the result is
+    identical either way (``tests/unit/test_backtest_quiet.py``). False only in tests and bench.
     """
     h = window(history, spec.start_ms, spec.end_ms)
     closes = close_times(h.open_time_ms, h.interval_ms)
@@ -153,18 +161,39 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     rising = not spec.purchase
     scans: dict[str, TouchScan] = {}
     events = plan.events
-    for idx, e in enumerate(events):
-        process_events(replay, plan, e)
-        stop = events[idx + 1] + 1 if idx + 1 < len(events) else n
+    quiet = QuietSkip.build(spec.policy, plan.events, plan.decisions,
+                            (*plan.exposure, *plan.deliveries), plan.funding, book,
+                            h.perp_close, closes) if skip_quiet else None
+    idx = 0
+    while idx < len(events):
+        e = events[idx]
+        if quiet is not None and e < quiet.until:
+            quiet.settle_funding(replay, plan.funding.get(e, ()), e in plan.decisions, e)
+        else:
+            replay.quiet_state = None
+            process_events(replay, plan, e)
+            if quiet is not None:
+                quiet.begin(replay, e)
+        nxt = idx + 1 if quiet is None else quiet.next_index(e, idx)
+        stop = events[nxt] + 1 if nxt < len(events) else n
         symbol = replay.hedge_symbol
         lp = replay.account.liquidation_price(symbol)
-        if lp is None:
-            continue
-        scan = scans.get(symbol)
-        if scan is None:
-            scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising), rising=rising)
-        hit = scan.first(e + 1, stop, float(lp))
+        hit = None
+        if lp is not None:
+            scan = scans.get(symbol)
+            if scan is None:
+                scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising),
+                                                 rising=rising)
+            hit = scan.first(e + 1, stop, float(lp))
         if hit is not None:
+            # The decisions skipped are those before the liquidation bar; it comes next.
+            nxt = bisect_left(events, hit, idx + 1)
+        if quiet is not None:
+            quiet.catch_up(replay, e, events[nxt - 1] if nxt - 1 > idx else None)
+        if hit is not None and lp is not None:
+            if quiet is not None:
+                quiet.until = -1  # the account changes: decide again
             replay.liquidate(hit, lp)
             replay.snapshot(hit)
+        idx = nxt
     return build_result(replay, plan.stand_in_marks)

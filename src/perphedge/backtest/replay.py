@@ -32,7 +32,7 @@ from perphedge.backtest.rolls import settle_delivery
 from perphedge.backtest.segments import close_times
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
-from perphedge.planning.hedge_state import Action, HedgeState
+from perphedge.planning.hedge_state import Action, Alert, HedgeState
 from perphedge.planning.policies import (
     POLICIES,
     PolicyParams,
@@ -40,6 +40,7 @@ from perphedge.planning.policies import (
     get_policy,
     margin_for,
 )
+from perphedge.planning.quiet_bands import quiet_alerts
 from perphedge.planning.translate import OrderCall, Step, Target, translate
 from perphedge.sim.account import SimAccount
 
@@ -110,6 +111,9 @@ class Replay:
     last_refusal_ms: int = 0
     #: When each alert code was last raised: the same alert at most once per ALERT_REPEAT_MS.
     _alerted: dict[str, int] = field(default_factory=dict)
+    #: The state of the last decision when it decided nothing (the engine may then skip the
+    #: decisions that would see only the price move inside the policy's quiet band).
+    quiet_state: HedgeState | None = None
 
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
@@ -280,7 +284,12 @@ class Replay:
                 if inst.symbol == self.hedge_symbol:
                     hedge_mark = mark
         state = self.state(i, hedge_mark)
-        steps = self.steps(state, get_policy(self.spec.policy).decide(state, self.params))
+        actions = get_policy(self.spec.policy).decide(state, self.params)
+        # Quiet: no actions, or only alerts that read no price (QuietSkip waits until due).
+        self.quiet_state = state if all(isinstance(a, Alert) for a in actions) and (
+            not actions or {a.code for a in actions if isinstance(a, Alert)}
+            <= quiet_alerts(self.spec.policy, state, self.params)) else None
+        steps = self.steps(state, actions)
         for step in steps:
             if not perform(self, step, i):
                 self._refused(i)
@@ -328,6 +337,11 @@ class Replay:
             return False
         self._alerted[code] = ts_ms
         return True
+
+    def alert_next_due(self, code: str) -> int | None:
+        """When alert ``code`` may be raised again (ms; None: it was never raised, so now)."""
+        last = self._alerted.get(code)
+        return None if last is None else last + ALERT_REPEAT_MS
 
     def steps(self, state: HedgeState, actions: tuple[Action, ...]) -> list[Step]:
         """The steps this replay performs for ``actions`` (the live engine's translation)."""

@@ -108,3 +108,28 @@ def piecewise(starts: IntArray, values: FloatArray, n: int) -> FloatArray:
     """
     lengths = np.diff(np.append(starts, n))
     return np.asarray(np.repeat(values, lengths), dtype=np.float64)
+
+
+def first_exit(marks: FloatArray, decides: npt.NDArray[np.bool_], start: int, stop: int,
+               lo: float, hi: float) -> int | None:
+    """First decision bar in ``[start, stop)`` whose mark leaves ``[lo, hi]`` (NaN leaves).
+
+    Scanned in chunks that double, as :class:`TouchScan` does: a band that breaks soon costs
+    one small NumPy call, a band that holds for months a few large ones.
+
+    >>> first_exit(np.array([5.0, 6.0, 9.0, 9.5, 4.0]), np.array([1, 1, 0, 1, 1], bool),
+    ...            1, 5, 5.5, 9.2)
+    3
+    """
+    chunk = TouchScan.FIRST_CHUNK
+    i = start
+    while i < stop:
+        end = min(stop, i + chunk)
+        w = marks[i:end]
+        out = ~((w >= lo) & (w <= hi)) & decides[i:end]
+        k = int(np.argmax(out))
+        if bool(out[k]):
+            return i + k
+        i = end
+        chunk *= 2
+    return None
