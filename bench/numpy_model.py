@@ -73,9 +73,7 @@ def run_static_short(
     f_bar, f_amount = f_bar[keep], (funding_rate * qty * funding_mark)[keep]
     bounds = np.concatenate(([1], f_bar + 1, [n]))  # liquidation checks start at bar 1
     liq_bar = -1
-    wallet_at = np.empty(bounds.shape[0] - 1)
     for k in range(bounds.shape[0] - 1):
-        wallet_at[k] = wallet
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         level = (wallet + cum + qty * entry) / (qty * (1.0 + mmr))
         if hi > lo:
@@ -87,10 +85,9 @@ def run_static_short(
         if k < f_amount.shape[0]:
             wallet += float(f_amount[k])
     settled = f_amount[: k] if liq_bar >= 0 else f_amount
-    # Mark-to-market: the wallet per segment, the short's unrealised PnL, all vectorised.
-    seg = np.searchsorted(bounds[1:], np.arange(n), side="right")
-    wallets = np.concatenate(([wallet_at[0]], wallet_at))[np.minimum(seg, wallet_at.shape[0])]
-    wallets[0] = transfer - fee
+    # Mark-to-market: the wallet after the fundings settled by each bar's close, vectorised.
+    levels = (transfer - fee) + np.concatenate(([0.0], np.cumsum(f_amount)))
+    wallets = levels[np.searchsorted(f_bar, np.arange(n), side="right")]
     hedged = qty * spot_close + wallets + qty * (entry - perp_close)
     if liq_bar >= 0:
         hedged[liq_bar:] = qty * spot_close[liq_bar:]

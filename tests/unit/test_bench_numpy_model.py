@@ -13,6 +13,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 from perphedge.backtest.engine import run_backtest
 
@@ -37,7 +40,7 @@ model = _load("numpy_model")
 DAYS_30 = 30 * 24 * 60
 
 
-def _both(leverage: int, bars: int = DAYS_30) -> tuple[object, object]:
+def _both(leverage: int, bars: int = DAYS_30) -> tuple[Any, Any]:
     history = bench.synthetic_year(bars)
     instrument, brackets = bench._market()
     spec = dataclasses.replace(bench.spec_for(history, policy="static"),
@@ -50,19 +53,23 @@ def _both(leverage: int, bars: int = DAYS_30) -> tuple[object, object]:
 def test_liquidated_static_hedge_agrees_with_the_engine() -> None:
     # 30 days: the rally starts on day 7 and lifts the price past a 2x short's liquidation.
     ours, engine = _both(leverage=2)
-    assert len(engine.liquidations) == 1  # type: ignore[attr-defined]
-    assert ours.liquidations == 1  # type: ignore[attr-defined]
-    assert ours.liquidation_ts_ms == engine.liquidations[0].ts_ms  # type: ignore[attr-defined]
+    assert len(engine.liquidations) == 1
+    assert ours.liquidations == 1
+    assert ours.liquidation_ts_ms == engine.liquidations[0].ts_ms
     assert model.agrees(ours, engine)
+    # bar by bar too: the mark-to-market of every minute, not only the end
+    assert np.allclose(ours.hedged_value, engine.series.hedged_value, rtol=1e-6)
 
 
 def test_surviving_static_hedge_agrees_with_the_engine() -> None:
     # 60 days: the same rally spread over a month; a 1x short survives it, funding settles.
     ours, engine = _both(leverage=1, bars=60 * 24 * 60)
-    assert engine.liquidations == ()  # type: ignore[attr-defined]
-    assert ours.liquidations == 0  # type: ignore[attr-defined]
-    assert ours.funding_received > 0  # type: ignore[attr-defined]
+    assert engine.liquidations == ()
+    assert ours.liquidations == 0
+    assert ours.funding_received > 0
     assert model.agrees(ours, engine)
+    # bar by bar too: the mark-to-market of every minute, not only the end
+    assert np.allclose(ours.hedged_value, engine.series.hedged_value, rtol=1e-6)
 
 
 def test_a_wrong_liquidation_level_is_caught() -> None:
