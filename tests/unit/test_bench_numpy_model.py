@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import pytest
 
 from perphedge.backtest.engine import run_backtest
 
@@ -50,9 +51,10 @@ def _both(leverage: int, bars: int = DAYS_30) -> tuple[Any, Any]:
     return ours, run_backtest(spec, history, instrument, brackets)
 
 
-def test_liquidated_static_hedge_agrees_with_the_engine() -> None:
-    # 30 days: the rally starts on day 7 and lifts the price past a 2x short's liquidation.
-    ours, engine = _both(leverage=2)
+@pytest.mark.parametrize("leverage", [2, 5, 10])
+def test_liquidated_static_hedge_agrees_with_the_engine(leverage: int) -> None:
+    # 30 days: the rally starts on day 7 and lifts the price past the short's liquidation.
+    ours, engine = _both(leverage=leverage)
     assert len(engine.liquidations) == 1
     assert ours.liquidations == 1
     assert ours.liquidation_ts_ms == engine.liquidations[0].ts_ms
