@@ -191,6 +191,23 @@ def _cli_seconds(repeats: int) -> tuple[float, list[float]]:
     return _best(once, repeats)
 
 
+def _numpy_row(history: MarketHistory, instrument: Any, brackets: Any,
+               repeats: int) -> tuple[float, float, bool]:
+    """Best-of times of the NumPy model and of the engine (static, hourly), and their agreement."""
+    import numpy_model
+
+    spec = spec_for(history, policy="static")
+    market = numpy_model.market_from(instrument, brackets, spec.fees.taker_rate)
+    qty, lev = float(spec.quantity), float(spec.leverage)
+    model: list[Any] = []
+    np_s, _ = _best(lambda: model.append(numpy_model.run_on(history, qty, lev, market)), repeats)
+    run_backtest(spec, history, instrument, brackets)  # warm-up
+    engine: list[Any] = []
+    eng_s, _ = _best(lambda: engine.append(run_backtest(spec, history, instrument, brackets)),
+                     repeats)
+    return np_s, eng_s, numpy_model.agrees(model[0], engine[0])
+
+
 def main() -> None:
     """Measure, print a table and a JSON line for the record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -240,6 +257,8 @@ def main() -> None:
         and ref_result[0].rebalances == engine_result.rebalances
         and len(ref_result[0].liquidations) == len(engine_result.liquidations))
 
+    np_s, engine_static_s, np_agrees = _numpy_row(history, instrument, brackets, args.repeats)
+
     cli_s, cli_all = _cli_seconds(3)
     runs = [_child_rss_mb(simulate=True) for _ in range(3)]
     rss_sim, maxrss_sim, _ = runs[0]
@@ -263,6 +282,8 @@ def main() -> None:
         "speedup_vs_reference": round(ref_year_s / sim_s, 1),
         "float_loop_s": round(float_s, 3), "speedup_vs_float_loop": round(float_s / sim_s, 2),
         "engine_equals_float_loop": float_agrees,
+        "numpy_model_s": round(np_s, 4), "engine_static_hourly_s": round(engine_static_s, 4),
+        "engine_over_numpy": round(engine_static_s / np_s, 2), "engine_equals_numpy": np_agrees,
         "command_s": round(cli_s, 3), "command_runs_s": [round(t, 3) for t in cli_all],
         "peak_rss_mb": round(rss_sim, 1), "baseline_rss_mb": round(rss_base, 1),
         "ru_maxrss_mb": round(maxrss_sim, 1), "ru_maxrss_baseline_mb": round(maxrss_base, 1),
@@ -292,6 +313,11 @@ def main() -> None:
           f"{'same' if float_agrees else 'DIFFERENT'} end value and liquidations)")
     print(f"speed-up      {ref_year_s / sim_s:8.1f} x engine vs the Decimal reference loop, "
           f"{float_s / sim_s:.2f} x vs the float loop")
+    print(f"numpy model   {np_s:8.4f} s  the static hedge as NumPy segment jumps (bench/numpy_model"
+          f".py); engine, static, hourly decisions {engine_static_s:.4f} s: "
+          f"{engine_static_s / np_s:.2f} x the model   target engine within 2 x  "
+          f"{'OK' if engine_static_s <= 2 * np_s else 'MISSED'}  "
+          f"({'same' if np_agrees else 'DIFFERENT'} end value, funding, fees, liquidations)")
     print(f"CLI           {cli_s:8.3f} s  python -m perphedge {' '.join(CLI_ARGS)}   "
           "(bundled real data, 2023-2026 hourly: a different, larger job; for information)")
     print(f"peak memory   {rss_sim:8.1f} MB (child: data + engine; {rss_base:.1f} MB for the "
