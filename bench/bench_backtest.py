@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.history import MarketHistory
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.history import MarketHistory
 from perphedge.backtest import reference
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.spec import BacktestSpec

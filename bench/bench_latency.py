@@ -181,8 +181,8 @@ def _ccxt_venue() -> tuple[Any, Callable[[int], None], Callable[[], None]]:
     the balance change and the stop."""
     from pydantic import SecretStr
 
-    from perphedge.adapters.ccxt_client import build_async_client
-    from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
+    from perphedge.adapters.exchanges.ccxt_client import build_async_client
+    from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue
     from perphedge.config.loader import Credentials
 
     parent, child = multiprocessing.Pipe()

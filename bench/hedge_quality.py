@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.history import MarketHistory, load_history
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.history import MarketHistory, load_history
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.spec import BacktestSpec
 

@@ -10,8 +10,8 @@ Output ``src/perphedge/data/futures_cme_btc_second_month_1d.csv``, one row per t
 Bitcoin (BTC, 5 BTC, USD) *second-nearby* monthly contract, Bloomberg ``PX_LAST``; it switches
 to the next contract when the nearby one expires. ``close_ms`` is 16:00 America/Chicago on the
 trade date (CME's daily close), ``spot_close`` the bundled Binance BTCUSDT spot close of the
-hour that ends then (``perphedge.adapters.history``), so ``close / spot_close`` is the premium
-over spot at the CME close.
+hour that ends then (``perphedge.adapters.marketdata.history``), so ``close / spot_close`` is
+the premium over spot at the CME close.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from perphedge.adapters.history import load_history
+from perphedge.adapters.marketdata.history import load_history
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "perphedge" / "data" / "futures_cme_btc_second_month_1d.csv"

@@ -224,7 +224,7 @@ def _basis_ratio(times: list[int], spot: Series, perp: Series) -> np.ndarray:
     linearly interpolated in time between the nearest such bars elsewhere, held flat before
     the first and after the last of each stretch without a hole over 3 days. Stand-ins
     scaled by it carry the basis across a seam instead of jumping to zero there. The loader
-    (``perphedge.adapters.history._standin_ratio``) computes the same for the perp."""
+    (``perphedge.adapters.marketdata.history._standin_ratio``) computes the same for the perp."""
     t = np.array(times, dtype=np.int64)
     both = np.array([x in spot and x in perp for x in times], dtype=np.bool_)
     close_s = np.array([spot[x][0][3] if x in spot else 1 for x in times], dtype=np.float64)

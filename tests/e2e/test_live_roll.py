@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_client import Credentials, build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.models import HedgeConfig
 from perphedge.engine.execute import LiveExecutor

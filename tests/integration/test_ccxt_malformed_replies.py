@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from perphedge.adapters.ccxt_client import build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_client import build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy
 from perphedge.errors import MalformedReplyError
 from tests.integration.binance_fixture_server import Reply, load_fixture
 from tests.integration.test_ccxt_venue import CREDS, KEY, SECRET

@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import (
+from perphedge.adapters.exchanges.ccxt_client import (
     Credentials,
     build_client,
     check_base_url,
     credentials_from_env,
 )
-from perphedge.adapters.ccxt_market import CcxtMarketData
+from perphedge.adapters.exchanges.ccxt_market import CcxtMarketData
 from perphedge.domain.types import ContractKind
 from perphedge.errors import InputError, RetryableExchangeError, TerminalExchangeError
 from tests.integration.binance_fixture_server import (
@@ -243,7 +243,7 @@ def test_half_set_credentials_are_an_input_error_that_hides_the_value() -> None:
 def test_base_url_override_keeps_binance_futures_error_classes() -> None:
     import ccxt
 
-    from perphedge.adapters.ccxt_client import build_client
+    from perphedge.adapters.exchanges.ccxt_client import build_client
 
     client = build_client("binance", "http://127.0.0.1:9")
     # On the real host ccxt maps -2019 to InsufficientFunds through its "linear" table.

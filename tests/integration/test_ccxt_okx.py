@@ -17,8 +17,8 @@ from typing import Any, TypeVar, cast
 import pytest
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, credentials_from_env
-from perphedge.adapters.ccxt_venue import CcxtVenue, RetryPolicy, open_ccxt_venue
+from perphedge.adapters.exchanges.ccxt_client import Credentials, credentials_from_env
+from perphedge.adapters.exchanges.ccxt_venue import CcxtVenue, RetryPolicy, open_ccxt_venue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.models import HedgeConfig
 from perphedge.domain.types import MarginMode, Side

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from perphedge.adapters.ccxt_venue import CcxtVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_venue import CcxtVenue, RetryPolicy
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.config.models import HedgeConfig
 from perphedge.engine.clock import ManualClock

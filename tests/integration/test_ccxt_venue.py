@@ -15,8 +15,8 @@ from typing import TypeVar
 import pytest
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy, open_ccxt_venue
+from perphedge.adapters.exchanges.ccxt_client import Credentials, build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy, open_ccxt_venue
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import Market, OrderRequest, OrderState
 from perphedge.errors import (

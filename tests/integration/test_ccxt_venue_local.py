@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_client import Credentials, build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import (

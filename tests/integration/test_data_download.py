@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from perphedge.adapters.ccxt_client import build_client
-from perphedge.adapters.ccxt_download import Downloader, DownloadSpec, data_dir
-from perphedge.adapters.history import load_history
+from perphedge.adapters.exchanges.ccxt_client import build_client
+from perphedge.adapters.marketdata.ccxt_download import Downloader, DownloadSpec, data_dir
+from perphedge.adapters.marketdata.history import load_history
 from perphedge.errors import InputError
 from tests.integration.test_history_fapi_server import HistoryServerState, serve_history
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
-from perphedge.adapters.history import load_history
+from perphedge.adapters.marketdata.history import load_history
 from tests.loopback import serve_on_loopback
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from perphedge.adapters.ccxt_venue import CcxtVenue
+from perphedge.adapters.exchanges.ccxt_venue import CcxtVenue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow
 from perphedge.domain.types import MarginMode, Side

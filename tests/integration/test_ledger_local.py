@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from perphedge.adapters import ccxt_ledger_binance
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
+from perphedge.adapters.exchanges import ccxt_ledger_binance
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow, MarginMoveRow, OrderRow
 from perphedge.domain.types import MarginMode, Side

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from perphedge.adapters.ccxt_venue import RetryPolicy, open_ccxt_venue
+from perphedge.adapters.exchanges.ccxt_venue import RetryPolicy, open_ccxt_venue
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow, HedgeRow, MarginMoveRow
 from perphedge.domain.types import MarginMode, Side

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_client import Credentials, build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy
 from perphedge.config.models import HedgeConfig
 from perphedge.engine.observe import Observation, observe
 from perphedge.engine.venue import ReadsFundingRates

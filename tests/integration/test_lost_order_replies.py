@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from perphedge.adapters.ccxt_client import Credentials, build_async_client
-from perphedge.adapters.ccxt_venue import BinanceUsdmVenue, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_client import Credentials, build_async_client
+from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue, RetryPolicy
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import FillRow
 from perphedge.config.models import HedgeConfig

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from perphedge.adapters.bundled import BundledMarketData
-from perphedge.adapters.bundled_futures import bundled_cme_second_month
+from perphedge.adapters.marketdata.bundled import BundledMarketData
+from perphedge.adapters.marketdata.bundled_futures import bundled_cme_second_month
 from perphedge.backtest.contracts import ContractBook
 from perphedge.services.backtest_service import cme_chain_curves
 

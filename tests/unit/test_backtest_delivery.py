@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from perphedge.adapters.bundled import bundled_brackets
-from perphedge.adapters.bundled_futures import bundled_delivery_instruments
-from perphedge.adapters.history import load_history
+from perphedge.adapters.marketdata.bundled import bundled_brackets
+from perphedge.adapters.marketdata.bundled_futures import bundled_delivery_instruments
+from perphedge.adapters.marketdata.history import load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.result import BacktestResult

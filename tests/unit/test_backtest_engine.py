@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.exposure import DAY_MS, ExposureChange
 from perphedge.backtest.spec import BacktestSpec
@@ -25,7 +25,7 @@ BRACKETS = bundled_brackets("BTCUSDT")
 
 @dataclass(frozen=True)
 class History:
-    """The fields of perphedge.adapters.history.MarketHistory the engine reads."""
+    """The fields of perphedge.adapters.marketdata.history.MarketHistory the engine reads."""
 
     asset: str
     interval_ms: int

@@ -8,8 +8,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.history import MarketHistory, load_history
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.history import MarketHistory, load_history
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.spec import BacktestSpec

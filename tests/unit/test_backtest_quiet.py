@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.history import load_history
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.history import load_history
 from perphedge.backtest.engine import BacktestSpec, run_backtest
 from perphedge.backtest.exposure import ExposureChange
 from perphedge.backtest.replay import Replay

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from perphedge.adapters.bundled_futures import (
+from perphedge.adapters.marketdata.bundled_futures import (
     BundledCarrySource,
     bundled_delivery_instruments,
     bundled_quarterlies,

@@ -14,14 +14,14 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import pytest
 
-from perphedge.adapters.ccxt_refusals import (
+from perphedge.adapters.exchanges.ccxt_refusals import (
     BINANCE_REFUSALS,
     BYBIT_REFUSALS,
     OKX_REFUSALS,
     refusal,
 )
-from perphedge.adapters.ccxt_reply import raised_inside_ccxt, reply_object
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
+from perphedge.adapters.exchanges.ccxt_reply import raised_inside_ccxt, reply_object
+from perphedge.adapters.exchanges.ccxt_venue_base import CcxtVenueBase
 from perphedge.errors import MalformedReplyError
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.fees import BINANCE_USDM_STANDARD
 from perphedge.domain.funding import (

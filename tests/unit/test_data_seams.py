@@ -10,7 +10,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from perphedge.adapters.history import load_history
+from perphedge.adapters.marketdata.history import load_history
 
 HOUR = 3_600_000
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_bundled_data.py"

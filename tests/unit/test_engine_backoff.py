@@ -10,7 +10,7 @@ import itertools
 from decimal import Decimal
 from pathlib import Path
 
-from perphedge.adapters.bundled import BundledMarketData
+from perphedge.adapters.marketdata.bundled import BundledMarketData
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.backoff import HOUR_MS, MAX_REFUSALS_PER_HOUR, FreeMargin, Refusal, pace

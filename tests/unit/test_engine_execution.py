@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData
+from perphedge.adapters.marketdata.bundled import BundledMarketData
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import OrderRow
 from perphedge.config.models import HedgeConfig

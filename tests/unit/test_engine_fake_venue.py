@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import MarginMode, Side

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData
+from perphedge.adapters.marketdata.bundled import BundledMarketData
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.execute import MoneyCall, OrderCall, SettingsCall, Target, translate
 from perphedge.engine.venue import Market

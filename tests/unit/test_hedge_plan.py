@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.domain.adverse_move import AdverseMove, largest_adverse_move_across_gaps
 from perphedge.domain.funding import FundingDirection
 from perphedge.domain.money import to_cents

@@ -10,7 +10,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from perphedge.adapters.history import MarketHistory, coverage, load_history
+from perphedge.adapters.marketdata.history import MarketHistory, coverage, load_history
 from perphedge.errors import DataError, InputError
 from tests.conftest import SHARED_DATA
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from perphedge.adapters.history import MarketHistory, load_history
+from perphedge.adapters.marketdata.history import MarketHistory, load_history
 from perphedge.errors import DataError, InputError
 
 HOUR_MS = 3_600_000

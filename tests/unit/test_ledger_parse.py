@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from perphedge.adapters import ccxt_ledger_binance_parse as parse
+from perphedge.adapters.exchanges import ccxt_ledger_binance_parse as parse
 from perphedge.engine.venue import MoneyMove
 from perphedge.errors import RetryableExchangeError
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import bundled_brackets
+from perphedge.adapters.marketdata.bundled import bundled_brackets
 from perphedge.domain.liquidation import liquidation_price_in_bracket, solve_liquidation
 from perphedge.domain.margin import initial_margin, unrealized_pnl
 from perphedge.domain.money import to_cents

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.money import to_cents
 from perphedge.domain.types import MarginMode, Side

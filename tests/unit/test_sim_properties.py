@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.domain.types import MarginMode, Side
 from perphedge.sim.account import SimAccount, SimRejection
 

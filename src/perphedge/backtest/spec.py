@@ -27,7 +27,7 @@ HOUR_MS = 3_600_000
 
 
 class HistoryLike(Protocol):
-    """What the engine reads of :class:`perphedge.adapters.history.MarketHistory`."""
+    """What the engine reads of :class:`perphedge.adapters.marketdata.history.MarketHistory`."""
 
     @property
     def asset(self) -> str: ...

@@ -11,7 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from perphedge.adapters.bundled_futures import BundledCarrySource, CcxtCarrySource, ccxt_client
+from perphedge.adapters.marketdata.bundled_futures import (
+    BundledCarrySource,
+    CcxtCarrySource,
+    ccxt_client,
+)
 from perphedge.cli.app import app
 from perphedge.errors import InputError
 from perphedge.parse import non_negative_amount, parse_day

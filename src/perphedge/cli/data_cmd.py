@@ -16,7 +16,7 @@ from perphedge.errors import InputError
 from perphedge.parse import parse_time_ms, to_ms
 
 if TYPE_CHECKING:
-    from perphedge.adapters.ccxt_download import DatasetReport
+    from perphedge.adapters.marketdata.ccxt_download import DatasetReport
 
 # ccxt_download (and ccxt, ~0.4 s to import) is imported inside the commands that need it, so
 # that every other command starts fast.
@@ -51,8 +51,8 @@ def download(
     ] = None,
 ) -> None:
     """Download bars, mark-price bars and funding as Parquet; a rerun adds only what is new."""
-    from perphedge.adapters.ccxt_client import build_client
-    from perphedge.adapters.ccxt_download import Downloader, DownloadSpec, data_dir
+    from perphedge.adapters.exchanges.ccxt_client import build_client
+    from perphedge.adapters.marketdata.ccxt_download import Downloader, DownloadSpec, data_dir
 
     now = datetime.now(tz=UTC)
     since_ms = parse_time_ms(since, "--since", now=now)
@@ -101,7 +101,7 @@ def show_dir(
     = None,
 ) -> None:
     """Print the folder downloads go to."""
-    from perphedge.adapters.ccxt_download import data_dir
+    from perphedge.adapters.marketdata.ccxt_download import data_dir
 
     typer.echo(str(data_dir(directory)))
 
@@ -111,7 +111,7 @@ def latest(
     asset: Annotated[str, typer.Option(help="Asset of the bundled data.")] = "BTC",
 ) -> None:
     """Where each bundled data set ends: "the latest data" of plan, carry and backtest."""
-    from perphedge.adapters.latest_data import latest_bundled
+    from perphedge.adapters.marketdata.latest_data import latest_bundled
 
     table = Table(title=f"Latest bundled {asset.upper()} data, per command")
     for column in ("command", "ends (UTC)", "data set"):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from perphedge.adapters.bundled import BundledMarketData, BundledPriceHistory
+from perphedge.adapters.marketdata.bundled import BundledMarketData, BundledPriceHistory
 from perphedge.cli.app import app
 from perphedge.domain.types import MarginMode
 from perphedge.errors import InputError
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def _market(exchange: str, live: bool, exchange_url: str | None = None) -> MarketData:
     if live:
-        from perphedge.adapters.ccxt_market import CcxtMarketData
+        from perphedge.adapters.exchanges.ccxt_market import CcxtMarketData
 
         live_market: MarketData = CcxtMarketData(exchange, base_url=exchange_url)
         return live_market

@@ -124,7 +124,7 @@ class DemoExchange:
 
     def _sell(self, event: SpotEvent) -> EventOutcome:
         """Sell through ``POST /api/v3/order`` with a real (sync) ccxt client, as a user would."""
-        from perphedge.adapters.ccxt_client import build_client  # ccxt only when selling
+        from perphedge.adapters.exchanges.ccxt_client import build_client  # ccxt only when selling
 
         client = build_client("binance", self.url, self.credentials)
         reply = client.privatePostOrder({

@@ -63,8 +63,8 @@ def local_ccxt_venue(account_name: str, config: PerphedgeConfig) -> Venue:
     ``binanceusdm``); only ``enableRateLimit`` is off: the demo's exchange counts no request
     weight, and ccxt's client-side wait (50 ms a request on Binance) would be most of a cycle.
     """
-    from perphedge.adapters.ccxt_client import build_async_client, secret_values
-    from perphedge.adapters.ccxt_venue import BinanceUsdmVenue
+    from perphedge.adapters.exchanges.ccxt_client import build_async_client, secret_values
+    from perphedge.adapters.exchanges.ccxt_venue import BinanceUsdmVenue
     from perphedge.config.loader import resolve_credentials
     from perphedge.errors import InputError
 

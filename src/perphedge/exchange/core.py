@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.bundled_futures import bundled_delivery_instruments
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled_futures import bundled_delivery_instruments
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import Side
 from perphedge.errors import InputError

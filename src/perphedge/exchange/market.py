@@ -121,7 +121,10 @@ def bundled_delivery_paths(perp: PricePath, from_ms: int) -> list[PricePath]:
     delivers at expiry at the contract's last price). A contract is listed only when the replay
     starts inside its path (a listing that appears mid-replay is not modelled).
     """
-    from perphedge.adapters.bundled_futures import bundled_delivery_instruments, bundled_quarterlies
+    from perphedge.adapters.marketdata.bundled_futures import (
+        bundled_delivery_instruments,
+        bundled_quarterlies,
+    )
 
     base = perp.symbol.removesuffix("USDT")
     closes = bundled_quarterlies(base)
@@ -308,7 +311,7 @@ def replay_window(paths: Iterable[PricePath], listings: Iterable[PricePath] = ()
 
 def bundled_path(asset: str, interval: str = "1h") -> PricePath:
     """The bundled real Binance history of ``asset`` as a path of its USDT perpetual."""
-    from perphedge.adapters.history import load_history
+    from perphedge.adapters.marketdata.history import load_history
 
     history = load_history(asset, interval=interval)
     marks = tuple(

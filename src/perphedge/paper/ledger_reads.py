@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from perphedge.adapters import ccxt_ledger_binance_parse as parse
+from perphedge.adapters.exchanges import ccxt_ledger_binance_parse as parse
 from perphedge.engine.venue import IncomeEntry, LedgerFill, Market, MoneyMove
 from perphedge.exchange import wire
 from perphedge.exchange.core import LocalExchange

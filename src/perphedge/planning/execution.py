@@ -67,7 +67,7 @@ class MarketChild:
 def touch_price(side: Side, mark_usdt: Decimal, instrument: Instrument) -> Decimal:
     """The passive price at the touch, from the mark: a buy rounds down, a sell up.
 
-    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> from perphedge.adapters.marketdata.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")   # tick 0.10
     >>> str(touch_price(Side.LONG, Decimal("40000.07"), inst))
     '40000.00'
@@ -80,7 +80,7 @@ def touch_price(side: Side, mark_usdt: Decimal, instrument: Instrument) -> Decim
 def left_to_fill(total_qty: Decimal, filled_qty: Decimal, instrument: Instrument) -> Decimal:
     """What is still to trade of ``total_qty`` after ``filled_qty``: lot-rounded down, ≥ 0.
 
-    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> from perphedge.adapters.marketdata.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")   # lot 0.001
     >>> str(left_to_fill(Decimal("1"), Decimal("0.4005"), inst))
     '0.599'
@@ -99,7 +99,7 @@ def next_child(style: ExecutionStyle, attempt: int, total_qty: Decimal, filled_q
     Done when nothing tradeable is left (under one lot or the minimum quantity). Attempts
     ``0 … reprices`` are limits at the touch; after them, one market order for the rest.
 
-    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> from perphedge.adapters.marketdata.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")
     >>> chase = ExecutionStyle("limit_chase", reprices=1)
     >>> next_child(chase, 0, Decimal(1), Decimal(0), Side.SHORT, Decimal(40000), inst)

@@ -175,7 +175,7 @@ def slices(qty: Decimal, price: Decimal, target: Target,
            symbol: str | None = None) -> list[Decimal]:
     """``qty`` cut into lot-rounded pieces of at most ``max_order_notional`` each.
 
-    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> from perphedge.adapters.marketdata.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")
     >>> t = Target("BTCUSDT", "BTCUSDT", inst, MarginMode.ISOLATED, Decimal(100000))
     >>> [str(q) for q in slices(Decimal("5"), Decimal(40000), t)]
@@ -225,7 +225,7 @@ def shrink_for_margin(order: OrderCall, free_usdt: Decimal, price: Decimal,
     refused step unchanged). 1000 USDT free at 10x, 0.05 % fee, 40,000: ≤ 0.2488 → 0.248 BTC;
     with a 1 % allowance ≤ 0.2463 → 0.246 BTC.
 
-    >>> from perphedge.adapters.bundled import BundledMarketData
+    >>> from perphedge.adapters.marketdata.bundled import BundledMarketData
     >>> inst = BundledMarketData().instrument("BTC")
     >>> o = OrderCall(FUTURES, "BTCUSDT", Side.SHORT, Decimal(1), False,
     ...               MarginTerms(10, Decimal("0.0005")))

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.adapters.bundled_futures import (
+from perphedge.adapters.compute import InProcess, JobRunner
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled_futures import (
     bundled_cme_second_month,
     bundled_delivery_instruments,
     bundled_quarterlies,
     cme_instrument,
 )
-from perphedge.adapters.compute import InProcess, JobRunner
-from perphedge.adapters.history import MarketHistory, iso_utc, load_history
+from perphedge.adapters.marketdata.history import MarketHistory, iso_utc, load_history
 from perphedge.backtest.contracts import DeliveryCurve
 from perphedge.backtest.engine import run_backtest
 from perphedge.backtest.exposure import ExposureChange

@@ -54,8 +54,8 @@ def default_store_url() -> str:
 def ccxt_venue(account_name: str, config: PerphedgeConfig) -> Venue:
     """The account's ccxt venue; its keys come from the env or keyring, never the file."""
     # ccxt loads only when a live venue is needed.
-    from perphedge.adapters.ccxt_client import build_async_client, secret_values
-    from perphedge.adapters.ccxt_venue import venue_for_client
+    from perphedge.adapters.exchanges.ccxt_client import build_async_client, secret_values
+    from perphedge.adapters.exchanges.ccxt_venue import venue_for_client
 
     account = config.accounts[account_name]
     credentials = resolve_credentials(account_name, account)

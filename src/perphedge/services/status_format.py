@@ -54,7 +54,7 @@ def quantity(value: Decimal | None, lot_step: Decimal | None) -> str:
 @cache
 def lot_step(asset: str) -> Decimal | None:
     """The bundled perpetual's lot step of ``asset`` (None when the bundle does not list it)."""
-    from perphedge.adapters.bundled import BundledMarketData
+    from perphedge.adapters.marketdata.bundled import BundledMarketData
 
     try:
         return BundledMarketData().instrument(asset).lot_step

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perphedge.adapters.history import MarketHistory, iso_utc
+from perphedge.adapters.marketdata.history import MarketHistory, iso_utc
 from perphedge.errors import DataError, InputError
 from perphedge.parse import parse_moment, timeframe_name
 

@@ -1,9 +1,9 @@
 """Bybit's venue: :class:`BybitVenue`, the unified ccxt venue with Bybit v5's differences.
 
 :class:`BybitVenue` overrides the hooks of
-:class:`perphedge.adapters.ccxt_venue_unified.CcxtVenue` for what ccxt's ``bybit`` class leaves
-to the caller, as found against the loopback Bybit v5 server in ``tests/fakes/bybit_v5.py``
-(see ``docs/exchanges.md``):
+:class:`perphedge.adapters.exchanges.ccxt_venue_unified.CcxtVenue` for what ccxt's ``bybit``
+class leaves to the caller, as found against the loopback Bybit v5 server in
+``tests/fakes/bybit_v5.py`` (see ``docs/exchanges.md``):
 
 * a Unified Trading Account has *one* wallet: ``fetch_balance`` answers the same UNIFIED
   wallet for ``spot`` and ``swap``, so USDT must be counted once (as futures margin) and
@@ -35,10 +35,10 @@ from typing import Any, ClassVar
 
 import ccxt
 
-from perphedge.adapters.ccxt_ledger_bybit import BybitLedgerReads
-from perphedge.adapters.ccxt_reply import ReplyObject, reply_list
-from perphedge.adapters.ccxt_unified_parse import free_balances
-from perphedge.adapters.ccxt_venue_unified import CcxtVenue
+from perphedge.adapters.exchanges.ccxt_ledger_bybit import BybitLedgerReads
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject, reply_list
+from perphedge.adapters.exchanges.ccxt_unified_parse import free_balances
+from perphedge.adapters.exchanges.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.money import plain
 from perphedge.engine.venue import Market, OrderRequest, VenueBalances, VenueOrder
 from perphedge.errors import ExchangeError

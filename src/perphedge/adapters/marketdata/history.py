@@ -268,7 +268,7 @@ def load_history(asset: str, *, start_ms: int | None = None, end_ms: int | None 
     ``--start``/``--end``; a range that falls entirely inside a hole raises ``DataError``.
     """
     if path is not None:
-        from perphedge.adapters.user_history import load_user_history
+        from perphedge.adapters.marketdata.user_history import load_user_history
 
         interval_ms = parse_timeframe(interval, "--data-interval")
         full = load_user_history(path, asset=asset.upper(), interval_ms=interval_ms)

@@ -19,17 +19,17 @@ from typing import Any, ClassVar
 
 import ccxt
 
-from perphedge.adapters import ccxt_venue_binance_parse as parse
-from perphedge.adapters.ccxt_ledger_binance import BinanceLedgerReads
-from perphedge.adapters.ccxt_market import (
+from perphedge.adapters.exchanges import ccxt_venue_binance_parse as parse
+from perphedge.adapters.exchanges.ccxt_ledger_binance import BinanceLedgerReads
+from perphedge.adapters.exchanges.ccxt_market import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
     EXCHANGE_INFO,
     binance_brackets,
     binance_funding_intervals,
     instrument_from_market,
 )
-from perphedge.adapters.ccxt_reply import reply_object
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
+from perphedge.adapters.exchanges.ccxt_reply import reply_object
+from perphedge.adapters.exchanges.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO

@@ -1,11 +1,11 @@
 """Binance's own account history as the ``ReadsLedger`` port, through ccxt's raw endpoints.
 
-A mixin of :class:`~perphedge.adapters.ccxt_venue_binance.BinanceUsdmVenue`: trades with
+A mixin of :class:`~perphedge.adapters.exchanges.ccxt_venue_binance.BinanceUsdmVenue`: trades with
 their commission (``GET /fapi/v1/userTrades``, spot ``GET /api/v3/myTrades``), the futures
 wallet's income (``GET /fapi/v1/income``), wallet transfers (``GET /sapi/v1/asset/transfer``,
 types MAIN_UMFUTURE and UMFUTURE_MAIN) and isolated margin changes (``GET
 /fapi/v1/positionMargin/history``). Every read is paged and bounded, retried like any read,
-and checked at the edge (:mod:`perphedge.adapters.ccxt_ledger_binance_parse`).
+and checked at the edge (:mod:`perphedge.adapters.exchanges.ccxt_ledger_binance_parse`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from perphedge.adapters import ccxt_ledger_binance_parse as parse
+from perphedge.adapters.exchanges import ccxt_ledger_binance_parse as parse
 from perphedge.engine.venue import IncomeEntry, LedgerFill, Market, MoneyMove
 
 __all__ = ["BinanceLedgerReads"]

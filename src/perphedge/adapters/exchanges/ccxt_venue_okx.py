@@ -1,8 +1,8 @@
 """OKX's venue: what OKX does differently from ccxt's unified picture, read from OKX's v5 fields.
 
 :class:`OkxVenue` overrides the hooks of
-:class:`perphedge.adapters.ccxt_venue_unified.CcxtVenue` where OKX differs (tested against a
-loopback OKX v5 server, ``tests/fakes/okx_v5.py``):
+:class:`perphedge.adapters.exchanges.ccxt_venue_unified.CcxtVenue` where OKX differs (tested
+against a loopback OKX v5 server, ``tests/fakes/okx_v5.py``):
 
 * wallets: the port's spot wallet is OKX's *funding* account (``6``, where deposits arrive),
   its futures wallet the *trading* account (``18``); ccxt maps both ``spot`` and ``swap`` to
@@ -28,10 +28,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from perphedge.adapters.ccxt_ledger_okx import OkxLedgerReads
-from perphedge.adapters.ccxt_reply import ReplyObject
-from perphedge.adapters.ccxt_venue_base import RetryPolicy
-from perphedge.adapters.ccxt_venue_unified import CcxtVenue
+from perphedge.adapters.exchanges.ccxt_ledger_okx import OkxLedgerReads
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject
+from perphedge.adapters.exchanges.ccxt_venue_base import RetryPolicy
+from perphedge.adapters.exchanges.ccxt_venue_unified import CcxtVenue
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import MarginMode

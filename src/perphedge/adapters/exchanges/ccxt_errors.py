@@ -29,8 +29,8 @@ from contextlib import contextmanager
 import aiohttp
 import ccxt
 
-from perphedge.adapters.ccxt_envelope import MalformedBody
-from perphedge.adapters.ccxt_reply import raised_inside_ccxt
+from perphedge.adapters.exchanges.ccxt_envelope import MalformedBody
+from perphedge.adapters.exchanges.ccxt_reply import raised_inside_ccxt
 from perphedge.errors import (
     ExchangeError,
     MalformedReplyError,

@@ -18,15 +18,18 @@ from typing import Any, ClassVar
 
 import ccxt
 
-from perphedge.adapters.ccxt_market import DEFAULT_FUNDING_INTERVAL_HOURS, instrument_from_market
-from perphedge.adapters.ccxt_reply import ReplyObject, reply_object
-from perphedge.adapters.ccxt_unified_parse import (
+from perphedge.adapters.exchanges.ccxt_market import (
+    DEFAULT_FUNDING_INTERVAL_HOURS,
+    instrument_from_market,
+)
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject, reply_object
+from perphedge.adapters.exchanges.ccxt_unified_parse import (
     UNIFIED_STATES,
     contracts_text,
     free_balances,
     neutral_symbol,
 )
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase
+from perphedge.adapters.exchanges.ccxt_venue_base import CcxtVenueBase
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.money import ZERO, plain

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from perphedge.adapters.ccxt_envelope import MalformedBody, check_replies
-from perphedge.adapters.ccxt_errors import exchange_error, one_line
-from perphedge.adapters.ccxt_market import exchange_decimal
-from perphedge.adapters.ccxt_refusals import refusal
-from perphedge.adapters.ccxt_reply import (
+from perphedge.adapters.exchanges.ccxt_envelope import MalformedBody, check_replies
+from perphedge.adapters.exchanges.ccxt_errors import exchange_error, one_line
+from perphedge.adapters.exchanges.ccxt_market import exchange_decimal
+from perphedge.adapters.exchanges.ccxt_refusals import refusal
+from perphedge.adapters.exchanges.ccxt_reply import (
     ReplyObject,
     described,
     raised_inside_ccxt,

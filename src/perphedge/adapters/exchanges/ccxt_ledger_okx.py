@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from perphedge.adapters.ccxt_ledger_binance_parse import malformed
+from perphedge.adapters.exchanges.ccxt_ledger_binance_parse import malformed
 from perphedge.engine.venue import IncomeEntry, LedgerFill, Market, MoneyMove
 
 __all__ = ["OkxLedgerReads", "okx_rows"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from perphedge.adapters.bundled import BundledMarketData
-from perphedge.adapters.bundled_futures import BundledCarrySource
-from perphedge.adapters.history import coverage
+from perphedge.adapters.marketdata.bundled import BundledMarketData
+from perphedge.adapters.marketdata.bundled_futures import BundledCarrySource
+from perphedge.adapters.marketdata.history import coverage
 from perphedge.domain.carry import DAY_MS
 from perphedge.errors import InputError
 

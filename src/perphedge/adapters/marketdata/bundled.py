@@ -13,7 +13,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from perphedge.adapters.history import bundled_file
+from perphedge.adapters.marketdata.history import bundled_file
 from perphedge.domain.brackets import Bracket, BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import ContractKind
@@ -146,7 +146,9 @@ class BundledPriceHistory:
     def funding_history(self, asset: str) -> tuple[npt.NDArray[np.int64],
                                                    npt.NDArray[np.float64]]:
         """Settlement times (ms) and rates (fractions) of the asset's USDT perpetual."""
-        from perphedge.adapters.history import load_history  # the hourly files: only here
+        from perphedge.adapters.marketdata.history import (
+            load_history,  # the hourly files: only here
+        )
 
         h = load_history(asset.upper())
         return h.funding_time_ms, h.funding_rate

@@ -4,7 +4,7 @@ Pure functions over the JSON ccxt hands back from Binance's raw endpoints (``/fa
 positionRisk``, ``/fapi/v2/account``, ``/fapi/v1/order``, ``/api/v3/account``, ...): every
 amount is ``Decimal(raw string)``, never one of ccxt's floats. Each takes the endpoint it reads
 (``"GET /fapi/v1/premiumIndex"``) and reads the body through
-:mod:`perphedge.adapters.ccxt_reply`, so a body of the wrong shape is a
+:mod:`perphedge.adapters.exchanges.ccxt_reply`, so a body of the wrong shape is a
 ``MalformedReplyError`` naming that endpoint and the key, never a ``TypeError``.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject, reply_list, reply_object
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from perphedge.adapters.ccxt_reply import ReplyObject
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject
 from perphedge.domain.money import plain
 from perphedge.engine.venue import OrderState
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 
-from perphedge.adapters.ccxt_reply import described
+from perphedge.adapters.exchanges.ccxt_reply import described
 
 __all__ = ["MalformedBody", "check_replies", "envelope_problem"]
 

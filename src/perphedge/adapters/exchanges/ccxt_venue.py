@@ -5,7 +5,7 @@
 :class:`BinanceUsdmVenue` uses Binance USDⓈ-M's own endpoints so that every amount is
 read from, and sent as, an exact string. :func:`open_ccxt_venue` picks the right one for an
 exchange id. Retries and the never-resend rule for orders live in
-:mod:`perphedge.adapters.ccxt_venue_base`; ``docs/exchanges.md`` lists what each supports.
+:mod:`perphedge.adapters.exchanges.ccxt_venue_base`; ``docs/exchanges.md`` lists what each supports.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from perphedge.adapters.ccxt_client import (
+from perphedge.adapters.exchanges.ccxt_client import (
     DEFAULT_TIMEOUT_MS,
     Credentials,
     build_async_client,
@@ -21,11 +21,11 @@ from perphedge.adapters.ccxt_client import (
     credentials_from_env,
     secret_values,
 )
-from perphedge.adapters.ccxt_venue_base import CcxtVenueBase, RetryPolicy
-from perphedge.adapters.ccxt_venue_binance import BinanceUsdmVenue
-from perphedge.adapters.ccxt_venue_bybit import BybitVenue
-from perphedge.adapters.ccxt_venue_okx import OkxVenue
-from perphedge.adapters.ccxt_venue_unified import CcxtVenue
+from perphedge.adapters.exchanges.ccxt_venue_base import CcxtVenueBase, RetryPolicy
+from perphedge.adapters.exchanges.ccxt_venue_binance import BinanceUsdmVenue
+from perphedge.adapters.exchanges.ccxt_venue_bybit import BybitVenue
+from perphedge.adapters.exchanges.ccxt_venue_okx import OkxVenue
+from perphedge.adapters.exchanges.ccxt_venue_unified import CcxtVenue
 from perphedge.errors import InputError
 
 __all__ = ["BinanceUsdmVenue", "BybitVenue", "CcxtVenue", "CcxtVenueBase", "OkxVenue",

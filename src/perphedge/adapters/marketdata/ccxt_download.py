@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perphedge.adapters.ccxt_errors import translate_ccxt_errors
+from perphedge.adapters.exchanges.ccxt_errors import translate_ccxt_errors
 from perphedge.errors import DataError, InputError
 
 DATA_DIR_ENV = "PERPHEDGE_DATA_DIR"

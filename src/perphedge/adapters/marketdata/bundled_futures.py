@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from perphedge.adapters.bundled import (
+from perphedge.adapters.marketdata.bundled import (
     BundledMarketData,
     _instrument_rows,
     bundled_funding,
@@ -177,7 +177,7 @@ class CcxtCarrySource:
         perp = self._market.instrument(asset)
         symbol = f"{perp.base}/USDT:USDT"
         # ccxt is imported only on the live path: it takes a second to load.
-        from perphedge.adapters.ccxt_errors import translate_ccxt_errors
+        from perphedge.adapters.exchanges.ccxt_errors import translate_ccxt_errors
 
         with translate_ccxt_errors(f"read {perp.base} carry data from {self._client.id}"):
             markets = self._client.load_markets()
@@ -214,6 +214,6 @@ class CcxtCarrySource:
 
 def ccxt_client(exchange_url: str | None) -> Any:
     """A public (keyless) ccxt Binance USDⓈ-M client, sent to ``exchange_url`` if given."""
-    from perphedge.adapters.ccxt_client import build_client
+    from perphedge.adapters.exchanges.ccxt_client import build_client
 
     return build_client("binance", exchange_url)

@@ -14,16 +14,16 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from perphedge.adapters.bundled import bundled_brackets
-from perphedge.adapters.ccxt_client import (
+from perphedge.adapters.exchanges.ccxt_client import (
     Credentials,
     build_client,
     credentials_from_env,
     secret_values,
 )
-from perphedge.adapters.ccxt_envelope import check_replies
-from perphedge.adapters.ccxt_errors import translate_ccxt_errors
-from perphedge.adapters.ccxt_reply import ReplyObject, reply_list, reply_object
+from perphedge.adapters.exchanges.ccxt_envelope import check_replies
+from perphedge.adapters.exchanges.ccxt_errors import translate_ccxt_errors
+from perphedge.adapters.exchanges.ccxt_reply import ReplyObject, reply_list, reply_object
+from perphedge.adapters.marketdata.bundled import bundled_brackets
 from perphedge.domain.brackets import Bracket, BracketTable
 from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import ContractKind

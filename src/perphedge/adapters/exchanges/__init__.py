@@ -1,0 +1,1 @@
+"""Exchanges through ccxt: venues, reply checks, refusals, ledgers, per-exchange quirks."""

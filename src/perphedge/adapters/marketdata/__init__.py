@@ -1,0 +1,1 @@
+"""Market data: the bundled history, users' history files, downloads, the latest bars."""
