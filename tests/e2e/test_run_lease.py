@@ -96,3 +96,32 @@ def test_a_second_run_refuses_and_takes_over_after_the_first_is_killed(live: Liv
     assert code == 0, out + err
     assert int(time.time() * 1000) < lease.expires_ms  # taken over before the lease expired
     assert live.position() == -1
+
+
+def test_open_and_close_refuse_while_another_process_runs_the_account(live: Live) -> None:
+    code, out, err = live.cli("open", "btc", "--yes")
+    assert code == 0, out + err
+    assert live.position() == -1
+    first = subprocess.Popen(
+        [sys.executable, "-m", "perphedge", "run", "--yes", "--config", str(live.config)],
+        env={**os.environ, **KEYS, "COLUMNS": "120"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_lease(live.db_url, first.pid)
+        live.deposit("BTC", "1")  # the running engine follows it; a second engine must not
+
+        for command in (("open", "btc", "--yes"), ("close", "btc", "--yes")):
+            code, out, err = live.cli(*command)
+
+            assert code == 1, out + err
+            (line,) = err.strip().splitlines()
+            assert "account local is already run by another perphedge process" in line
+            assert f"pid {first.pid}" in line
+            assert "Traceback" not in out + err
+        code, out, err = live.cli("close", "btc")  # a dry run sends nothing: no lease needed
+        assert code == 0, out + err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert live.position() in (-1, -2)  # only the first process traded, if at all
+    assert all(o.reduce_only is False for o in live.futures_orders())  # nothing closed

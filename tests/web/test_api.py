@@ -142,6 +142,27 @@ def test_close_is_a_dry_run_listing_the_orders_and_sends_only_with_confirm(
     assert client.get("/api/hedges/btc").json()["state"] == "closed"
 
 
+def test_a_confirmed_close_is_a_conflict_while_another_process_runs_the_account(
+        app: FastAPI, run: PaperRun) -> None:
+    client = TestClient(app)
+    leases = LeaseStore(run.service().store.engine)
+    owner = LeaseOwner("box", 4242, "abcd")
+    leases.acquire("account:paper", owner, run.clock.now_ms(), 60_000)
+
+    refused = client.post("/api/hedges/btc/close", headers=AUTH, params={"confirm": "true"})
+
+    assert refused.status_code == 409, refused.text
+    assert "account paper is already run by another perphedge process" in refused.json()["error"]
+    assert "pid 4242" in refused.json()["error"]
+    assert run.venue.exchange.account.position("BTCUSDT").qty_base == Decimal("-1.5")
+    assert client.post("/api/hedges/btc/close", headers=AUTH).status_code == 200  # a dry run
+    leases.release("account:paper", owner)
+    sent = client.post("/api/hedges/btc/close", headers=AUTH, params={"confirm": "true"})
+    assert sent.json()["sent"] is True
+    assert run.venue.exchange.account.position("BTCUSDT").qty_base == 0
+    assert LeaseStore(run.service().store.engine).current("account:paper") is None  # given back
+
+
 def test_reads_need_the_token_when_not_on_loopback(service: HedgeService) -> None:
     client = TestClient(create_app(service, token=SecretStr(TOKEN), open_reads=False))
     for path in ("/api/hedges", "/api/hedges/btc/series", "/metrics", "/fragments/cards"):

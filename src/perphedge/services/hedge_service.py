@@ -7,8 +7,9 @@ close, and the store is read for status and history (no exchange call for those)
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from perphedge.services.compose import Composition
 from perphedge.services.hedge_models import HedgeView
 from perphedge.services.hedge_read import HedgeIdentity, hedge_view
 from perphedge.services.hedge_view import history_dict
+from perphedge.services.run_lease import AccountLeases
 from perphedge.services.schedule import next_deadline
 
 OnCycle = Callable[[int, list[CycleReport]], None]
@@ -39,13 +41,18 @@ class HedgeService:
 
     # ------------------------------------------------------------------ acting (async)
     async def open(self, name: str) -> CycleReport:
-        """One cycle of the hedge's policy, which opens the hedge when there is none yet."""
+        """One cycle of the hedge's policy, which opens the hedge when there is none yet.
+
+        Sending, it holds the account's run lease for that cycle, as ``run`` does: while a
+        service runs the account it refuses (:class:`~perphedge.adapters.store.lease.LeaseHeld`).
+        """
         hedge = self.comp.hedge(name)
         ensure_hedge_row(self.store, hedge, self.comp.clock.now_ms())
-        if self.comp.send:
-            self._change_state(name, lambda now: rc.ACTIVE if now == rc.CLOSED else None)
         try:
-            return await self.comp.engine(hedge).cycle()
+            with self._leased([hedge]):
+                if self.comp.send:
+                    self._change_state(name, lambda now: rc.ACTIVE if now == rc.CLOSED else None)
+                return await self.comp.engine(hedge).cycle()
         finally:
             await self.comp.close_venues()
 
@@ -75,40 +82,57 @@ class HedgeService:
         deadline_ms = self.comp.clock.now_ms()
         reports: list[CycleReport] = []
         n = 0
-        leases = self.comp.leases(hedges) if self.comp.send else None
-        if leases is not None:
-            leases.acquire()
         try:
-            while cycles is None or n < cycles:
-                if leases is not None:
-                    leases.renew()
-                reports = [await engine.cycle() for engine in engines]
-                n += 1
-                if freeze_heap and n == 1:
-                    gc.collect()
-                    gc.freeze()
-                if on_cycle is not None:
-                    on_cycle(n, reports)
-                if n == 1 and all(r.final for r in reports):
-                    break  # no hedge could start (wrong keys, say): retrying cannot fix it
-                if cycles is None or n < cycles:
-                    # By deadline: a slow round does not push the later ones back.
-                    deadline_ms = next_deadline(deadline_ms, interval_ms,
-                                                self.comp.clock.now_ms())
-                    await self.comp.clock.sleep((deadline_ms - self.comp.clock.now_ms()) / 1000)
+            with self._leased(hedges) as leases:
+                while cycles is None or n < cycles:
+                    if leases is not None:
+                        leases.renew()
+                    reports = [await engine.cycle() for engine in engines]
+                    n += 1
+                    if freeze_heap and n == 1:
+                        gc.collect()
+                        gc.freeze()
+                    if on_cycle is not None:
+                        on_cycle(n, reports)
+                    if n == 1 and all(r.final for r in reports):
+                        break  # no hedge could start (wrong keys, say): retrying cannot fix it
+                    if cycles is None or n < cycles:
+                        # By deadline: a slow round does not push the later ones back.
+                        deadline_ms = next_deadline(deadline_ms, interval_ms,
+                                                    self.comp.clock.now_ms())
+                        wait_ms = deadline_ms - self.comp.clock.now_ms()
+                        await self.comp.clock.sleep(wait_ms / 1000)
         finally:
-            if leases is not None:
-                leases.release()
             await self.comp.close_venues()
         return reports
 
-    async def close(self, name: str, *, sell_spot: bool) -> CycleReport:
-        """Unwind the hedge with reduce-only orders (selling the spot too with ``sell_spot``)."""
+    async def close(self, name: str, *, sell_spot: bool, take_lease: bool = True) -> CycleReport:
+        """Unwind the hedge with reduce-only orders (selling the spot too with ``sell_spot``).
+
+        Sending, it holds the account's run lease meanwhile, so it never interleaves with an
+        engine in another process (``take_lease=False``: the caller runs beside this process's
+        own engine, which holds the lease, and keeps the close between its cycles).
+        """
         hedge = self.comp.hedge(name)
         try:
-            return await self.comp.engine(hedge).close(sell_spot=sell_spot)
+            with self._leased([hedge], take=take_lease):
+                return await self.comp.engine(hedge).close(sell_spot=sell_spot)
         finally:
             await self.comp.close_venues()
+
+    @contextlib.contextmanager
+    def _leased(self, hedges: Sequence[HedgeConfig], *,
+                take: bool = True) -> Iterator[AccountLeases | None]:
+        """The accounts' run leases held through the block when orders are sent (else None)."""
+        if not (self.comp.send and take):
+            yield None
+            return
+        leases = self.comp.leases(hedges)
+        leases.acquire()
+        try:
+            yield leases
+        finally:
+            leases.release()
 
     # ------------------------------------------------------------------ the kill switch
     def pause(self, name: str) -> str:

@@ -89,9 +89,12 @@ def api_router(service: HedgeService, token: SecretStr | None, *, open_reads: bo
         """Unwind with reduce-only orders: the exact orders as a dry run; sent with confirm."""
         identity(service, name)
         acting = HedgeService(replace(service.comp, send=confirm, _venues={}))
-        # Beside a serving engine: between its cycles, never interleaved with one.
+        # Beside a serving engine: between its cycles, never interleaved with one (that engine
+        # holds the account's run lease); alone over a store: under the lease, so a service
+        # running the account elsewhere makes it a conflict (409) rather than a race.
         async with cycle_lock or contextlib.nullcontext():
-            report = await acting.close(name, sell_spot=sell_spot)
+            report = await acting.close(name, sell_spot=sell_spot,
+                                        take_lease=cycle_lock is None)
         orders = [line.removeprefix("would ") for line in report.lines
                   if line.startswith("would ") or "client id" in line]
         return CloseAnswer(hedge=name, sent=confirm, status=report.status, orders=orders,
