@@ -223,7 +223,7 @@ def parse_float(value: float, field: str, *, minimum: float, maximum: float) -> 
     """A finite float option (``--speed``) within ``[minimum, maximum]``."""
     if not math.isfinite(value) or not minimum <= value <= maximum:
         low, high = (f"{x:.0f}" if float(x).is_integer() else f"{x:g}" for x in (minimum, maximum))
-        raise InputError(field, f"a finite number from {low} to {high}", str(value))
+        raise InputError(field, f"a finite number from {low} to {high}", f"{value:g}")
     return value
 
 
