@@ -26,7 +26,7 @@ import numpy as np
 
 from perphedge.backtest.contracts import ContractBook
 from perphedge.backtest.perform import perform
-from perphedge.backtest.replay_state import Piece
+from perphedge.backtest.replay_state import Piece, PieceLog
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
 from perphedge.backtest.rolls import settle_delivery
 from perphedge.backtest.segments import close_times
@@ -100,7 +100,7 @@ class Replay:
     funding_rates: list[Decimal] = field(default_factory=list)
     actions: list[ActionEvent] = field(default_factory=list)
     liquidations: list[LiquidationEvent] = field(default_factory=list)
-    pieces: list[Piece] = field(default_factory=list)
+    pieces: PieceLog = field(default_factory=PieceLog)
     notes: list[str] = field(default_factory=list)
     # What the last piece was built from: an unchanged account needs no new piece (most
     # decisions change nothing, and building a piece converts a dozen Decimals to floats).
@@ -364,7 +364,7 @@ class Replay:
                self.target_qty, self.cost_basis, self.hedge_symbol)
         # A purchase whose quantity is all bought values its unit cost at each bar's price.
         varies = self.spec.purchase and self.target_qty <= 0
-        if key == self._snapshot_key and self.pieces and not varies:
+        if key == self._snapshot_key and len(self.pieces) and not varies:
             return
         self._snapshot_key = key
         pos = acct.position(self.hedge_symbol)
@@ -386,10 +386,7 @@ class Replay:
             unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
             contract=self.book.row(self.hedge_symbol), target_qty=float(self.target_qty),
         )
-        if self.pieces and self.pieces[-1].start == i:
-            self.pieces[-1] = piece
-        else:
-            self.pieces.append(piece)
+        self.pieces.record(piece)
 
     # ------------------------------------------------------------------ execution
     def _ts(self, i: int) -> int:
