@@ -108,11 +108,15 @@ class ContractBook:
               deliveries: Sequence[DeliveryCurve],
               spot_close: FloatArray | None = None) -> ContractBook:
         """Row 0 the perpetual's closes; a delivery's marks = its premium × ``spot_close``."""
-        premiums = np.vstack([np.ones_like(perp_close),
-                              *(carried_premium(d, bar_close_ms) for d in deliveries)])
-        spot = perp_close if spot_close is None else spot_close
-        marks = premiums * spot
-        marks[0] = perp_close
+        if deliveries:
+            premiums = np.vstack([np.ones_like(perp_close),
+                                  *(carried_premium(d, bar_close_ms) for d in deliveries)])
+            spot = perp_close if spot_close is None else spot_close
+            marks = premiums * spot
+            marks[0] = perp_close
+        else:  # the perpetual alone: views, no copy of a year of bars (neither is written)
+            premiums = np.broadcast_to(np.float64(1.0), (1, perp_close.shape[0]))
+            marks = np.asarray(perp_close, dtype=np.float64).reshape(1, -1)
         instruments = (perp, *(d.instrument for d in deliveries))
         return cls(instruments, marks, premiums, perp_high, perp_low,
                    {inst.symbol: r for r, inst in enumerate(instruments)},

@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook
+from perphedge.backtest.funding_run import FundingRun
 from perphedge.backtest.replay import Replay, dec
-from perphedge.backtest.segments import first_exit
+from perphedge.backtest.segments import first_exit, unique_ints
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_alerts, quiet_band
@@ -61,6 +62,8 @@ class QuietSkip:
     drift: Decimal = ZERO  # funding settled since the stretch began (net received)
     cushion: Decimal = ZERO
     skipped: bool = False  # the last event settled its funding and skipped its decision
+    _floor: float | None = None  # the lowest mark (NaN: none), found when first needed
+    _missing: IntArray | None = None  # decision bars with no mark
 
     CUSHION = Decimal("0.01")
 
@@ -73,13 +76,12 @@ class QuietSkip:
         if len(book.instruments) != 1 or policy not in QUIET_BANDS:
             return None
         n = perp_close.shape[0]
-        own = book.marks[0]
-        marks = np.where(np.isnan(own), perp_close, own)
+        marks = book.marks[0]  # the one contract is the perpetual: its marks are perp_close
         decides = np.zeros(n, dtype=np.bool_)
         decides[np.fromiter(decisions, np.int64)] = True
-        every_wall = np.unique(np.concatenate([np.fromiter(walls, np.int64), [0, n - 1]]))
+        every_wall = unique_ints(np.concatenate([np.fromiter(walls, np.int64), [0, n - 1]]))
         return cls(np.asarray(marks, dtype=np.float64), decides, every_wall,
-                   np.unique(np.fromiter(funding, np.int64)), events, book.instruments[0].symbol,
+                   unique_ints(np.fromiter(funding, np.int64)), events, book.instruments[0].symbol,
                    closes)
 
     def begin(self, replay: Replay, e: int) -> None:
@@ -114,9 +116,27 @@ class QuietSkip:
             wall = min(wall, int(np.searchsorted(self.closes, due, side="left")))
         if wall <= e + 1:
             return
-        exit_bar = first_exit(self.marks, self.decides, e + 1, wall, float(lo), float(hi))
+        exit_bar = self.first_exit(e + 1, wall, float(lo), float(hi))
         self.until = wall if exit_bar is None else exit_bar
         self.cushion = cushion
+
+    def first_exit(self, start: int, stop: int, lo: float, hi: float) -> int | None:
+        """First decision bar in ``[start, stop)`` whose mark leaves ``[lo, hi]``.
+
+        A band with no upper bound and a lower one below every mark (static's) is left only
+        where a mark is missing: those bars are found once, not scanned for at every stretch.
+        """
+        if hi == float("inf"):
+            if self._floor is None:
+                self._floor = float(np.fmin.reduce(self.marks))  # NaN only if all are
+                self._missing = np.flatnonzero(np.isnan(self.marks) & self.decides)
+            if lo <= self._floor:
+                assert self._missing is not None  # noqa: S101  -- set with the floor
+                k = int(np.searchsorted(self._missing, start, side="left"))
+                if k < self._missing.shape[0] and int(self._missing[k]) < stop:
+                    return int(self._missing[k])
+                return None
+        return first_exit(self.marks, self.decides, start, stop, lo, hi)
 
     def settle_funding(self, replay: Replay, funding: Sequence[int], decision: bool,
                        e: int) -> None:
@@ -134,6 +154,36 @@ class QuietSkip:
             self.begin(replay, e)
             return
         replay.snapshot(e)
+
+    def jump(self, replay: Replay, run: FundingRun, e: int, idx: int, n: int) -> int | None:
+        """From event ``idx`` (bar ``e``) inside the stretch: settle its funding bars up to the
+        cushion and find a liquidation on the way, in one segment jump (:mod:`.funding_run`).
+
+        Returns the index of the next event to process, or None when the stretch settles no
+        funding (the plain scan does then).
+        """
+        bars = run.bars_in(e, self.until)
+        if not bars:
+            return None
+        applied = run.within_cushion(bars, self.drift, self.cushion)
+        events = self.events
+        end_idx = bisect_left(events, bars[applied] if applied < len(bars) else self.until,
+                              idx + 1)
+        stop = events[end_idx] + 1 if end_idx < len(events) else n
+        run.nets.clear()
+        hit, settled, lp = run.first_touch(bars[:applied], e + 1, stop)
+        if hit < 0:
+            run.settle(bars[settled:applied])
+        for net in run.nets:
+            self.drift += net
+        if hit >= 0:
+            end_idx = bisect_left(events, hit, idx + 1)
+        self.catch_up(replay, e, run.last_decision(idx, end_idx))
+        if hit >= 0:
+            self.until = -1  # the account changes: decide again
+            replay.liquidate(hit, lp)
+            replay.snapshot(hit)
+        return end_idx
 
     def next_index(self, e: int, idx: int) -> int:
         """Index (in the events) of the next event to process after event ``idx`` (bar e)."""

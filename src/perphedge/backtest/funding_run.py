@@ -1,0 +1,186 @@
+"""A quiet stretch's funding settlements as one segment jump.
+
+Inside a quiet stretch (:mod:`.quiet_skip`) no decision runs and the position is fixed; only
+funding settles, and each payment moves the margin base (isolated margin, or the futures wallet
+in cross) and with it the liquidation price. Settling them one event at a time cost a Decimal
+liquidation solve, a snapshot and a scan call per settlement. Here the run is done at once:
+
+1. each payment is worked out in Decimal, exactly as the account will book it, to find where the
+   funding settled since the stretch began leaves the cushion (that bar decides: the run ends);
+2. the liquidation level after each payment is the closed form of the margin base within a
+   bracket (:func:`liquidation_levels`, float), and one ``fmax.reduceat`` (``fmin`` for a long)
+   finds the first segment whose extreme comes within 1e-9 of its level;
+3. only there is the Decimal liquidation price solved and the segment scanned against it, as the
+   step-by-step engine does (a segment that does not touch is passed over);
+4. the payments before the liquidation (or all) are booked through the account as before, and
+   their pieces recorded in one go (:meth:`~perphedge.backtest.replay.Replay.settle_funding_run`).
+
+``tests/unit/test_backtest_quiet.py`` requires the result equal to deciding every bar.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from perphedge.backtest.replay import Replay, dec
+from perphedge.backtest.segments import first_touch
+from perphedge.domain.brackets import BracketTable
+from perphedge.domain.funding import funding_received
+from perphedge.domain.types import MarginMode, Side
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: The float levels are within about 1e-12 of the Decimal ones; a segment is looked at in
+#: Decimal when its extreme comes this close (relative) to its float level.
+NEAR = 1e-9
+
+
+def liquidation_levels(side: Side, qty_base: float, entry_price: float, wallets: FloatArray,
+                       table: BracketTable) -> FloatArray:
+    """Liquidation price for each wallet balance, in float (NaN: none), for the scan only.
+
+    The float twin of :func:`perphedge.domain.liquidation.solve_liquidation` (isolated, or
+    cross with no other position): the first bracket whose own notional holds the candidate.
+
+    >>> from perphedge.domain.brackets import Bracket
+    >>> t = BracketTable("X", (Bracket(1, Decimal(0), Decimal(10**9), 125, Decimal("0.004"),
+    ...                                Decimal(0)),))
+    >>> liquidation_levels(Side.SHORT, 1.0, 100.0, np.array([50.0]), t).round(4).tolist()
+    [149.4024]
+    """
+    s = float(side.sign)
+    rows = [(float(b.maint_margin_rate), float(b.maint_amount_usdt),
+             float(b.notional_floor_usdt), float(b.notional_cap_usdt)) for b in table.brackets]
+
+    def candidate(w: FloatArray | float, mmr: float, cum: float) -> FloatArray | float:
+        return (w + cum - s * qty_base * entry_price) / (qty_base * mmr - s * qty_base)
+
+    def bracket_of(w: float) -> int | None:
+        for r, (mmr, cum, floor, cap) in enumerate(rows):
+            c = float(candidate(w, mmr, cum))
+            if c > 0 and floor <= qty_base * c <= cap:
+                return r
+        return None
+
+    # The level is monotone in the wallet: when both ends share a bracket, all do.
+    r = bracket_of(float(wallets[0]))
+    if r is not None and r == bracket_of(float(wallets[-1])):
+        return np.asarray(candidate(wallets, rows[r][0], rows[r][1]), dtype=np.float64)
+    out = np.full(wallets.shape[0], np.nan)
+    for mmr, cum, floor, cap in reversed(rows):  # the first bracket that holds wins
+        c = np.asarray(candidate(wallets, mmr, cum), dtype=np.float64)
+        holds = (c > 0) & (qty_base * c >= floor) & (qty_base * c <= cap)
+        out = np.where(holds, c, out)
+    return out
+
+
+class FundingRun:
+    """Settles the funding of quiet stretches by segment jumps (one per replay)."""
+
+    def __init__(self, replay: Replay, funding: Mapping[int, Sequence[int]],
+                 funding_bars: IntArray, events: list[int], decisions: Collection[int],
+                 adverse: FloatArray, *, rising: bool) -> None:
+        self.replay = replay
+        self.funding = funding
+        self.funding_bars = funding_bars
+        self.events = events
+        self.decisions = decisions
+        self.adverse = adverse
+        self.rising = rising
+        self.nets: list[Decimal] = []  # net funding of each bar booked, in order
+
+    def bars_in(self, e: int, until: int) -> list[int]:
+        """Funding bars after ``e`` and before ``until``."""
+        lo, hi = np.searchsorted(self.funding_bars, (e, until), side="left")
+        lo += int(lo < self.funding_bars.shape[0] and self.funding_bars[lo] == e)
+        return [int(b) for b in self.funding_bars[lo:hi]]
+
+    def within_cushion(self, bars: list[int], drift: Decimal, cushion: Decimal) -> int:
+        """How many of ``bars`` settle before the funding since the stretch began leaves
+        ``cushion`` (worked out in Decimal as the replay books it, nothing booked)."""
+        replay = self.replay
+        pos = replay.account.position(replay.hedge_symbol)
+        side = pos.side
+        if side is None:
+            return len(bars)
+        size = pos.size_base
+        h = replay.history
+        fin, fout = replay.funding_in, replay.funding_out
+        for j, bar in enumerate(bars):
+            before = fin - fout
+            for k in self.funding[bar]:
+                mark = h.funding_mark[k]
+                price = dec(h.perp_close[bar]) if mark != mark else dec(mark)
+                got = funding_received(side, size, price, Decimal(h.funding_rate_text[k]))
+                if got > 0:
+                    fin += got
+                else:
+                    fout -= got
+            drift += fin - fout - before
+            if abs(drift) > cushion:
+                return j
+        return len(bars)
+
+    def first_touch(self, bars: list[int], start: int, stop: int) -> tuple[int, int, Decimal]:
+        """The liquidation in ``[start, stop)`` with the payments at ``bars`` settling on the
+        way: (bar, payments settled before it, Decimal price), or (-1, 0, 0) for none.
+        Books nothing but the payments before a found liquidation."""
+        replay = self.replay
+        account, symbol = replay.account, replay.hedge_symbol
+        pos = account.position(symbol)
+        side = pos.side
+        if side is None or stop <= start:
+            return -1, 0, Decimal(0)
+        isolated = pos.margin_mode is MarginMode.ISOLATED
+        base = float(pos.isolated_margin_usdt if isolated else account.futures_wallet_usdt)
+        size, entry = float(pos.size_base), float(pos.entry_price)
+        h = replay.history
+        paid = np.zeros(len(bars) + 1)
+        for j, bar in enumerate(bars, 1):
+            for k in self.funding[bar]:
+                mark = float(h.funding_mark[k])
+                price = float(h.perp_close[bar]) if mark != mark else mark
+                paid[j] += -side.sign * size * price * float(h.funding_rate_text[k])
+        levels = liquidation_levels(side, size, entry, base + np.cumsum(paid),
+                                    account.brackets[symbol])
+        offsets = np.array([start, *(b + 1 for b in bars)], dtype=np.int64)
+        window = self.adverse[start:stop]
+        if self.rising:
+            extreme = np.fmax.reduceat(window, offsets - start)
+            near = np.flatnonzero(extreme >= levels * (1 - NEAR))
+        else:
+            extreme = np.fmin.reduceat(window, offsets - start)
+            near = np.flatnonzero(extreme <= levels * (1 + NEAR))
+        settled = 0
+        for j in near.tolist():
+            self.settle(bars[settled:j])
+            settled = j
+            lp = account.liquidation_price(symbol)
+            if lp is None:
+                continue
+            hi = int(offsets[j + 1]) if j + 1 < offsets.shape[0] else stop
+            hit = first_touch(self.adverse, int(offsets[j]), hi, float(lp), rising=self.rising)
+            if hit is not None:
+                return hit, j, lp
+        return -1, settled, Decimal(0)
+
+    def settle(self, bars: list[int]) -> None:
+        """Book the payments at ``bars``; each bar's net funding is added to :attr:`nets`."""
+        self.nets.extend(self.replay.settle_funding_run(bars, self.funding))
+
+    def last_decision(self, idx: int, end_idx: int) -> int | None:
+        """The last decision bar among the events strictly between ``idx`` and ``end_idx``."""
+        for j in range(end_idx - 1, idx, -1):
+            if self.events[j] in self.decisions:
+                return self.events[j]
+        return None
+
+    def end_index(self, idx: int, bar: int) -> int:
+        """Index of the first event at or after ``bar`` (after event ``idx``)."""
+        return bisect_left(self.events, bar, idx + 1)
