@@ -5,8 +5,8 @@ funding settles, and each payment moves the margin base (isolated margin, or the
 in cross) and with it the liquidation price. Settling them one event at a time cost a Decimal
 liquidation solve, a snapshot and a scan call per settlement. Here the run is done at once:
 
-1. each payment is worked out in Decimal, exactly as the account will book it, to find where the
-   funding settled since the stretch began leaves the cushion (that bar decides: the run ends);
+1. each payment is worked out in float, to find the bars that surely settle with the funding
+   since the stretch began inside the cushion (the next bar is left to the replay, in Decimal);
 2. the liquidation level after each payment is the closed form of the margin base within a
    bracket (:func:`liquidation_levels`, float), and one ``fmax.reduceat`` (``fmin`` for a long)
    finds the first segment whose extreme comes within 1e-9 of its level;
@@ -27,10 +27,9 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from perphedge.backtest.replay import Replay, dec
+from perphedge.backtest.replay import Replay
 from perphedge.backtest.segments import first_touch
 from perphedge.domain.brackets import BracketTable
-from perphedge.domain.funding import funding_received
 from perphedge.domain.types import MarginMode, Side
 
 FloatArray = npt.NDArray[np.float64]
@@ -94,42 +93,51 @@ class FundingRun:
         self.adverse = adverse
         self.rising = rising
         self.nets: list[Decimal] = []  # net funding of each bar booked, in order
+        self._per_unit: FloatArray | None = None
 
-    def bars_in(self, e: int, until: int) -> list[int]:
-        """Funding bars after ``e`` and before ``until``."""
-        lo, hi = np.searchsorted(self.funding_bars, (e, until), side="left")
+    def bars_in(self, e: int, until: int) -> tuple[list[int], slice]:
+        """Funding bars after ``e`` and before ``until``, and where they sit among all."""
+        lo, hi = (int(x) for x in np.searchsorted(self.funding_bars, (e, until), side="left"))
         lo += int(lo < self.funding_bars.shape[0] and self.funding_bars[lo] == e)
-        return [int(b) for b in self.funding_bars[lo:hi]]
+        return self.funding_bars[lo:hi].tolist(), slice(lo, hi)
 
-    def within_cushion(self, bars: list[int], drift: Decimal, cushion: Decimal) -> int:
-        """How many of ``bars`` settle before the funding since the stretch began leaves
-        ``cushion`` (worked out in Decimal as the replay books it, nothing booked)."""
+    def payments(self, at: slice) -> FloatArray:
+        """The funding payment to the position as it stands (received > 0) at the funding bars
+        ``at``, in float: for the scan and for the cushion's bounds, never booked."""
         replay = self.replay
         pos = replay.account.position(replay.hedge_symbol)
         side = pos.side
         if side is None:
-            return len(bars)
-        size = pos.size_base
-        h = replay.history
-        fin, fout = replay.funding_in, replay.funding_out
-        for j, bar in enumerate(bars):
-            before = fin - fout
-            for k in self.funding[bar]:
-                mark = h.funding_mark[k]
-                price = dec(h.perp_close[bar]) if mark != mark else dec(mark)
-                got = funding_received(side, size, price, Decimal(h.funding_rate_text[k]))
-                if got > 0:
-                    fin += got
-                else:
-                    fout -= got
-            drift += fin - fout - before
-            if abs(drift) > cushion:
-                return j
-        return len(bars)
+            return np.zeros(at.stop - at.start)
+        if self._per_unit is None:
+            self._per_unit = self._mark_times_rate()
+        return np.asarray(-side.sign * float(pos.size_base) * self._per_unit[at],
+                          dtype=np.float64)
 
-    def first_touch(self, bars: list[int], start: int, stop: int) -> tuple[int, int, Decimal]:
-        """The liquidation in ``[start, stop)`` with the payments at ``bars`` settling on the
-        way: (bar, payments settled before it, Decimal price), or (-1, 0, 0) for none.
+    def _mark_times_rate(self) -> FloatArray:
+        """Per funding bar: the sum of mark × rate of its settlements (float)."""
+        h = self.replay.history
+        bars = self.funding_bars.tolist()
+        owner = [j for j, bar in enumerate(bars) for _ in self.funding[bar]]
+        rows = [k for bar in bars for k in self.funding[bar]]
+        mark = h.funding_mark[rows]
+        price = np.where(np.isnan(mark), h.perp_close[self.funding_bars[owner]], mark)
+        rate = np.array([h.funding_rate_text[k] for k in rows], dtype=np.float64)
+        return np.bincount(owner, weights=price * rate, minlength=len(bars))
+
+    @staticmethod
+    def within_cushion(paid: FloatArray, drift: Decimal, cushion: Decimal) -> int:
+        """How many bars surely settle with the funding since the stretch began inside
+        ``cushion``: the float sums are within far less than 1e-9 of the Decimal ones, and a bar
+        that comes closer than that is left to the replay to settle and judge in Decimal."""
+        bound = float(cushion) * (1 - NEAR) - NEAR
+        outside = np.flatnonzero(np.abs(float(drift) + np.cumsum(paid)) > bound)
+        return int(outside[0]) if outside.shape[0] else paid.shape[0]
+
+    def first_touch(self, bars: list[int], paid: FloatArray, start: int,
+                    stop: int) -> tuple[int, int, Decimal]:
+        """The liquidation in ``[start, stop)`` with the payments ``paid`` at ``bars`` settling
+        on the way: (bar, payments settled before it, Decimal price), or (-1, 0, 0) for none.
         Books nothing but the payments before a found liquidation."""
         replay = self.replay
         account, symbol = replay.account, replay.hedge_symbol
@@ -140,15 +148,8 @@ class FundingRun:
         isolated = pos.margin_mode is MarginMode.ISOLATED
         base = float(pos.isolated_margin_usdt if isolated else account.futures_wallet_usdt)
         size, entry = float(pos.size_base), float(pos.entry_price)
-        h = replay.history
-        paid = np.zeros(len(bars) + 1)
-        for j, bar in enumerate(bars, 1):
-            for k in self.funding[bar]:
-                mark = float(h.funding_mark[k])
-                price = float(h.perp_close[bar]) if mark != mark else mark
-                paid[j] += -side.sign * size * price * float(h.funding_rate_text[k])
-        levels = liquidation_levels(side, size, entry, base + np.cumsum(paid),
-                                    account.brackets[symbol])
+        margins = base + np.cumsum(np.concatenate(([0.0], paid)))
+        levels = liquidation_levels(side, size, entry, margins, account.brackets[symbol])
         offsets = np.array([start, *(b + 1 for b in bars)], dtype=np.int64)
         window = self.adverse[start:stop]
         if self.rising:

@@ -162,16 +162,17 @@ class QuietSkip:
         Returns the index of the next event to process, or None when the stretch settles no
         funding (the plain scan does then).
         """
-        bars = run.bars_in(e, self.until)
+        bars, at = run.bars_in(e, self.until)
         if not bars:
             return None
-        applied = run.within_cushion(bars, self.drift, self.cushion)
+        paid = run.payments(at)
+        applied = run.within_cushion(paid, self.drift, self.cushion)
         events = self.events
         end_idx = bisect_left(events, bars[applied] if applied < len(bars) else self.until,
                               idx + 1)
         stop = events[end_idx] + 1 if end_idx < len(events) else n
         run.nets.clear()
-        hit, settled, lp = run.first_touch(bars[:applied], e + 1, stop)
+        hit, settled, lp = run.first_touch(bars[:applied], paid[:applied], e + 1, stop)
         if hit < 0:
             run.settle(bars[settled:applied])
         for net in run.nets:
