@@ -9,7 +9,7 @@ liquidation solve, a snapshot and a scan call per settlement. Here the run is do
    since the stretch began inside the cushion (the next bar is left to the replay, in Decimal);
 2. the liquidation level after each payment is the closed form of the margin base within a
    bracket (:func:`liquidation_levels`, float), and one ``fmax.reduceat`` (``fmin`` for a long)
-   finds the first segment whose extreme comes within 1e-9 of its level;
+   finds the segments whose extreme comes within 1e-9 (of the level plus the entry) of it;
 3. only there is the Decimal liquidation price solved and the segment scanned against it, as the
    step-by-step engine does (a segment that does not touch is passed over);
 4. the payments before the liquidation (or all) are booked through the account as before, and
@@ -35,8 +35,8 @@ from perphedge.domain.types import MarginMode, Side
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: The float levels are within about 1e-12 of the Decimal ones; a segment is looked at in
-#: Decimal when its extreme comes this close (relative) to its float level.
+#: The float levels are within about 1e-12 of the Decimal ones (relative to the entry price); a
+#: segment is looked at in Decimal when its extreme comes this close to its float level.
 NEAR = 1e-9
 
 
@@ -67,9 +67,10 @@ def liquidation_levels(side: Side, qty_base: float, entry_price: float, wallets:
                 return r
         return None
 
-    # The level is monotone in the wallet: when both ends share a bracket, all do.
-    r = bracket_of(float(wallets[0]))
-    if r is not None and r == bracket_of(float(wallets[-1])):
+    # The level, and so its bracket, is monotone in the wallet: when the lowest and the
+    # highest wallet share a bracket, every wallet does.
+    r = bracket_of(float(np.min(wallets)))
+    if r is not None and r == bracket_of(float(np.max(wallets))):
         return np.asarray(candidate(wallets, rows[r][0], rows[r][1]), dtype=np.float64)
     out = np.full(wallets.shape[0], np.nan)
     for mmr, cum, floor, cap in reversed(rows):  # the first bracket that holds wins
@@ -123,7 +124,8 @@ class FundingRun:
         mark = h.funding_mark[rows]
         price = np.where(np.isnan(mark), h.perp_close[self.funding_bars[owner]], mark)
         rate = np.array([h.funding_rate_text[k] for k in rows], dtype=np.float64)
-        return np.bincount(owner, weights=price * rate, minlength=len(bars))
+        return np.asarray(np.bincount(owner, weights=price * rate, minlength=len(bars)),
+                          dtype=np.float64)
 
     @staticmethod
     def within_cushion(paid: FloatArray, drift: Decimal, cushion: Decimal) -> int:
@@ -150,14 +152,19 @@ class FundingRun:
         size, entry = float(pos.size_base), float(pos.entry_price)
         margins = base + np.cumsum(np.concatenate(([0.0], paid)))
         levels = liquidation_levels(side, size, entry, margins, account.brackets[symbol])
+        # No float level (a long's near 0): any extreme at or past 0 is checked in Decimal.
+        levels = np.nan_to_num(levels, nan=0.0)
         offsets = np.array([start, *(b + 1 for b in bars)], dtype=np.int64)
         window = self.adverse[start:stop]
+        # The float closed form is off by about 1e-16 of the entry's scale (the margin and
+        # the entry notional cancel in it); the slack is far wider than that.
+        slack = NEAR * (np.abs(levels) + entry)
         if self.rising:
             extreme = np.fmax.reduceat(window, offsets - start)
-            near = np.flatnonzero(extreme >= levels * (1 - NEAR))
+            near = np.flatnonzero(extreme >= levels - slack)
         else:
             extreme = np.fmin.reduceat(window, offsets - start)
-            near = np.flatnonzero(extreme <= levels * (1 + NEAR))
+            near = np.flatnonzero(extreme <= levels + slack)
         settled = 0
         for j in near.tolist():
             self.settle(bars[settled:j])

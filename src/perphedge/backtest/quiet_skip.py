@@ -53,6 +53,7 @@ class QuietSkip:
 
     marks: FloatArray  # the hedge contract's mark as the policy sees it
     decides: npt.NDArray[np.bool_]
+    decision_bars: IntArray  # the same, as sorted bar indices
     walls: IntArray  # events other than decisions and funding: a stretch ends before them
     funding: IntArray  # bars with a funding settlement
     events: list[int]
@@ -78,9 +79,10 @@ class QuietSkip:
         n = perp_close.shape[0]
         marks = book.marks[0]  # the one contract is the perpetual: its marks are perp_close
         decides = np.zeros(n, dtype=np.bool_)
-        decides[np.fromiter(decisions, np.int64)] = True
+        decision_bars = np.sort(np.fromiter(decisions, np.int64))
+        decides[decision_bars] = True
         every_wall = unique_ints(np.concatenate([np.fromiter(walls, np.int64), [0, n - 1]]))
-        return cls(np.asarray(marks, dtype=np.float64), decides, every_wall,
+        return cls(np.asarray(marks, dtype=np.float64), decides, decision_bars, every_wall,
                    unique_ints(np.fromiter(funding, np.int64)), events, book.instruments[0].symbol,
                    closes)
 
@@ -128,8 +130,9 @@ class QuietSkip:
         """
         if hi == float("inf"):
             if self._floor is None:
-                self._floor = float(np.fmin.reduce(self.marks))  # NaN only if all are
-                self._missing = np.flatnonzero(np.isnan(self.marks) & self.decides)
+                at = self.marks[self.decision_bars]  # only decision bars can leave
+                self._floor = float(np.fmin.reduce(at)) if at.shape[0] else float("nan")
+                self._missing = self.decision_bars[np.isnan(at)]
             if lo <= self._floor:
                 assert self._missing is not None  # noqa: S101  -- set with the floor
                 k = int(np.searchsorted(self._missing, start, side="left"))

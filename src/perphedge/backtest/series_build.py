@@ -170,7 +170,7 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     total = np.multiply(spot, cols.get("spot_qty"))
     total += cols.get("usdt")
     total += pos_value
-    del pos_value
+    scratch = pos_value  # a fresh array of ours, reused below for hedged − funding
     unhedged: FloatArray | None = None
     if spec.purchase:
         unit_cost = cols.bars("unit_cost")
@@ -190,7 +190,8 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
                                           spot)
     locked = cols.get("locked")
     dev_min, dev_max = _deviation_extremes(hedged, locked)
-    dev_ex_min, dev_ex_max = _deviation_extremes(np.asarray(hedged - funding_units), locked)
+    dev_ex_min, dev_ex_max = _deviation_extremes(
+        np.subtract(hedged, funding_units, out=scratch), locked)
     effective = None
     if spec.purchase:
         with np.errstate(divide="ignore", invalid="ignore"):
