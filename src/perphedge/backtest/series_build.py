@@ -152,6 +152,32 @@ def _deviation_extremes(x: FloatArray, locked: float | FloatArray) -> tuple[floa
     return _extremes(np.asarray(_pct_of(x, locked)))
 
 
+def _value_extremes(cols: _Columns, hedged: FloatArray, funding_units: FloatArray | None,
+                    scratch: FloatArray) -> tuple[float, float, float, float, float, float]:
+    """Lowest and highest hedged value, deviation, and deviation without funding
+    (``funding_units`` None: the funding is the pieces' own column, in USDT).
+
+    When the funding is the pieces' own column and the locked value one positive number, each
+    piece's lowest and highest hedged value give them all: ``x − c`` and the deviation are
+    non-decreasing in x in floating point too, so no pass over the bars subtracts anything.
+    """
+    locked = cols.get("locked")
+    if funding_units is None and isinstance(locked, float) and locked > 0:
+        lows = np.minimum.reduceat(hedged, cols.starts)
+        highs = np.maximum.reduceat(hedged, cols.starts)
+        funding = cols.pieces.column("funding_cum")
+        lo, hi = float(np.min(lows)), float(np.max(highs))
+        ex_lo, ex_hi = float(np.min(lows - funding)), float(np.max(highs - funding))
+        return (lo, hi, float(_pct_of(lo, locked)), float(_pct_of(hi, locked)),
+                float(_pct_of(ex_lo, locked)), float(_pct_of(ex_hi, locked)))
+    if funding_units is None:
+        funding_units = cols.bars("funding_cum")
+    lo, hi = _extremes(hedged)
+    dev = _deviation_extremes(hedged, locked)
+    dev_ex = _deviation_extremes(np.subtract(hedged, funding_units, out=scratch), locked)
+    return lo, hi, *dev, *dev_ex
+
+
 def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     """Series from the piecewise state, summary figures, events and notes."""
     h = replay.history
@@ -181,17 +207,15 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
         unhedged = (cols.get("unhedged_cash") - reserve) * factor + reserve
         # Each payment costs the purchasing power it had when paid (not at today's price).
         paid_now = np.diff(cols.bars("funding_cum"), prepend=0.0)
-        funding_units: float | FloatArray = np.cumsum(paid_now * factor)
+        funding_units: FloatArray | None = np.cumsum(paid_now * factor)
         unhedged_ends = (float(unhedged[0]), float(unhedged[-1]), *_extremes(unhedged))
     else:
         hedged = total
-        funding_units = cols.get("funding_cum")
+        funding_units = None  # the pieces' own column
         unhedged_ends = _holding_unhedged(cols.get("unhedged_qty"), cols.get("unhedged_cash"),
                                           spot)
-    locked = cols.get("locked")
-    dev_min, dev_max = _deviation_extremes(hedged, locked)
-    dev_ex_min, dev_ex_max = _deviation_extremes(
-        np.subtract(hedged, funding_units, out=scratch), locked)
+    hedged_min, hedged_max, dev_min, dev_max, dev_ex_min, dev_ex_max = _value_extremes(
+        cols, hedged, funding_units, scratch)
     effective = None
     if spec.purchase:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -211,7 +235,6 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
         cost = Decimal(repr(float(cols.bars("unit_cost")[-1])))
         value_end = (value_end - replay.reserve_start) * cost / end_spot + replay.reserve_start
     pos = acct.position(symbol)
-    hedged_min, hedged_max = _extremes(hedged)
     return BacktestResult(
         asset=spec.asset, policy=spec.policy, leverage=spec.leverage, purchase=spec.purchase,
         start_ms=int(h.open_time_ms[0]), end_ms=int(h.open_time_ms[-1]) + int(h.interval_ms),
