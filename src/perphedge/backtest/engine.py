@@ -35,9 +35,9 @@ from perphedge.backtest.quiet_skip import QuietSkip
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
+    BarCloses,
     TouchScan,
     bars_closing_at_or_after,
-    close_times,
     decision_bars,
     unique_ints,
 )
@@ -99,10 +99,9 @@ class EventPlan:
 
     @classmethod
     def build(cls, spec: BacktestSpec, h: HistoryView,
-              book: ContractBook | None = None, closes: IntArray | None = None) -> EventPlan:
+              book: ContractBook | None = None) -> EventPlan:
         n = h.open_time_ms.shape[0]
-        if closes is None:
-            closes = close_times(h.open_time_ms, h.interval_ms)
+        closes = BarCloses(h.open_time_ms, h.interval_ms)
         decisions = decision_bars(closes, spec.decision_interval_ms)
         fund_bars = bars_closing_at_or_after(closes, h.funding_time_ms)
         plan = cls(events=[], decisions=set(decisions.tolist()))
@@ -111,8 +110,7 @@ class EventPlan:
         for k, bar in enumerate(fund_bars.tolist()):
             if bar < n:
                 plan.funding.setdefault(bar, []).append(k)
-        changes = expand_changes(spec.exposure_changes, int(h.open_time_ms[0]),
-                                 int(closes[-1]))
+        changes = expand_changes(spec.exposure_changes, int(h.open_time_ms[0]), closes.last)
         if changes:
             bars = bars_closing_at_or_after(closes, np.array([c[0] for c in changes]))
             for bar, (_, qty) in zip(bars.tolist(), changes, strict=True):
@@ -194,10 +192,10 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     identical either way (``tests/unit/test_backtest_quiet.py``). False only in tests and bench.
     """
     h = window(history, spec.start_ms, spec.end_ms)
-    closes = close_times(h.open_time_ms, h.interval_ms)
-    book = ContractBook.build(instrument, h.perp_close, h.perp_high, h.perp_low, closes,
-                              deliveries, h.spot_close)
-    plan = EventPlan.build(spec, h, book, closes)
+    closes = BarCloses(h.open_time_ms, h.interval_ms)
+    book = ContractBook.build(instrument, h.perp_close, h.perp_high, h.perp_low,
+                              closes.array() if deliveries else None, deliveries, h.spot_close)
+    plan = EventPlan.build(spec, h, book)
     replay = Replay.start(spec, h, instrument, brackets, book)
     n = h.open_time_ms.shape[0]
     rising = not spec.purchase

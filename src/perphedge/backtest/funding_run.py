@@ -48,8 +48,8 @@ def liquidation_levels(side: Side, qty_base: float, entry_price: float, wallets:
     cross with no other position): the first bracket whose own notional holds the candidate.
 
     >>> from perphedge.domain.brackets import Bracket
-    >>> t = BracketTable("X", (Bracket(1, Decimal(0), Decimal(10**9), 125, Decimal("0.004"),
-    ...                                Decimal(0)),))
+    >>> t = BracketTable("X", (Bracket(1, Decimal(0), Decimal(10**9), Decimal("0.004"),
+    ...                                Decimal(0), Decimal(125)),))
     >>> liquidation_levels(Side.SHORT, 1.0, 100.0, np.array([50.0]), t).round(4).tolist()
     [149.4024]
     """

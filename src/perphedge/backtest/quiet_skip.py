@@ -20,7 +20,7 @@ import numpy.typing as npt
 from perphedge.backtest.contracts import ContractBook
 from perphedge.backtest.funding_run import FundingRun
 from perphedge.backtest.replay import Replay, dec
-from perphedge.backtest.segments import first_exit, unique_ints
+from perphedge.backtest.segments import BarCloses, first_exit, unique_ints
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode
 from perphedge.planning.quiet_bands import QUIET_BANDS, quiet_alerts, quiet_band
@@ -58,7 +58,7 @@ class QuietSkip:
     funding: IntArray  # bars with a funding settlement
     events: list[int]
     symbol: str
-    closes: IntArray  # close time of every bar (ms): when an alert is due again
+    closes: BarCloses  # when an alert is due again
     until: int = -1  # the current stretch skips decisions at bars before this one
     drift: Decimal = ZERO  # funding settled since the stretch began (net received)
     cushion: Decimal = ZERO
@@ -71,7 +71,7 @@ class QuietSkip:
     @classmethod
     def build(cls, policy: str, events: list[int], decisions: Collection[int],
               walls: Collection[int], funding: Collection[int], book: ContractBook,
-              perp_close: FloatArray, closes: IntArray) -> QuietSkip | None:
+              perp_close: FloatArray, closes: BarCloses) -> QuietSkip | None:
         """For a replay's events (``walls``: exposure changes and deliveries), or None when the
         policy has no quiet band or the book holds more than one contract."""
         if len(book.instruments) != 1 or policy not in QUIET_BANDS:
@@ -115,7 +115,7 @@ class QuietSkip:
             due = replay.alert_next_due(code)
             if due is None:
                 return
-            wall = min(wall, int(np.searchsorted(self.closes, due, side="left")))
+            wall = min(wall, int(self.closes.search([due])[0]))
         if wall <= e + 1:
             return
         exit_bar = self.first_exit(e + 1, wall, float(lo), float(hi))

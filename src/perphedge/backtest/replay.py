@@ -31,7 +31,6 @@ from perphedge.backtest.perform import perform
 from perphedge.backtest.replay_state import Piece, PieceLog
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
 from perphedge.backtest.rolls import settle_delivery
-from perphedge.backtest.segments import close_times
 from perphedge.domain.brackets import BracketTable
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.money import ZERO
@@ -128,10 +127,9 @@ class Replay:
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
               brackets: BracketTable, book: ContractBook | None = None) -> Replay:
-        if book is None:
-            closes = close_times(history.open_time_ms, history.interval_ms)
+        if book is None:  # the perpetual alone
             book = ContractBook.build(instrument, history.perp_close, history.perp_high,
-                                      history.perp_low, closes, ())
+                                      history.perp_low, None, ())
         # Delivery contracts use the perpetual's bracket table: a stated stand-in (no
         # delivery brackets are bundled).
         account = SimAccount({i.symbol: i for i in book.instruments},
