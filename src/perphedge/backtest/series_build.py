@@ -78,6 +78,12 @@ class _Columns:
             self._cache[name] = got
         return got
 
+    def take(self, name: str) -> float | FloatArray:
+        """:meth:`get`, the caller owning the array (it is not kept)."""
+        got = self.get(name)
+        del self._cache[name]
+        return got
+
     def bars(self, name: str) -> FloatArray:
         """The column per bar, always as an array."""
         got = self.get(name)
@@ -118,13 +124,14 @@ class _ChartSeries:
         return cols.bars(column)
 
 
-def _position_value(q: float | FloatArray, mark: FloatArray,
-                    entry: float | FloatArray) -> FloatArray:
-    """``q × (mark − entry)`` where the hedge is open, else 0 (per bar)."""
+def _position_value(q: float | FloatArray, mark: FloatArray, entry: float | FloatArray,
+                    out: FloatArray | None = None) -> FloatArray:
+    """``q × (mark − entry)`` where the hedge is open, else 0 (per bar; into ``out`` if given
+    and the quantity never changes)."""
     if isinstance(q, float):
         if q == 0:
             return np.zeros(mark.shape[0])
-        out = np.subtract(mark, entry)
+        out = np.subtract(mark, entry, out=out)
         out *= q
         return out
     return np.where(q != 0, q * (mark - entry), 0.0)
@@ -192,11 +199,14 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
         held_mark = replay.book.marks_for(rows)
         # The held contract's mark; the perp close where it has none (flat after a delivery).
         mark = np.where(np.isnan(held_mark), h.perp_close, held_mark)
-    pos_value = _position_value(cols.get("hedge_qty"), mark, cols.get("entry"))
     total = np.multiply(spot, cols.get("spot_qty"))
-    total += cols.get("usdt")
+    usdt = cols.take("usdt")
+    total += usdt
+    # The bars' USDT is spent: its array (if it is one) takes the position's value.
+    pos_value = _position_value(cols.get("hedge_qty"), mark, cols.get("entry"),
+                                usdt if isinstance(usdt, np.ndarray) else None)
     total += pos_value
-    scratch = pos_value  # a fresh array of ours, reused below for hedged − funding
+    scratch = pos_value  # an array of ours, reused below for hedged − funding
     unhedged: FloatArray | None = None
     if spec.purchase:
         unit_cost = cols.bars("unit_cost")
