@@ -16,11 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
-from perphedge.backtest.funding_run import NEAR, liquidation_levels
+from perphedge.backtest.funding_run import NEAR, bracket_rows, liquidation_levels
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.types import Side
 
 TABLE = bundled_brackets(BundledMarketData().instrument("BTC").symbol)
+ROWS = bracket_rows(TABLE)
 
 
 @settings(max_examples=300, deadline=None)
@@ -38,7 +39,7 @@ def test_float_levels_agree_with_the_decimal_solve(
     start = size * price / Decimal(repr(leverage))
     margins = [start * (1 + Decimal(repr(m))) for m in moves]
     ours = liquidation_levels(side, float(size), float(price),
-                              np.array([float(m) for m in margins]), TABLE)
+                              np.array([float(m) for m in margins]), ROWS)
     for level, margin in zip(ours.tolist(), margins, strict=True):
         exact = solve_liquidation(side, size, price, margin, TABLE).price_usdt
         if exact is None or exact < Decimal("1e-8"):  # below every price: none in float
@@ -57,7 +58,7 @@ def test_a_level_in_the_wrong_bracket_would_be_caught() -> None:
     first = TABLE.brackets[0]
     wrong = (float(margin) + float(first.maint_amount_usdt) + 150 * 90_000) / (
         150 * float(first.maint_margin_rate) + 150)
-    ours = liquidation_levels(Side.SHORT, 150.0, 90_000.0, np.array([float(margin)]), TABLE)
+    ours = liquidation_levels(Side.SHORT, 150.0, 90_000.0, np.array([float(margin)]), ROWS)
     slack = NEAR * (float(exact) + 90_000)
     assert abs(float(ours[0]) - float(exact)) <= slack
     assert abs(wrong - float(exact)) > slack

@@ -40,8 +40,19 @@ IntArray = npt.NDArray[np.int64]
 NEAR = 1e-9
 
 
+#: A bracket as floats: (maintenance rate, maintenance amount, notional floor, notional cap).
+BracketRow = tuple[float, float, float, float]
+
+
+def bracket_rows(table: BracketTable) -> tuple[BracketRow, ...]:
+    """The table's brackets as floats, in order (for :func:`liquidation_levels`)."""
+    return tuple((float(b.maint_margin_rate), float(b.maint_amount_usdt),
+                  float(b.notional_floor_usdt), float(b.notional_cap_usdt))
+                 for b in table.brackets)
+
+
 def liquidation_levels(side: Side, qty_base: float, entry_price: float, wallets: FloatArray,
-                       table: BracketTable) -> FloatArray:
+                       rows: Sequence[BracketRow]) -> FloatArray:
     """Liquidation price for each wallet balance, in float (NaN: none), for the scan only.
 
     The float twin of :func:`perphedge.domain.liquidation.solve_liquidation` (isolated, or
@@ -50,12 +61,11 @@ def liquidation_levels(side: Side, qty_base: float, entry_price: float, wallets:
     >>> from perphedge.domain.brackets import Bracket
     >>> t = BracketTable("X", (Bracket(1, Decimal(0), Decimal(10**9), Decimal("0.004"),
     ...                                Decimal(0), Decimal(125)),))
-    >>> liquidation_levels(Side.SHORT, 1.0, 100.0, np.array([50.0]), t).round(4).tolist()
+    >>> levels = liquidation_levels(Side.SHORT, 1.0, 100.0, np.array([50.0]), bracket_rows(t))
+    >>> levels.round(4).tolist()
     [149.4024]
     """
     s = float(side.sign)
-    rows = [(float(b.maint_margin_rate), float(b.maint_amount_usdt),
-             float(b.notional_floor_usdt), float(b.notional_cap_usdt)) for b in table.brackets]
 
     def candidate(w: FloatArray | float, mmr: float, cum: float) -> FloatArray | float:
         return (w + cum - s * qty_base * entry_price) / (qty_base * mmr - s * qty_base)
@@ -95,12 +105,17 @@ class FundingRun:
         self.rising = rising
         self.nets: list[Decimal] = []  # net funding of each bar booked, in order
         self._per_unit: FloatArray | None = None
+        self._rows: tuple[BracketRow, ...] | None = None  # the hedge contract's brackets
 
-    def bars_in(self, e: int, until: int) -> tuple[list[int], slice]:
-        """Funding bars after ``e`` and before ``until``, and where they sit among all."""
+    def stretch(self, e: int, until: int) -> slice:
+        """Where the funding bars after ``e`` and before ``until`` sit among all of them."""
         lo, hi = (int(x) for x in np.searchsorted(self.funding_bars, (e, until), side="left"))
         lo += int(lo < self.funding_bars.shape[0] and self.funding_bars[lo] == e)
-        return self.funding_bars[lo:hi].tolist(), slice(lo, hi)
+        return slice(lo, max(lo, hi))
+
+    def bars(self, at: slice) -> list[int]:
+        """The funding bars ``at``."""
+        return [int(b) for b in self.funding_bars[at].tolist()]
 
     def payments(self, at: slice) -> FloatArray:
         """The funding payment to the position as it stands (received > 0) at the funding bars
@@ -127,14 +142,22 @@ class FundingRun:
         return np.asarray(np.bincount(owner, weights=price * rate, minlength=len(bars)),
                           dtype=np.float64)
 
-    @staticmethod
-    def within_cushion(paid: FloatArray, drift: Decimal, cushion: Decimal) -> int:
-        """How many bars surely settle with the funding since the stretch began inside
-        ``cushion``: the float sums are within far less than 1e-9 of the Decimal ones, and a bar
-        that comes closer than that is left to the replay to settle and judge in Decimal."""
+    def within_cushion(self, at: slice, drift: Decimal, cushion: Decimal) -> int:
+        """How many of the funding bars ``at`` surely settle with the funding since the stretch
+        began inside ``cushion``: the float sums are within far less than 1e-9 of the Decimal
+        ones, and a bar that comes closer than that is left to the replay to settle and judge
+        in Decimal. Summed in chunks that grow (a cushion often lasts a few bars)."""
         bound = float(cushion) * (1 - NEAR) - NEAR
-        outside = np.flatnonzero(np.abs(float(drift) + np.cumsum(paid)) > bound)
-        return int(outside[0]) if outside.shape[0] else paid.shape[0]
+        first, stop = int(at.start), int(at.stop)
+        total, lo, chunk = float(drift), first, 8
+        while lo < stop:
+            hi = min(stop, lo + chunk)
+            sums = total + np.cumsum(self.payments(slice(lo, hi)))
+            outside = np.flatnonzero(np.abs(sums) > bound)
+            if outside.shape[0]:
+                return lo - first + int(outside[0])
+            total, lo, chunk = float(sums[-1]), hi, chunk * 4
+        return stop - first
 
     def first_touch(self, bars: list[int], paid: FloatArray, start: int,
                     stop: int) -> tuple[int, int, Decimal]:
@@ -151,7 +174,9 @@ class FundingRun:
         base = float(pos.isolated_margin_usdt if isolated else account.futures_wallet_usdt)
         size, entry = float(pos.size_base), float(pos.entry_price)
         margins = base + np.cumsum(np.concatenate(([0.0], paid)))
-        levels = liquidation_levels(side, size, entry, margins, account.brackets[symbol])
+        if self._rows is None:
+            self._rows = bracket_rows(account.brackets[symbol])
+        levels = liquidation_levels(side, size, entry, margins, self._rows)
         # No float level (a long's near 0): any extreme at or past 0 is checked in Decimal.
         levels = np.nan_to_num(levels, nan=0.0)
         offsets = np.array([start, *(b + 1 for b in bars)], dtype=np.int64)

@@ -162,20 +162,21 @@ class QuietSkip:
         """From event ``idx`` (bar ``e``) inside the stretch: settle its funding bars up to the
         cushion and find a liquidation on the way, in one segment jump (:mod:`.funding_run`).
 
-        Returns the index of the next event to process, or None when the stretch settles no
-        funding (the plain scan does then).
+        Returns the index of the next event to process, or None when no funding bar surely
+        settles inside the cushion (the plain scan does then, and the replay the next bar).
         """
-        bars, at = run.bars_in(e, self.until)
-        if not bars:
+        at = run.stretch(e, self.until)
+        applied = run.within_cushion(at, self.drift, self.cushion)
+        if applied == 0:  # the next funding bar may decide: the replay settles it
             return None
-        paid = run.payments(at)
-        applied = run.within_cushion(paid, self.drift, self.cushion)
+        run_at = slice(at.start, at.start + applied)
+        bars = run.bars(run_at)
+        end = self.until if applied == at.stop - at.start else int(run.funding_bars[run_at.stop])
         events = self.events
-        end_idx = bisect_left(events, bars[applied] if applied < len(bars) else self.until,
-                              idx + 1)
+        end_idx = bisect_left(events, end, idx + 1)
         stop = events[end_idx] + 1 if end_idx < len(events) else n
         run.nets.clear()
-        hit, settled, lp = run.first_touch(bars[:applied], paid[:applied], e + 1, stop)
+        hit, settled, lp = run.first_touch(bars, run.payments(run_at), e + 1, stop)
         if hit < 0:
             run.settle(bars[settled:applied])
         for net in run.nets:
