@@ -147,8 +147,10 @@ class FundingRun:
         began inside ``cushion``: the float sums are within far less than 1e-9 of the Decimal
         ones, and a bar that comes closer than that is left to the replay to settle and judge
         in Decimal. Summed in chunks that grow (a cushion often lasts a few bars)."""
-        bound = float(cushion) * (1 - NEAR) - NEAR
         first, stop = int(at.start), int(at.stop)
+        if self.replay.account.position(self.replay.hedge_symbol).side is None:
+            return stop - first  # flat: nothing settles, the funding since stays as it is
+        bound = float(cushion) * (1 - NEAR) - NEAR
         total, lo, chunk = float(drift), first, 8
         while lo < stop:
             hi = min(stop, lo + chunk)
