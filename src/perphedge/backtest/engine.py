@@ -9,6 +9,9 @@ Timeline (bar i covers [open_i, open_i + interval); its close is at the end):
 2. Between event closes the position is fixed, so the first bar whose adverse extreme (perp
    high for a short, perp low for a long) reaches the liquidation price is found with one
    vectorised scan; the series are built at the end from piecewise-constant state.
+3. After a decision that did nothing, the decisions that would again do nothing are skipped
+   (:mod:`.quiet_skip`), and the funding settled meanwhile is settled as one segment jump
+   (:mod:`.funding_run`).
 
 Funding is settled on the funding file's mark where present, else on the perp close of the bar
 that closes at (or just after) the settlement — a stated stand-in. :mod:`.reference` runs the

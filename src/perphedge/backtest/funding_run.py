@@ -20,7 +20,6 @@ liquidation solve, a snapshot and a scan call per settlement. Here the run is do
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
@@ -215,7 +214,3 @@ class FundingRun:
             if self.events[j] in self.decisions:
                 return self.events[j]
         return None
-
-    def end_index(self, idx: int, bar: int) -> int:
-        """Index of the first event at or after ``bar`` (after event ``idx``)."""
-        return bisect_left(self.events, bar, idx + 1)

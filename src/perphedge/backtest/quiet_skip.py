@@ -3,7 +3,8 @@
 After a decision that returned no actions, the policy's quiet band
 (:mod:`perphedge.planning.quiet_bands`) says which marks leave it doing nothing; the engine
 jumps over the decision bars whose mark stays inside, found with a chunked vectorised scan
-(:func:`~perphedge.backtest.segments.first_exit`). ``tests/unit/test_backtest_quiet.py`` proves
+(:func:`~perphedge.backtest.segments.first_exit`); the funding bars inside settle as one segment
+jump (:meth:`QuietSkip.jump`, :mod:`.funding_run`). ``tests/unit/test_backtest_quiet.py`` proves
 the result identical to deciding at every decision bar.
 """
 
