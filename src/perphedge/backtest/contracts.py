@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,9 @@ from perphedge.domain.instrument import Instrument
 from perphedge.domain.types import ContractKind
 from perphedge.errors import InputError
 from perphedge.planning.hedge_state import ContractQuote
+
+if TYPE_CHECKING:
+    from perphedge.backtest.segments import BarCloses
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -104,15 +108,21 @@ class ContractBook:
 
     @classmethod
     def build(cls, perp: Instrument, perp_close: FloatArray, perp_high: FloatArray,
-              perp_low: FloatArray, bar_close_ms: IntArray,
+              perp_low: FloatArray, bar_close_ms: IntArray | None,
               deliveries: Sequence[DeliveryCurve],
               spot_close: FloatArray | None = None) -> ContractBook:
-        """Row 0 the perpetual's closes; a delivery's marks = its premium × ``spot_close``."""
-        premiums = np.vstack([np.ones_like(perp_close),
-                              *(carried_premium(d, bar_close_ms) for d in deliveries)])
-        spot = perp_close if spot_close is None else spot_close
-        marks = premiums * spot
-        marks[0] = perp_close
+        """Row 0 the perpetual's closes; a delivery's marks = its premium × ``spot_close``
+        (``bar_close_ms``: the bars' close times, needed only with deliveries)."""
+        if deliveries:
+            assert bar_close_ms is not None  # noqa: S101  -- the engine passes them with deliveries
+            premiums = np.vstack([np.ones_like(perp_close),
+                                  *(carried_premium(d, bar_close_ms) for d in deliveries)])
+            spot = perp_close if spot_close is None else spot_close
+            marks = premiums * spot
+            marks[0] = perp_close
+        else:  # the perpetual alone: views, no copy of a year of bars (neither is written)
+            premiums = np.broadcast_to(np.float64(1.0), (1, perp_close.shape[0]))
+            marks = np.asarray(perp_close, dtype=np.float64).reshape(1, -1)
         instruments = (perp, *(d.instrument for d in deliveries))
         return cls(instruments, marks, premiums, perp_high, perp_low,
                    {inst.symbol: r for r, inst in enumerate(instruments)},
@@ -150,14 +160,14 @@ class ContractBook:
                                      inst.expiry_ms))
         return tuple(out)
 
-    def expiry_bars(self, bar_close_ms: IntArray) -> dict[int, list[str]]:
+    def expiry_bars(self, closes: BarCloses) -> dict[int, list[str]]:
         """Bar of each delivery inside the bars (the bar closing at or just after expiry)."""
-        n = bar_close_ms.shape[0]
+        n = len(closes)
         out: dict[int, list[str]] = {}
         for inst in self.instruments[1:]:
             assert inst.expiry_ms is not None  # noqa: S101  -- deliveries have expiries
-            bar = int(np.searchsorted(bar_close_ms, inst.expiry_ms, side="left"))
-            if bar < n and int(bar_close_ms[0]) <= inst.expiry_ms:
+            bar = int(closes.search([inst.expiry_ms])[0])
+            if bar < n and closes.first <= inst.expiry_ms:
                 out.setdefault(bar, []).append(inst.symbol)
         return out
 

@@ -9,6 +9,9 @@ Timeline (bar i covers [open_i, open_i + interval); its close is at the end):
 2. Between event closes the position is fixed, so the first bar whose adverse extreme (perp
    high for a short, perp low for a long) reaches the liquidation price is found with one
    vectorised scan; the series are built at the end from piecewise-constant state.
+3. After a decision that did nothing, the decisions that would again do nothing are skipped
+   (:mod:`.quiet_skip`), and the funding settled meanwhile is settled as one segment jump
+   (:mod:`.funding_run`).
 
 Funding is settled on the funding file's mark where present, else on the perp close of the bar
 that closes at (or just after) the settlement — a stated stand-in. :mod:`.reference` runs the
@@ -30,14 +33,16 @@ import numpy.typing as npt
 
 from perphedge.backtest.contracts import ContractBook, DeliveryCurve
 from perphedge.backtest.exposure import expand_changes
+from perphedge.backtest.funding_run import FundingRun
 from perphedge.backtest.quiet_skip import QuietSkip
 from perphedge.backtest.replay import Replay
 from perphedge.backtest.result import BacktestResult
 from perphedge.backtest.segments import (
+    BarCloses,
     TouchScan,
     bars_closing_at_or_after,
-    close_times,
     decision_bars,
+    unique_ints,
 )
 from perphedge.backtest.series_build import build_result
 from perphedge.backtest.spec import BacktestSpec, HistoryLike
@@ -99,16 +104,16 @@ class EventPlan:
     def build(cls, spec: BacktestSpec, h: HistoryView,
               book: ContractBook | None = None) -> EventPlan:
         n = h.open_time_ms.shape[0]
-        closes = close_times(h.open_time_ms, h.interval_ms)
+        closes = BarCloses(h.open_time_ms, h.interval_ms)
         decisions = decision_bars(closes, spec.decision_interval_ms)
         fund_bars = bars_closing_at_or_after(closes, h.funding_time_ms)
-        plan = cls(events=[], decisions={int(x) for x in decisions})
+        plan = cls(events=[], decisions=set(decisions.tolist()))
+        inside = fund_bars < n
+        plan.stand_in_marks = int(np.count_nonzero(np.isnan(h.funding_mark[inside])))
         for k, bar in enumerate(fund_bars.tolist()):
             if bar < n:
                 plan.funding.setdefault(bar, []).append(k)
-                plan.stand_in_marks += bool(np.isnan(h.funding_mark[k]))
-        changes = expand_changes(spec.exposure_changes, int(h.open_time_ms[0]),
-                                 int(closes[-1]))
+        changes = expand_changes(spec.exposure_changes, int(h.open_time_ms[0]), closes.last)
         if changes:
             bars = bars_closing_at_or_after(closes, np.array([c[0] for c in changes]))
             for bar, (_, qty) in zip(bars.tolist(), changes, strict=True):
@@ -118,7 +123,7 @@ class EventPlan:
         every = np.concatenate([decisions, np.fromiter(plan.funding, np.int64),
                                 np.fromiter(plan.exposure, np.int64),
                                 np.fromiter(plan.deliveries, np.int64), [0, n - 1]])
-        plan.events = np.unique(every).tolist()
+        plan.events = unique_ints(every).tolist()
         return plan
 
 
@@ -134,6 +139,44 @@ def process_events(replay: Replay, plan: EventPlan, i: int) -> None:
     if i in plan.decisions or changes:
         replay.decide(i)
     replay.snapshot(i)
+
+
+class _Scans:
+    """One :class:`TouchScan` per contract the hedge is held in."""
+
+    def __init__(self, book: ContractBook, rising: bool) -> None:
+        self.book = book
+        self.rising = rising
+        self.scans: dict[str, TouchScan] = {}
+
+    def first(self, symbol: str, start: int, stop: int, level: float) -> int | None:
+        scan = self.scans.get(symbol)
+        if scan is None:
+            scan = self.scans[symbol] = TouchScan(self.book.adverse(symbol, rising=self.rising),
+                                                  rising=self.rising)
+        return scan.first(start, stop, level)
+
+
+def _segment(replay: Replay, events: list[int], quiet: QuietSkip | None, scans: _Scans,
+             e: int, idx: int, n: int) -> int:
+    """After event ``idx`` (bar ``e``): find a liquidation before the next event to process
+    (the next event, or past a quiet stretch's skipped decisions); returns that event's index."""
+    nxt = idx + 1 if quiet is None else quiet.next_index(e, idx)
+    stop = events[nxt] + 1 if nxt < len(events) else n
+    symbol = replay.hedge_symbol
+    lp = replay.account.liquidation_price(symbol)
+    hit = None if lp is None else scans.first(symbol, e + 1, stop, float(lp))
+    if hit is not None:
+        # The decisions skipped are those before the liquidation bar; it comes next.
+        nxt = bisect_left(events, hit, idx + 1)
+    if quiet is not None:
+        quiet.catch_up(replay, e, events[nxt - 1] if nxt - 1 > idx else None)
+    if hit is not None and lp is not None:
+        if quiet is not None:
+            quiet.until = -1  # the account changes: decide again
+        replay.liquidate(hit, lp)
+        replay.snapshot(hit)
+    return nxt
 
 
 def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
@@ -152,18 +195,21 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
     identical either way (``tests/unit/test_backtest_quiet.py``). False only in tests and bench.
     """
     h = window(history, spec.start_ms, spec.end_ms)
-    closes = close_times(h.open_time_ms, h.interval_ms)
-    book = ContractBook.build(instrument, h.perp_close, h.perp_high, h.perp_low, closes,
-                              deliveries, h.spot_close)
+    closes = BarCloses(h.open_time_ms, h.interval_ms)
+    book = ContractBook.build(instrument, h.perp_close, h.perp_high, h.perp_low,
+                              closes.array() if deliveries else None, deliveries, h.spot_close)
     plan = EventPlan.build(spec, h, book)
     replay = Replay.start(spec, h, instrument, brackets, book)
     n = h.open_time_ms.shape[0]
     rising = not spec.purchase
-    scans: dict[str, TouchScan] = {}
+    scans = _Scans(book, rising)
     events = plan.events
     quiet = QuietSkip.build(spec.policy, plan.events, plan.decisions,
                             (*plan.exposure, *plan.deliveries), plan.funding, book,
                             h.perp_close, closes) if skip_quiet else None
+    run = None if quiet is None else FundingRun(
+        replay, plan.funding, quiet.funding, events, plan.decisions,
+        book.adverse(replay.hedge_symbol, rising=rising), rising=rising)
     idx = 0
     while idx < len(events):
         e = events[idx]
@@ -174,26 +220,8 @@ def run_backtest(spec: BacktestSpec, history: HistoryLike, instrument: Instrumen
             process_events(replay, plan, e)
             if quiet is not None:
                 quiet.begin(replay, e)
-        nxt = idx + 1 if quiet is None else quiet.next_index(e, idx)
-        stop = events[nxt] + 1 if nxt < len(events) else n
-        symbol = replay.hedge_symbol
-        lp = replay.account.liquidation_price(symbol)
-        hit = None
-        if lp is not None:
-            scan = scans.get(symbol)
-            if scan is None:
-                scan = scans[symbol] = TouchScan(book.adverse(symbol, rising=rising),
-                                                 rising=rising)
-            hit = scan.first(e + 1, stop, float(lp))
-        if hit is not None:
-            # The decisions skipped are those before the liquidation bar; it comes next.
-            nxt = bisect_left(events, hit, idx + 1)
-        if quiet is not None:
-            quiet.catch_up(replay, e, events[nxt - 1] if nxt - 1 > idx else None)
-        if hit is not None and lp is not None:
-            if quiet is not None:
-                quiet.until = -1  # the account changes: decide again
-            replay.liquidate(hit, lp)
-            replay.snapshot(hit)
-        idx = nxt
+        jumped = None
+        if quiet is not None and run is not None and e < quiet.until:
+            jumped = quiet.jump(replay, run, e, idx, n)
+        idx = _segment(replay, events, quiet, scans, e, idx, n) if jumped is None else jumped
     return build_result(replay, plan.stand_in_marks)

@@ -17,19 +17,22 @@ decision (:mod:`.rolls`). Actions become steps through the translation the live 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from perphedge.backtest.contracts import ContractBook
 from perphedge.backtest.perform import perform
-from perphedge.backtest.replay_state import Piece
+from perphedge.backtest.replay_state import Piece, PieceLog
 from perphedge.backtest.result import ActionEvent, LiquidationEvent
 from perphedge.backtest.rolls import settle_delivery
-from perphedge.backtest.segments import close_times
+from perphedge.domain.brackets import BracketTable
+from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.money import ZERO
 from perphedge.domain.types import MarginMode, Side
 from perphedge.planning.hedge_state import Action, Alert, HedgeState
@@ -46,7 +49,6 @@ from perphedge.sim.account import SimAccount
 
 if TYPE_CHECKING:
     from perphedge.backtest.spec import BacktestSpec, HistoryLike
-    from perphedge.domain.brackets import BracketTable
     from perphedge.domain.instrument import Instrument
 
 BPS = Decimal(10000)
@@ -61,6 +63,13 @@ ALERT_REPEAT_MS = 7 * DAY_MS
 
 def _utc(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _liquidation_at(side: Side, qty_base: Decimal, entry_price: Decimal, table: BracketTable,
+                    margin_base: Decimal) -> Decimal | None:
+    """The account's liquidation price of a position on a margin base (isolated margin, or
+    the cross wallet with no other position)."""
+    return solve_liquidation(side, qty_base, entry_price, margin_base, table).price_usdt
 
 
 def dec(x: float) -> Decimal:
@@ -100,7 +109,7 @@ class Replay:
     funding_rates: list[Decimal] = field(default_factory=list)
     actions: list[ActionEvent] = field(default_factory=list)
     liquidations: list[LiquidationEvent] = field(default_factory=list)
-    pieces: list[Piece] = field(default_factory=list)
+    pieces: PieceLog = field(default_factory=PieceLog)
     notes: list[str] = field(default_factory=list)
     # What the last piece was built from: an unchanged account needs no new piece (most
     # decisions change nothing, and building a piece converts a dozen Decimals to floats).
@@ -118,10 +127,9 @@ class Replay:
     @classmethod
     def start(cls, spec: BacktestSpec, history: HistoryLike, instrument: Instrument,
               brackets: BracketTable, book: ContractBook | None = None) -> Replay:
-        if book is None:
-            closes = close_times(history.open_time_ms, history.interval_ms)
+        if book is None:  # the perpetual alone
             book = ContractBook.build(instrument, history.perp_close, history.perp_high,
-                                      history.perp_low, closes, ())
+                                      history.perp_low, None, ())
         # Delivery contracts use the perpetual's bracket table: a stated stand-in (no
         # delivery brackets are bundled).
         account = SimAccount({i.symbol: i for i in book.instruments},
@@ -357,14 +365,58 @@ class Replay:
         if self.spec.policy == "static":
             self.notes.append(f"liquidated at {price:.2f}; the static hedge stays unhedged")
 
+    def settle_funding_run(self, bars: Sequence[int],
+                           funding: Mapping[int, Sequence[int]]) -> list[Decimal]:
+        """Settle the funding rows ``funding[bar]`` at each of ``bars`` while nothing else
+        changes (a quiet stretch of a one-contract book), recording the pieces :meth:`snapshot`
+        would record at each bar; their liquidation prices are solved when first read.
+
+        Returns the net funding each bar received.
+        """
+        acct = self.account
+        pos = acct.position(self.hedge_symbol)
+        side = pos.side
+        isolated_mode = pos.margin_mode is MarginMode.ISOLATED
+        starts: list[int] = []
+        usdt: list[float] = []
+        base_f: list[float] = []
+        received: list[float] = []
+        bases: list[Decimal] = []
+        nets: list[Decimal] = []
+        for bar in bars:
+            before = self.funding_in - self.funding_out
+            booked = len(acct.ledger)
+            for k in funding[bar]:
+                self.settle_funding(k, bar)
+            nets.append(self.funding_in - self.funding_out - before)
+            if len(acct.ledger) == booked:  # flat: nothing booked, so no new piece
+                continue
+            isolated = sum((p.isolated_margin_usdt for p in acct.positions.values()), ZERO)
+            base = pos.isolated_margin_usdt if isolated_mode else acct.futures_wallet_usdt
+            starts.append(bar)
+            usdt.append(float(acct.spot.get(USDT, ZERO) + acct.futures_wallet_usdt + isolated))
+            base_f.append(float(base))
+            received.append(float(acct.funding_received_usdt))
+            bases.append(base)
+        if starts and side is not None:
+            self.pieces.extend(
+                starts, {"usdt": usdt, "margin_base": base_f, "funding_cum": received}, bases,
+                partial(_liquidation_at, side, pos.size_base, pos.entry_price,
+                        acct.brackets[self.hedge_symbol]))
+            self._snapshot_key = self._state_key()
+        return nets
+
+    def _state_key(self) -> tuple[object, ...]:
+        return (len(self.account.ledger), self.locked, self.unhedged_qty, self.unhedged_cash,
+                self.target_qty, self.cost_basis, self.hedge_symbol)
+
     def snapshot(self, i: int) -> None:
         """Record the state (as floats) that holds from bar ``i`` on."""
         acct = self.account
-        key = (len(acct.ledger), self.locked, self.unhedged_qty, self.unhedged_cash,
-               self.target_qty, self.cost_basis, self.hedge_symbol)
+        key = self._state_key()
         # A purchase whose quantity is all bought values its unit cost at each bar's price.
         varies = self.spec.purchase and self.target_qty <= 0
-        if key == self._snapshot_key and self.pieces and not varies:
+        if key == self._snapshot_key and len(self.pieces) and not varies:
             return
         self._snapshot_key = key
         pos = acct.position(self.hedge_symbol)
@@ -386,10 +438,7 @@ class Replay:
             unhedged_cash=float(self.unhedged_cash), unit_cost=unit_cost,
             contract=self.book.row(self.hedge_symbol), target_qty=float(self.target_qty),
         )
-        if self.pieces and self.pieces[-1].start == i:
-            self.pieces[-1] = piece
-        else:
-            self.pieces.append(piece)
+        self.pieces.record(piece)
 
     # ------------------------------------------------------------------ execution
     def _ts(self, i: int) -> int:

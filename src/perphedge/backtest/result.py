@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +41,22 @@ class ActionEvent:
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+class SeriesSource(Protocol):
+    """Computes a series of :class:`BacktestSeries` by name, when it is first read."""
+
+    def series(self, name: str) -> npt.NDArray[Any] | None:
+        """The series ``name`` (a field of :class:`BacktestSeries`)."""
+        ...
+
+
+@dataclass(frozen=True)
 class BacktestSeries:
-    """Per-bar series for charts, all the same length as ``ts_ms``."""
+    """Per-bar series for charts, all the same length as ``ts_ms``.
+
+    Built from arrays, or by the engine with :meth:`lazy`: the series a summary needs are
+    given, the chart-only ones are computed from a :class:`SeriesSource` when first read and
+    then kept (a sweep reads none of them; building all twelve cost more than the replay).
+    """
 
     ts_ms: IntArray
     price: FloatArray  # spot close (USDT)
@@ -58,6 +72,34 @@ class BacktestSeries:
     hedge_qty: FloatArray
     #: Purchase: locked cost + net funding paid + fees, per unit to buy (None: a holding).
     effective_price: FloatArray | None = None
+
+    @classmethod
+    def lazy(cls, source: SeriesSource, **given: npt.NDArray[Any] | None) -> BacktestSeries:
+        """Series with ``given`` ones set, the others computed by ``source`` on first read."""
+        series = cls.__new__(cls)
+        for name, value in given.items():
+            object.__setattr__(series, name, value)
+        object.__setattr__(series, "_source", source)
+        return series
+
+    if not TYPE_CHECKING:  # the fields are typed above; mypy must not see every name as one
+
+        def __getattr__(self, name: str) -> npt.NDArray[Any] | None:
+            # Only called for a field not set yet: compute it once, keep it.
+            source = self.__dict__.get("_source")
+            if source is None or name not in self.__dataclass_fields__:
+                raise AttributeError(name)
+            value = source.series(name)
+            object.__setattr__(self, name, value)
+            return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every series computed (the source stays behind): pickles as an eager one."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,10 @@ and deviations come from the float series, rounded to the cent / 0.0001 %.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from perphedge.backtest.result import BacktestResult, BacktestSeries
 from perphedge.backtest.segments import FloatArray, piecewise
@@ -52,10 +53,136 @@ def _pct(x: float) -> Decimal:
     return Decimal(repr(float(x))).quantize(PCT_STEP)
 
 
-def _column(replay: ReplayState, name: str, n: int) -> FloatArray:
-    starts = np.fromiter((p.start for p in replay.pieces), np.int64)
-    values = np.fromiter((getattr(p, name) for p in replay.pieces), np.float64)
-    return piecewise(starts, values, n)
+class _Columns:
+    """The pieces' columns over the bars, each expanded once: a column that is the same in
+    every piece stays one float (NumPy broadcasts it to the same values as the expanded array).
+    """
+
+    def __init__(self, replay: ReplayState, n: int) -> None:
+        pieces = replay.pieces
+        self.pieces = pieces
+        self.n = n
+        self.starts = np.array(pieces.starts, dtype=np.int64)
+        self._cache: dict[str, float | FloatArray] = {}
+
+    def get(self, name: str) -> float | FloatArray:
+        """The column per bar, or its one value when it never changes (bit for bit)."""
+        got = self._cache.get(name)
+        if got is None:
+            values = self.pieces.column(name)
+            bits = values.view(np.int64)
+            if int(self.starts[0]) == 0 and bool(np.all(bits == bits[0])):
+                got = float(values[0])
+            else:
+                got = piecewise(self.starts, values, self.n)
+            self._cache[name] = got
+        return got
+
+    def take(self, name: str) -> float | FloatArray:
+        """:meth:`get`, the caller owning the array (it is not kept)."""
+        got = self.get(name)
+        del self._cache[name]
+        return got
+
+    def bars(self, name: str) -> FloatArray:
+        """The column per bar, always as an array."""
+        got = self.get(name)
+        if isinstance(got, float):
+            return np.full(self.n, got)
+        return got
+
+
+class _ChartSeries:
+    """The series only charts read, computed on first read (:meth:`BacktestSeries.lazy`)."""
+
+    def __init__(self, replay: ReplayState, cols: _Columns, mark: FloatArray,
+                 unhedged: FloatArray | None) -> None:
+        self.history = replay.history
+        self.cols = cols
+        self.mark = mark
+        self.unhedged = unhedged
+
+    def series(self, name: str) -> npt.NDArray[Any] | None:
+        cols, h = self.cols, self.history
+        if name == "ts_ms":
+            return h.open_time_ms + np.int64(h.interval_ms)
+        if name == "unhedged_value":
+            if self.unhedged is None:  # a holding: the same expression as its extremes
+                self.unhedged = cols.get("unhedged_qty") * h.spot_close + cols.get(
+                    "unhedged_cash")
+            return self.unhedged
+        if name == "effective_leverage":
+            q = cols.bars("hedge_qty")
+            pos_value = _position_value(q, self.mark, cols.get("entry"))
+            balance = cols.get("margin_base") + pos_value
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where((q != 0) & (balance > 0), np.abs(q) * self.mark / balance,
+                                np.nan)
+        if name == "hedge_qty":
+            return np.abs(cols.bars("hedge_qty"))
+        column = {"locked_value": "locked", "liquidation_price": "liq"}.get(name, name)
+        return cols.bars(column)
+
+
+def _position_value(q: float | FloatArray, mark: FloatArray, entry: float | FloatArray,
+                    out: FloatArray | None = None) -> FloatArray:
+    """``q × (mark − entry)`` where the hedge is open, else 0 (per bar; into ``out`` if given
+    and the quantity never changes)."""
+    if isinstance(q, float):
+        if q == 0:
+            return np.zeros(mark.shape[0])
+        out = np.subtract(mark, entry, out=out)
+        out *= q
+        return out
+    return np.where(q != 0, q * (mark - entry), 0.0)
+
+
+def _extremes(x: FloatArray) -> tuple[float, float]:
+    return float(np.min(x)), float(np.max(x))
+
+
+def _pct_of(x: float | FloatArray, locked: float | FloatArray) -> float | FloatArray:
+    """(x − locked) / locked × 100, the deviation from the locked value."""
+    return (x - locked) / locked * 100.0
+
+
+def _deviation_extremes(x: FloatArray, locked: float | FloatArray) -> tuple[float, float]:
+    """Lowest and highest deviation of ``x`` from ``locked``.
+
+    With one positive locked value, (x − L) / L × 100 is a non-decreasing function of x in
+    floating point too (each rounded step is), so its extremes are those of x's extremes:
+    bit for bit the same figures without a pass over the bars.
+    """
+    if isinstance(locked, float) and locked > 0:
+        lo, hi = _extremes(x)
+        return float(_pct_of(lo, locked)), float(_pct_of(hi, locked))
+    return _extremes(np.asarray(_pct_of(x, locked)))
+
+
+def _value_extremes(cols: _Columns, hedged: FloatArray, funding_units: FloatArray | None,
+                    scratch: FloatArray) -> tuple[float, float, float, float, float, float]:
+    """Lowest and highest hedged value, deviation, and deviation without funding
+    (``funding_units`` None: the funding is the pieces' own column, in USDT).
+
+    When the funding is the pieces' own column and the locked value one positive number, each
+    piece's lowest and highest hedged value give them all: ``x − c`` and the deviation are
+    non-decreasing in x in floating point too, so no pass over the bars subtracts anything.
+    """
+    locked = cols.get("locked")
+    if funding_units is None and isinstance(locked, float) and locked > 0:
+        lows = np.minimum.reduceat(hedged, cols.starts)
+        highs = np.maximum.reduceat(hedged, cols.starts)
+        funding = cols.pieces.column("funding_cum")
+        lo, hi = float(np.min(lows)), float(np.max(highs))
+        ex_lo, ex_hi = float(np.min(lows - funding)), float(np.max(highs - funding))
+        return (lo, hi, float(_pct_of(lo, locked)), float(_pct_of(hi, locked)),
+                float(_pct_of(ex_lo, locked)), float(_pct_of(ex_hi, locked)))
+    if funding_units is None:
+        funding_units = cols.bars("funding_cum")
+    lo, hi = _extremes(hedged)
+    dev = _deviation_extremes(hedged, locked)
+    dev_ex = _deviation_extremes(np.subtract(hedged, funding_units, out=scratch), locked)
+    return lo, hi, *dev, *dev_ex
 
 
 def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
@@ -63,49 +190,51 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     h = replay.history
     spec = replay.spec
     n = h.open_time_ms.shape[0]
-    col = {name: _column(replay, name, n) for name in (
-        "spot_qty", "hedge_qty", "entry", "usdt", "margin_base", "liq", "funding_cum",
-        "fees_cum", "locked", "unhedged_qty", "unhedged_cash", "unit_cost")}
+    cols = _Columns(replay, n)
     spot = h.spot_close
-    rows = _column(replay, "contract", n).astype(np.int64)
-    held_mark = replay.book.marks_for(rows)
-    # The held contract's mark; the perp close where it has none (flat after a delivery).
-    mark = np.where(np.isnan(held_mark), h.perp_close, held_mark)
-    q = col["hedge_qty"]
-    pos_value = np.where(q != 0, q * (mark - col["entry"]), 0.0)
-    total = col["usdt"] + col["spot_qty"] * spot + pos_value
+    if len(replay.book.instruments) == 1:
+        mark = h.perp_close  # the one contract's marks are the perp closes
+    else:
+        rows = cols.bars("contract").astype(np.int64)
+        held_mark = replay.book.marks_for(rows)
+        # The held contract's mark; the perp close where it has none (flat after a delivery).
+        mark = np.where(np.isnan(held_mark), h.perp_close, held_mark)
+    total = np.multiply(spot, cols.get("spot_qty"))
+    usdt = cols.take("usdt")
+    total += usdt
+    # The bars' USDT is spent: its array (if it is one) takes the position's value.
+    pos_value = _position_value(cols.get("hedge_qty"), mark, cols.get("entry"),
+                                usdt if isinstance(usdt, np.ndarray) else None)
+    total += pos_value
+    scratch = pos_value  # an array of ours, reused below for hedged − funding
+    unhedged: FloatArray | None = None
     if spec.purchase:
-        factor = col["unit_cost"] / spot
+        unit_cost = cols.bars("unit_cost")
+        factor = unit_cost / spot
         # The reserve is not part of the purchase: it is valued at face, not as a bet.
         reserve = float(replay.reserve_start)
         hedged = (total - reserve) * factor + reserve
-        unhedged = (col["unhedged_cash"] - reserve) * factor + reserve
+        unhedged = (cols.get("unhedged_cash") - reserve) * factor + reserve
         # Each payment costs the purchasing power it had when paid (not at today's price).
-        paid_now = np.diff(col["funding_cum"], prepend=0.0)
-        funding_units = np.cumsum(paid_now * factor)
+        paid_now = np.diff(cols.bars("funding_cum"), prepend=0.0)
+        funding_units: FloatArray | None = np.cumsum(paid_now * factor)
+        unhedged_ends = (float(unhedged[0]), float(unhedged[-1]), *_extremes(unhedged))
     else:
         hedged = total
-        unhedged = col["unhedged_qty"] * spot + col["unhedged_cash"]
-        funding_units = col["funding_cum"]
-    locked = col["locked"]
-    deviation = (hedged - locked) / locked * 100.0
-    deviation_ex = (hedged - funding_units - locked) / locked * 100.0
-    balance = col["margin_base"] + pos_value
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lev = np.where((q != 0) & (balance > 0), np.abs(q) * mark / balance, np.nan)
+        funding_units = None  # the pieces' own column
+        unhedged_ends = _holding_unhedged(cols.get("unhedged_qty"), cols.get("unhedged_cash"),
+                                          spot)
+    hedged_min, hedged_max, dev_min, dev_max, dev_ex_min, dev_ex_max = _value_extremes(
+        cols, hedged, funding_units, scratch)
     effective = None
     if spec.purchase:
         with np.errstate(divide="ignore", invalid="ignore"):
-            qty = _column(replay, "target_qty", n)
-            effective = np.where(qty > 0, col["unit_cost"] + (col["fees_cum"] - col[
-                "funding_cum"]) / qty, np.nan)
-    series = BacktestSeries(
-        ts_ms=h.open_time_ms + np.int64(h.interval_ms), price=spot, mark=mark,
-        hedged_value=hedged, unhedged_value=unhedged, locked_value=locked,
-        liquidation_price=col["liq"], funding_cum=col["funding_cum"],
-        fees_cum=col["fees_cum"], effective_leverage=lev,
-        spot_qty=col["spot_qty"], hedge_qty=np.abs(q), effective_price=effective,
-    )
+            qty = cols.bars("target_qty")
+            effective = np.where(qty > 0, cols.bars("unit_cost") + (
+                cols.get("fees_cum") - cols.bars("funding_cum")) / qty, np.nan)
+    series = BacktestSeries.lazy(
+        _ChartSeries(replay, cols, mark, unhedged), price=spot, mark=mark,
+        hedged_value=hedged, effective_price=effective)
     acct = replay.account
     symbol = replay.hedge_symbol
     base = replay.instrument.base
@@ -113,19 +242,19 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     acct.mark(symbol, Decimal(repr(float(mark[-1]))))
     value_end = acct.equity_usdt({base: end_spot})
     if spec.purchase:
-        cost = Decimal(repr(float(col["unit_cost"][-1])))
+        cost = Decimal(repr(float(cols.bars("unit_cost")[-1])))
         value_end = (value_end - replay.reserve_start) * cost / end_spot + replay.reserve_start
     pos = acct.position(symbol)
     return BacktestResult(
         asset=spec.asset, policy=spec.policy, leverage=spec.leverage, purchase=spec.purchase,
         start_ms=int(h.open_time_ms[0]), end_ms=int(h.open_time_ms[-1]) + int(h.interval_ms),
         value_start=_cents(hedged[0]), value_end=to_cents(value_end),
-        value_min=_cents(np.min(hedged)), value_max=_cents(np.max(hedged)),
-        unhedged_start=_cents(unhedged[0]), unhedged_end=_cents(unhedged[-1]),
-        unhedged_min=_cents(np.min(unhedged)), unhedged_max=_cents(np.max(unhedged)),
-        deviation_min_pct=_pct(np.min(deviation_ex)), deviation_max_pct=_pct(np.max(deviation_ex)),
-        deviation_min_with_funding_pct=_pct(np.min(deviation)),
-        deviation_max_with_funding_pct=_pct(np.max(deviation)),
+        value_min=_cents(hedged_min), value_max=_cents(hedged_max),
+        unhedged_start=_cents(unhedged_ends[0]), unhedged_end=_cents(unhedged_ends[1]),
+        unhedged_min=_cents(unhedged_ends[2]), unhedged_max=_cents(unhedged_ends[3]),
+        deviation_min_pct=_pct(dev_ex_min), deviation_max_pct=_pct(dev_ex_max),
+        deviation_min_with_funding_pct=_pct(dev_min),
+        deviation_max_with_funding_pct=_pct(dev_max),
         funding_received=replay.funding_in, funding_paid=replay.funding_out,
         fees_total=acct.fees_paid_usdt, rebalances=replay.rebalances,
         margin_moves=replay.margin_moves, final_spot_qty=acct.spot.get(base, ZERO),
@@ -141,6 +270,21 @@ def build_result(replay: ReplayState, stand_in_marks: int) -> BacktestResult:
     )
 
 
+def _holding_unhedged(qty: float | FloatArray, cash: float | FloatArray,
+                      spot: FloatArray) -> tuple[float, float, float, float]:
+    """First, last, lowest and highest of a holding's unhedged value ``qty × spot + cash``.
+
+    With one quantity ≥ 0 and one cash amount, the value is a non-decreasing function of the
+    spot price in floating point too, so its extremes come from the spot's (bit for bit).
+    """
+    if isinstance(qty, float) and isinstance(cash, float) and qty >= 0:
+        lo, hi = _extremes(spot)
+        return (qty * float(spot[0]) + cash, qty * float(spot[-1]) + cash,
+                qty * lo + cash, qty * hi + cash)
+    value = np.asarray(qty * spot + cash)
+    return (float(value[0]), float(value[-1]), *_extremes(value))
+
+
 def _maybe_cents(values: FloatArray | None, *, last: bool) -> Decimal | None:
     if values is None or not bool(np.isfinite(values).any()):
         return None
@@ -151,9 +295,10 @@ def _maybe_cents(values: FloatArray | None, *, last: bool) -> Decimal | None:
 def _contracts_held(replay: ReplayState) -> tuple[str, ...]:
     """Contracts the hedge was held in, in order of first use."""
     held: list[str] = []
-    for p in replay.pieces:
-        symbol = replay.book.instruments[p.contract].symbol
-        if p.hedge_qty != 0 and symbol not in held:
+    columns = replay.pieces.columns
+    for contract, qty in zip(columns["contract"], columns["hedge_qty"], strict=True):
+        symbol = replay.book.instruments[int(contract)].symbol
+        if qty != 0 and symbol not in held:
             held.append(symbol)
     return tuple(held)
 
