@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perphedge.adapters.bundled import BundledMarketData, bundled_brackets
+from perphedge.adapters.marketdata.bundled import BundledMarketData, bundled_brackets
 from perphedge.backtest.funding_run import NEAR, bracket_rows, liquidation_levels
 from perphedge.domain.liquidation import solve_liquidation
 from perphedge.domain.types import Side
