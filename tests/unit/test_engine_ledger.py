@@ -33,9 +33,14 @@ class LosingVenue(PaperVenue):
     lost_replies = 0
     history_down = 0
     transfers_sent = 0
+    #: Transfers that fail before the exchange acts (a 503 from the gateway, a 429).
+    failed_before = 0
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         self.transfers_sent += 1
+        if self.failed_before:
+            self.failed_before -= 1
+            raise RetryableExchangeError("transfer on paper: 503 before the exchange acted")
         await super().transfer(amount_usdt, to=to)
         if self.lost_replies:
             self.lost_replies -= 1
@@ -173,3 +178,39 @@ def test_a_store_far_behind_catches_up_one_span_a_cycle(tmp_path: Path) -> None:
     assert sum("40 USDT" in line for lines in passes for line in lines) == 1
     assert _store_transfers(engine) == _exchange_transfers(paper)
     store.close()
+
+
+def test_a_transfer_that_never_happened_holds_back_the_next_for_a_minute_not_for_good(
+        tmp_path: Path) -> None:
+    """The soak's failing clean cycles: a transfer refused before the exchange acted (a 503,
+    a 429) leaves a note "in doubt"; the engine is killed and restarted. While the exchange's
+    clock stands still (a replay; or a quiet minute), the note used to hold back every later
+    transfer until the exchange's time moved 15 minutes. Now: the cycle waits (as for an
+    order in doubt), and a minute after the send by the engine's clock a read of the history
+    that still lacks it gives it up; the transfer is planned and sent again, once."""
+    engine, venue = _engine(tmp_path)
+    venue.failed_before = 1
+    first = asyncio.run(engine.cycle())
+    assert first.status == "error", first.lines
+    assert _exchange_transfers(venue) == []
+
+    # A restart: a new engine on the same store, 5 s later (the exchange's clock frozen).
+    clock = ManualClock(T0 + HOUR + 5_000)
+    restarted = HedgeEngine(hedge_config(), venue, engine.store,
+                            LiveExecutor(venue, engine.store, "main"), clock)
+    waiting = asyncio.run(restarted.cycle())
+    assert waiting.status == "waiting", waiting.lines
+    assert any(line.startswith("waiting for a transfer futures of") for line in waiting.lines)
+    assert venue.transfers_sent == 1  # held back: the first may still show
+
+    clock.advance_ms(60_000)
+    report = asyncio.run(restarted.cycle())
+
+    assert any("is not in the exchange's history: it did not happen" in line
+               for line in report.lines), report.lines
+    assert report.status == "acted", report.lines
+    assert venue.transfers_sent == 2
+    assert _store_transfers(engine) == _exchange_transfers(venue) != []
+    position = asyncio.run(venue.positions())
+    assert [p.qty_base for p in position] == [Decimal("-1.000")]
+    assert asyncio.run(restarted.cycle()).status == "idle"

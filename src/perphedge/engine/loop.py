@@ -24,7 +24,7 @@ from perphedge.engine import reconcile as rc
 from perphedge.engine.backoff import HOUR_MS, FreeMargin, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
-from perphedge.engine.ledger import LedgerReconciler
+from perphedge.engine.ledger import LedgerReconciler, MoneyInDoubt
 from perphedge.engine.observe import (
     Observation,
     build_state,
@@ -320,6 +320,11 @@ class HedgeEngine:
         except HedgeStopped as stop:
             report.status = stop.state
             report.lines.append(f"hedge was {stop.state} during the cycle: nothing more sent")
+        except MoneyInDoubt as doubt:
+            # Like an order in doubt: nothing failed, the plan waits for the history.
+            self._record("waiting", ts, {"money_in_doubt": str(doubt)})
+            report.status = "waiting"
+            report.lines.append(str(doubt))
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"
