@@ -13,13 +13,15 @@ from sqlalchemy import select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow
+from perphedge.domain.types import Side
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
-from perphedge.engine.ledger import LedgerReconciler, MoneySend, send_money
+from perphedge.engine.ledger import LedgerReconciler, MoneyInDoubt, MoneySend, send_money
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market, MoneyMove
 from perphedge.errors import RetryableExchangeError
 from perphedge.paper.venue import PaperVenue
+from perphedge.planning.translate import MoneyCall, OrderCall, Step
 from tests.unit.test_engine_loop import hedge_config
 from tests.unit.test_paper_venue import HOUR, T0, venue_on
 
@@ -214,3 +216,54 @@ def test_a_transfer_that_never_happened_holds_back_the_next_for_a_minute_not_for
     position = asyncio.run(venue.positions())
     assert [p.qty_base for p in position] == [Decimal("-1.000")]
     assert asyncio.run(restarted.cycle()).status == "idle"
+
+
+def _rebalance(qty: str) -> list[Step]:
+    """The managed policy's cut past its upper trigger: sell spot, move the proceeds, cut the
+    hedge by as much, put margin back (planning.policies._rebalance_short)."""
+    return [OrderCall(Market.SPOT, "BTCUSDT", Side.SHORT, Decimal(qty)),
+            MoneyCall("transfer_futures", "BTCUSDT", Decimal("4000")),
+            OrderCall(Market.FUTURES, "BTCUSDT", Side.LONG, Decimal(qty), reduce_only=True),
+            MoneyCall("margin_add", "BTCUSDT", Decimal("100"))]
+
+
+def _held(venue: PaperVenue) -> tuple[Decimal, Decimal]:
+    """(spot BTC, short) on the exchange."""
+    balances = asyncio.run(venue.balances())
+    short = -sum((p.qty_base for p in asyncio.run(venue.positions())), ZERO)
+    return balances.spot.get("BTC", ZERO), short
+
+
+def test_a_failed_transfer_after_a_spot_sale_still_lets_the_hedge_follow(
+        tmp_path: Path) -> None:
+    """The soak's over-hedged round ends: a rebalance sold spot, its transfer failed, and the
+    plan stopped before the reduce-only leg, leaving the short above the smaller holding."""
+    engine, venue = _engine(tmp_path)
+    assert asyncio.run(engine.cycle()).status == "acted"
+    assert _held(venue) == (Decimal(1), Decimal("1.000"))
+    venue.failed_before = 1
+    executor = engine.executor
+    assert isinstance(executor, LiveExecutor)
+
+    with pytest.raises(RetryableExchangeError, match="503 before the exchange acted"):
+        asyncio.run(executor.execute(_rebalance("0.2"), "btc", T0 + 2 * HOUR))
+
+    assert _held(venue) == (Decimal("0.8"), Decimal("0.800"))  # both legs, still equal
+    assert venue.transfers_sent == 2  # the funding transfer, the failed one; no margin add
+
+
+def test_a_plan_whose_transfer_is_in_doubt_waits_before_its_first_step(tmp_path: Path) -> None:
+    engine, venue = _engine(tmp_path)
+    assert asyncio.run(engine.cycle()).status == "acted"
+    venue.failed_before = 1
+    executor = engine.executor
+    assert isinstance(executor, LiveExecutor)
+    with pytest.raises(RetryableExchangeError):
+        asyncio.run(executor.execute([MoneyCall("transfer_futures", "BTCUSDT", Decimal("10"))],
+                                     "btc", T0 + 2 * HOUR))
+
+    with pytest.raises(MoneyInDoubt, match="waiting for a transfer futures of 10 USDT"):
+        asyncio.run(executor.execute(_rebalance("0.2"), "btc", T0 + 2 * HOUR + 1_000))
+
+    assert _held(venue) == (Decimal(1), Decimal("1.000"))  # no spot sold, nothing cut
+    assert venue.transfers_sent == 2

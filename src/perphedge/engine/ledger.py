@@ -48,7 +48,8 @@ from perphedge.engine.ledger_port import (
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
 from perphedge.errors import DataError, ExchangeError, RetryableExchangeError
 
-__all__ = ["LedgerReconciler", "MoneyInDoubt", "MoneySend", "match_moves", "send_money"]
+__all__ = ["LedgerReconciler", "MoneyInDoubt", "MoneySend", "hold_back", "match_moves",
+           "send_money"]
 
 #: A move shows in the history at most this long after the time read just before its send.
 MAX_LAG_MS = 15 * 60_000
@@ -188,6 +189,18 @@ async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
                 "recorded, not sent again)")
     ledger.add_move(_row(send, ts_ms, after_ms=before))
     return ""
+
+
+async def hold_back(venue: Venue, ledger: LedgerRepository, send: MoneySend,
+                    ts_ms: int) -> None:
+    """Raise :class:`MoneyInDoubt` now if ``send`` would be held back by an earlier move of
+    its kind still in doubt: a plan checks before its first step, so it does not sell spot
+    (say) and then stop at the transfer that was to carry the proceeds."""
+    if not isinstance(venue, ReadsLedger) or not any(
+            p["kind"] == send.kind
+            for p in ledger.unresolved(send.hedge_id, ts_ms - UNSETTLED_WINDOW_MS)):
+        return
+    _refuse_while_unsettled(ledger, send, await venue.ledger_now_ms(send.symbol), ts_ms)
 
 
 def _refuse_while_unsettled(ledger: LedgerRepository, send: MoneySend, before: int,
