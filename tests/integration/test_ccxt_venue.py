@@ -213,7 +213,12 @@ def test_fetch_order_by_client_id_reads_fills_and_fee_and_unknown_is_none() -> N
         trades_params = server.last("GET", "/fapi/v1/userTrades").params
         server.route("GET", "/fapi/v1/order",
                      Reply(400, {"code": -2013, "msg": "Order does not exist."}))
+        server.route("GET", "/api/v3/order",
+                     Reply(400, {"code": -2013, "msg": "Order does not exist."}))
         missing = run(server, lambda v: v.fetch_order("BTCUSDT", "ph-never-sent"))
+        # Unknown to futures: asked at spot too (a killed process's spot order).
+        assert server.last("GET", "/api/v3/order").params["origClientOrderId"] == (
+            "ph-never-sent")
     assert missing is None
     assert order is not None
     assert order.state is OrderState.FILLED
