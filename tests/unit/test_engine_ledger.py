@@ -19,7 +19,7 @@ from perphedge.engine.execute import LiveExecutor
 from perphedge.engine.ledger import LedgerReconciler, MoneyInDoubt, MoneySend, send_money
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market, MoneyMove
-from perphedge.errors import RetryableExchangeError
+from perphedge.errors import MoneyMoveRefusedError, RetryableExchangeError
 from perphedge.paper.venue import PaperVenue
 from perphedge.planning.translate import MoneyCall, OrderCall, Step
 from tests.unit.test_engine_loop import hedge_config
@@ -35,11 +35,16 @@ class LosingVenue(PaperVenue):
     lost_replies = 0
     history_down = 0
     transfers_sent = 0
-    #: Transfers that fail before the exchange acts (a 503 from the gateway, a 429).
+    #: Transfers that fail before the exchange acts (a 503 from the gateway, say).
     failed_before = 0
+    #: Transfers refused with a reply the exchange documents as a refusal (a 429 -1003).
+    refused = 0
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         self.transfers_sent += 1
+        if self.refused:
+            self.refused -= 1
+            raise MoneyMoveRefusedError("transfer on paper: 429 -1003", "binance -1003")
         if self.failed_before:
             self.failed_before -= 1
             raise RetryableExchangeError("transfer on paper: 503 before the exchange acted")
@@ -267,3 +272,19 @@ def test_a_plan_whose_transfer_is_in_doubt_waits_before_its_first_step(tmp_path:
 
     assert _held(venue) == (Decimal(1), Decimal("1.000"))  # no spot sold, nothing cut
     assert venue.transfers_sent == 2
+
+
+def test_a_documented_refusal_of_a_transfer_leaves_nothing_in_doubt(tmp_path: Path) -> None:
+    """A 429 (-1003) proves the transfer did not happen: no look-up, no note, and the next
+    cycle sends it again at once (no minute in doubt)."""
+    engine, venue = _engine(tmp_path)
+    venue.refused = 1
+    first = asyncio.run(engine.cycle())
+    assert first.status == "error", first.lines
+    assert engine.store.ledger().unresolved("btc", 0) == []
+
+    second = asyncio.run(engine.cycle())
+
+    assert second.status == "acted", second.lines
+    assert venue.transfers_sent == 2
+    assert _store_transfers(engine) == _exchange_transfers(venue) != []

@@ -325,7 +325,7 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
 
     async def _position_margin(self, symbol: str, amount: Decimal, kind: int, verb: str) -> None:
         _check_amount(amount)
-        reply = await self._once(
+        reply = await self._send_money(
             f"{verb} {amount} USDT margin of {symbol}",
             lambda: self._client.fapiPrivatePostPositionMargin(
                 {"symbol": symbol, "amount": parse.plain(amount), "type": kind}
@@ -339,7 +339,7 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """``POST /sapi/v1/asset/transfer`` MAIN_UMFUTURE (to futures) or UMFUTURE_MAIN."""
         _check_amount(amount_usdt)
-        await self._once(
+        await self._send_money(
             f"transfer {amount_usdt} USDT to {to.value}",
             lambda: self._client.sapiPostAssetTransfer(
                 {"type": _TRANSFER_TYPES[to], "asset": "USDT", "amount": parse.plain(amount_usdt)}

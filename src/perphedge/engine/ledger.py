@@ -2,18 +2,18 @@
 are looked up in the exchange's history, and every cycle (or every few) fills, fees,
 transfers and margin moves missing from the store are recorded from that history.
 
-Transfers and margin moves (:func:`send_money`) are sent **once**. When the reply does not
-prove the outcome (a timeout, a cut or garbled reply, a 5xx, or any error at all: a refusal
-simply leaves nothing in the history), the exchange's transfer or margin history is asked
-for a move of the same kind and amount made since just before the send, and not yet tied to
-another record. Found: it is recorded with the exchange's id. Not found (or the history
-cannot be read now): an ``money_unresolved`` audit row remembers the send and the error
-stands; :class:`LedgerReconciler` records the move if the history shows it later, and drops
-the note ("it did not happen") once a read of the history through the exchange's now still
-lacks it :data:`SETTLE_AFTER_MS` after the send by the engine's clock, or :data:`MAX_LAG_MS`
-after it by the exchange's. Meanwhile no second move of that kind is sent
-(:class:`MoneyInDoubt`: the cycle waits, as for an order in doubt). Nothing is ever re-sent
-to find out.
+Transfers and margin moves (:func:`send_money`) are sent **once**. A reply the exchange
+documents as a refusal (``MoneyMoveRefusedError``) proves it did not happen. When the reply
+does not prove the outcome (a timeout, a cut or garbled reply, a 5xx, any other error), the
+exchange's transfer or margin history is asked for a move of the same kind and amount made
+since just before the send, and not yet tied to another record. Found: it is recorded with
+the exchange's id. Not found (or the history cannot be read now): an ``money_unresolved``
+audit row remembers the send and the error stands; :class:`LedgerReconciler` records the
+move if the history shows it later, and drops the note ("it did not happen") once a read of
+the history through the exchange's now still lacks it :data:`SETTLE_AFTER_MS` after the send
+by the engine's clock, or :data:`MAX_LAG_MS` after it by the exchange's. Meanwhile no second
+move of that kind is sent (:class:`MoneyInDoubt`: the cycle waits, as for an order in
+doubt). Nothing is ever re-sent to find out.
 
 Matching uses the exchange's time only: the time just before a send is the exchange's
 (``ledger_now_ms``), never the engine's clock, which may differ (a replaying
@@ -46,7 +46,12 @@ from perphedge.engine.ledger_port import (
     StoredOrder,
 )
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
-from perphedge.errors import DataError, ExchangeError, RetryableExchangeError
+from perphedge.errors import (
+    DataError,
+    ExchangeError,
+    MoneyMoveRefusedError,
+    RetryableExchangeError,
+)
 
 __all__ = ["LedgerReconciler", "MoneyInDoubt", "MoneySend", "hold_back", "match_moves",
            "send_money"]
@@ -170,6 +175,8 @@ async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
     _refuse_while_unsettled(ledger, send, before, ts_ms)
     try:
         await _send(venue, send)
+    except MoneyMoveRefusedError:
+        raise  # a documented refusal: it did not happen, nothing to look for or wait on
     except ExchangeError as err:
         try:
             move = await _look_up(venue, ledger, send, before, ts_ms)
