@@ -17,6 +17,7 @@ invariants (:mod:`tests.fault.invariants`) are checked against the exchange's le
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,7 +25,7 @@ from decimal import Decimal
 from tests.fault.invariants import RoundCheck
 from tests.fault.world import FaultWorld, settle
 
-__all__ = ["RoundLog", "RoundSpec", "run_round"]
+__all__ = ["RoundLog", "RoundSpec", "clean_cycle", "run_round"]
 
 #: What the engine prints while an order, or a transfer, is in doubt (it will not act — or
 #: not move money of that kind — until it is resolved; a transfer in doubt is settled by the
@@ -144,6 +145,19 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec,
     return " ".join(done)
 
 
+def clean_cycle(world: FaultWorld, doubt_wait_s: float
+                ) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Faults off, one clean cycle, repeated every 5 s (up to ``doubt_wait_s``) while the
+    engine waits for an order or a transfer in doubt; and how long that took (0: at once)."""
+    clean = world.clean_cycle()
+    started = time.monotonic()
+    while _waiting(clean.stdout) and time.monotonic() - started < doubt_wait_s:
+        settle(5.0)
+        clean = world.clean_cycle()
+    waited = time.monotonic() - started
+    return clean, waited if _waiting(clean.stdout) or waited > 1 else 0.0
+
+
 def _waiting(stdout: str) -> bool:
     return any(text in stdout for text in WAITING)
 
@@ -167,13 +181,7 @@ def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec,
             log.steps.append("time is up")
             break
         log.steps.append(_segment(world, rng, spec, deadline))
-    clean = world.clean_cycle()
-    started = time.monotonic()
-    while _waiting(clean.stdout) and time.monotonic() - started < spec.doubt_wait_s:
-        settle(5.0)
-        clean = world.clean_cycle()
-    if _waiting(clean.stdout) or time.monotonic() - started > 1:
-        log.doubt_wait_s = time.monotonic() - started
+    clean, log.doubt_wait_s = clean_cycle(world, spec.doubt_wait_s)
     log.clean_exit, log.clean_out = clean.returncode, clean.stdout
     log.check = world.check()
     failed = [line.strip() for line in clean.stdout.splitlines()
