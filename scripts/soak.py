@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fault.proxy import FaultPlan
-from tests.fault.rounds import RoundSpec, run_round
+from tests.fault.rounds import RoundSpec, clean_cycle, run_round
 from tests.fault.world import (
     LOT_STEP,
     SYMBOL,
@@ -100,7 +100,7 @@ def rounds_phase(workdir: Path, args: argparse.Namespace, deadline: float) -> di
             print(f"  so far: {describe_world(world)}", flush=True)
         figures = describe_world(world)
     return {"rounds": rounds, **figures, "rounds_ending_over_hedged": doubled,
-            "rounds_waiting_for_an_order_in_doubt": in_doubt,
+            "rounds_waiting_for_an_order_or_transfer_in_doubt": in_doubt,
             "violations": dict(found), "first_of_each": examples,
             "ledger_last_round": {k: str(v) for k, v in last.items()}}
 
@@ -151,13 +151,16 @@ def two_engines_phase(workdir: Path, args: argparse.Namespace, *, faults: bool,
         world.stop_all()
         check = world.check()  # before the clean cycle: what the two engines left
         orders = check.figures["orders_exchange"]
-        clean = world.clean_cycle()
+        # As in a round: repeated while the engine waits for an order or transfer in doubt.
+        clean, waited = clean_cycle(world, RoundSpec().doubt_wait_s)
         after = world.check()
     return {"faults": faults, "spot_changes": changes, "futures_orders": orders,
             "samples_over_hedged": overshoots, "worst_over_hedge_btc": str(worst),
             "engines_ended_and_restarted": len(ended), "how_engines_ended": ended[:10],
             "violations_before_clean_cycle": check.violations,
-            "clean_cycle_exit": clean.returncode, "violations_after_clean_cycle": after.violations,
+            "clean_cycle_exit": clean.returncode,
+            "clean_cycle_waited_for_doubt_s": round(waited),
+            "violations_after_clean_cycle": after.violations,
             "faults_by_kind": dict(world.proxy.counts)}
 
 

@@ -114,3 +114,14 @@ class OrderRefusedError(TerminalExchangeError):
     def __init__(self, message: str, reason: str) -> None:
         self.reason = reason
         super().__init__(message)
+
+
+class MoneyMoveRefusedError(TerminalExchangeError):
+    """The exchange refused a transfer or margin move with a reply it documents as a refusal
+    (Binance -1003 rate limit, -2015 permissions, ...; the order tables of
+    :mod:`perphedge.adapters.ccxt_refusals`): it did not happen, so there is nothing to look
+    for in the exchange's history and nothing in doubt. ``reason`` is the table's entry."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)

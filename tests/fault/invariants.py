@@ -7,9 +7,10 @@ fault proxy. The store is read with plain SQL over its tables (``orders``, ``fil
 ``funding_payments``, ``margin_moves``, ``hedges``, ``decisions``), so the checks do not depend
 on the engine's own code.
 
-The local exchange serves no transfer history (``GET /sapi/v1/asset/transfer``) and no spot
-``allOrders``: transfers are compared with the futures wallet's ``TRANSFER`` income rows, and
-spot orders through spot trades.
+Transfers are compared with the futures wallet's ``TRANSFER`` income rows, a source the
+engine does not reconcile from (it reads ``GET /sapi/v1/asset/transfer``, which the local
+exchange serves too); the local exchange serves no spot ``allOrders``, so spot orders are
+compared through spot trades.
 
 Every check returns human-readable violations; :func:`check_round` gathers them with the
 figures the soak prints.

@@ -9,13 +9,15 @@ A round is a few *segments*; each segment (all drawn from the round's seeded ``R
    first request, or during start-up (store opening and migration, market loading).
 
 Then the round ends with faults off and one clean ``perphedge run --cycles 1 --yes`` (repeated
-while the engine waits for an order in doubt, which a correct engine must do), and the
+while the engine waits for an order or a transfer in doubt, which a correct engine must do),
+and the
 invariants (:mod:`tests.fault.invariants`) are checked against the exchange's ledger.
 """
 
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,10 +25,12 @@ from decimal import Decimal
 from tests.fault.invariants import RoundCheck
 from tests.fault.world import FaultWorld, settle
 
-__all__ = ["RoundLog", "RoundSpec", "run_round"]
+__all__ = ["RoundLog", "RoundSpec", "clean_cycle", "run_round"]
 
-#: What the engine prints while an order is in doubt (it will not act until it is resolved).
-WAITING = "waiting for orders"
+#: What the engine prints while an order, or a transfer, is in doubt (it will not act — or
+#: not move money of that kind — until it is resolved; a transfer in doubt is settled by the
+#: exchange's history, or given up a minute after it was sent).
+WAITING = ("waiting for orders", "USDT in doubt")
 #: Box-drawing characters of the status table (left out of the clean cycle's lines).
 TABLE_CHARS = "│┃━─┏┓┗┛┡┩└┘┌┐├┤┼╇╈╿"
 
@@ -47,8 +51,9 @@ class RoundSpec:
     #: counted from the engine's first request, or in start-up (before any request).
     kill_points: tuple[str, ...] = ("order", "order", "transfer", "timer", "timer", "startup")
     #: An order in doubt (sent, or not, when the engine died; the exchange does not know it)
-    #: makes a correct engine wait before it acts again: clean cycles are repeated, every
-    #: 5 s, while the engine says it is waiting, up to this long.
+    #: makes a correct engine wait before it acts again, and a transfer in doubt before it
+    #: moves money of that kind again: clean cycles are repeated, every 5 s, while the
+    #: engine says it is waiting, up to this long.
     doubt_wait_s: float = 75.0
     #: Also kill after a request the exchange refused (the engine cannot learn of the refusal:
     #: Binance keeps no record of it, so the order stays in doubt until the engine gives up).
@@ -140,6 +145,23 @@ def _segment(world: FaultWorld, rng: random.Random, spec: RoundSpec,
     return " ".join(done)
 
 
+def clean_cycle(world: FaultWorld, doubt_wait_s: float
+                ) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Faults off, one clean cycle, repeated every 5 s (up to ``doubt_wait_s``) while the
+    engine waits for an order or a transfer in doubt; and how long that took (0: at once)."""
+    clean = world.clean_cycle()
+    started = time.monotonic()
+    while _waiting(clean.stdout) and time.monotonic() - started < doubt_wait_s:
+        settle(5.0)
+        clean = world.clean_cycle()
+    waited = time.monotonic() - started
+    return clean, waited if _waiting(clean.stdout) or waited > 1 else 0.0
+
+
+def _waiting(stdout: str) -> bool:
+    return any(text in stdout for text in WAITING)
+
+
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
@@ -159,13 +181,7 @@ def run_round(world: FaultWorld, number: int, seed: int, spec: RoundSpec,
             log.steps.append("time is up")
             break
         log.steps.append(_segment(world, rng, spec, deadline))
-    clean = world.clean_cycle()
-    started = time.monotonic()
-    while WAITING in clean.stdout and time.monotonic() - started < spec.doubt_wait_s:
-        settle(5.0)
-        clean = world.clean_cycle()
-    if WAITING in clean.stdout or time.monotonic() - started > 1:
-        log.doubt_wait_s = time.monotonic() - started
+    clean, log.doubt_wait_s = clean_cycle(world, spec.doubt_wait_s)
     log.clean_exit, log.clean_out = clean.returncode, clean.stdout
     log.check = world.check()
     failed = [line.strip() for line in clean.stdout.splitlines()

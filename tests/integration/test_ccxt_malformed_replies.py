@@ -178,6 +178,21 @@ def test_the_message_reads_as_one_line_naming_endpoint_and_shape(
     rig.run(body)
 
 
+def test_an_empty_position_list_is_malformed_not_flat(
+        rig: Rig, server: VenueFixtureServer) -> None:
+    # v2 positionRisk lists every symbol, flat ones too: `[]` is a garbled reply (the fault
+    # soak's halts: read as "no position", a held short looked gone and the hedge halted).
+    server.route("GET", "/fapi/v2/positionRisk", Reply(200, []))
+
+    async def body(venue: BinanceUsdmVenue) -> None:
+        with pytest.raises(MalformedReplyError) as caught:
+            await venue.positions()
+        assert str(caught.value).startswith(
+            "malformed reply from GET /fapi/v2/positionRisk: expected a row per symbol")
+
+    rig.run(body)
+
+
 def _exchange_info(**btc_filter_changes: str) -> dict[str, Any]:
     info = copy.deepcopy(load_fixture("py_http_futures_market_exchange_info.json"))
     for symbol in info["symbols"]:

@@ -21,14 +21,18 @@ from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.venue import Market, OrderRequest, OrderState
 from perphedge.errors import (
     AmbiguousOrderError,
+    ExchangeError,
     InputError,
+    MoneyMoveRefusedError,
     RetryableExchangeError,
     TerminalExchangeError,
 )
 from tests.integration.binance_fixture_server import Reply, load_fixture
 from tests.integration.venue_fixture_server import (
     DROP,
+    HTML_502,
     SPOT_ACCOUNT,
+    RawReply,
     VenueFixtureServer,
     ccxt_recorded,
     serve_venue_fixtures,
@@ -213,7 +217,12 @@ def test_fetch_order_by_client_id_reads_fills_and_fee_and_unknown_is_none() -> N
         trades_params = server.last("GET", "/fapi/v1/userTrades").params
         server.route("GET", "/fapi/v1/order",
                      Reply(400, {"code": -2013, "msg": "Order does not exist."}))
+        server.route("GET", "/api/v3/order",
+                     Reply(400, {"code": -2013, "msg": "Order does not exist."}))
         missing = run(server, lambda v: v.fetch_order("BTCUSDT", "ph-never-sent"))
+        # Unknown to futures: asked at spot too (a killed process's spot order).
+        assert server.last("GET", "/api/v3/order").params["origClientOrderId"] == (
+            "ph-never-sent")
     assert missing is None
     assert order is not None
     assert order.state is OrderState.FILLED
@@ -282,6 +291,26 @@ def test_leverage_margin_moves_and_transfers_send_exact_strings() -> None:
         run(server, lambda v: v.transfer(Decimal(0), to=Market.SPOT))
     assert server.count("POST", "/sapi/v1/asset/transfer") == 0
 
+
+
+@pytest.mark.parametrize(("reply", "refused"), [
+    (Reply(429, {"code": -1003, "msg": "Too many requests."}), True),
+    (Reply(400, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}),
+     True),
+    (Reply(503, {"code": -1001, "msg": "Internal error; unable to process your request."}),
+     False),
+    (HTML_502, False),
+])
+def test_a_transfer_the_exchange_documents_as_refused_did_not_happen(
+        reply: Reply | RawReply, refused: bool) -> None:
+    """A documented refusal is ``MoneyMoveRefusedError`` (nothing to look for in the history,
+    nothing in doubt); any other failure may hide a transfer that happened."""
+    with serve_venue_fixtures() as server:
+        server.route("POST", "/sapi/v1/asset/transfer", reply)
+        with pytest.raises(ExchangeError) as caught:
+            run(server, lambda v: v.transfer(Decimal("10"), to=Market.FUTURES))
+        assert server.count("POST", "/sapi/v1/asset/transfer") == 1  # sent once
+    assert isinstance(caught.value, MoneyMoveRefusedError) is refused, caught.value
 
 def test_reads_are_retried_with_backoff_then_succeed() -> None:
     sleeps = Sleeps()

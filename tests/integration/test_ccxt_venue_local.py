@@ -141,3 +141,26 @@ def test_a_short_opened_by_client_id_is_read_back_topped_up_and_closed_reduce_on
     assert seen.flat == []
     assert seen.unknown is None
     assert seen.end.spot["USDT"] == Decimal("91000")
+
+
+def test_a_spot_order_sent_before_a_restart_is_found_by_client_id() -> None:
+    """The venue routes the ids it sent to spot from memory; a restarted process (killed
+    right after a rebalance's spot sale) must still find the sale, not call it never sent."""
+    async def main() -> tuple[VenueOrder | None, VenueOrder | None]:
+        with local_exchange() as running:
+            sender, restarted = _venue(running.url), _venue(running.url)
+            try:
+                await sender.place_order(OrderRequest(
+                    "ph-e2e-spot", Market.SPOT, BTC, Side.LONG, Decimal("0.01")))
+                found = await restarted.fetch_order(BTC, "ph-e2e-spot")
+                never = await restarted.fetch_order(BTC, "ph-e2e-never")
+                return found, never
+            finally:
+                await sender.close()
+                await restarted.close()
+
+    found, never = asyncio.run(main())
+    assert found is not None
+    assert (found.state, found.filled_qty_base) == (OrderState.FILLED, Decimal("0.01"))
+    assert found.fee_usdt > 0  # from the spot trades' commission (GET /api/v3/myTrades)
+    assert never is None

@@ -13,13 +13,15 @@ from sqlalchemy import select
 
 from perphedge.adapters.store.repository import HedgeStore
 from perphedge.adapters.store.schema import MarginMoveRow
+from perphedge.domain.types import Side
 from perphedge.engine.clock import ManualClock
 from perphedge.engine.execute import LiveExecutor
-from perphedge.engine.ledger import LedgerReconciler, MoneySend, send_money
+from perphedge.engine.ledger import LedgerReconciler, MoneyInDoubt, MoneySend, send_money
 from perphedge.engine.loop import HedgeEngine
 from perphedge.engine.venue import Market, MoneyMove
-from perphedge.errors import RetryableExchangeError
+from perphedge.errors import MoneyMoveRefusedError, RetryableExchangeError
 from perphedge.paper.venue import PaperVenue
+from perphedge.planning.translate import MoneyCall, OrderCall, Step
 from tests.unit.test_engine_loop import hedge_config
 from tests.unit.test_paper_venue import HOUR, T0, venue_on
 
@@ -33,9 +35,19 @@ class LosingVenue(PaperVenue):
     lost_replies = 0
     history_down = 0
     transfers_sent = 0
+    #: Transfers that fail before the exchange acts (a 503 from the gateway, say).
+    failed_before = 0
+    #: Transfers refused with a reply the exchange documents as a refusal (a 429 -1003).
+    refused = 0
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         self.transfers_sent += 1
+        if self.refused:
+            self.refused -= 1
+            raise MoneyMoveRefusedError("transfer on paper: 429 -1003", "binance -1003")
+        if self.failed_before:
+            self.failed_before -= 1
+            raise RetryableExchangeError("transfer on paper: 503 before the exchange acted")
         await super().transfer(amount_usdt, to=to)
         if self.lost_replies:
             self.lost_replies -= 1
@@ -173,3 +185,106 @@ def test_a_store_far_behind_catches_up_one_span_a_cycle(tmp_path: Path) -> None:
     assert sum("40 USDT" in line for lines in passes for line in lines) == 1
     assert _store_transfers(engine) == _exchange_transfers(paper)
     store.close()
+
+
+def test_a_transfer_that_never_happened_holds_back_the_next_for_a_minute_not_for_good(
+        tmp_path: Path) -> None:
+    """The soak's failing clean cycles: a transfer refused before the exchange acted (a 503,
+    a 429) leaves a note "in doubt"; the engine is killed and restarted. While the exchange's
+    clock stands still (a replay; or a quiet minute), the note used to hold back every later
+    transfer until the exchange's time moved 15 minutes. Now: the cycle waits (as for an
+    order in doubt), and a minute after the send by the engine's clock a read of the history
+    that still lacks it gives it up; the transfer is planned and sent again, once."""
+    engine, venue = _engine(tmp_path)
+    venue.failed_before = 1
+    first = asyncio.run(engine.cycle())
+    assert first.status == "error", first.lines
+    assert _exchange_transfers(venue) == []
+
+    # A restart: a new engine on the same store, 5 s later (the exchange's clock frozen).
+    clock = ManualClock(T0 + HOUR + 5_000)
+    restarted = HedgeEngine(hedge_config(), venue, engine.store,
+                            LiveExecutor(venue, engine.store, "main"), clock)
+    waiting = asyncio.run(restarted.cycle())
+    assert waiting.status == "waiting", waiting.lines
+    assert any(line.startswith("waiting for a transfer futures of") for line in waiting.lines)
+    assert venue.transfers_sent == 1  # held back: the first may still show
+
+    clock.advance_ms(60_000)
+    report = asyncio.run(restarted.cycle())
+
+    assert any("is not in the exchange's history: it did not happen" in line
+               for line in report.lines), report.lines
+    assert report.status == "acted", report.lines
+    assert venue.transfers_sent == 2
+    assert _store_transfers(engine) == _exchange_transfers(venue) != []
+    position = asyncio.run(venue.positions())
+    assert [p.qty_base for p in position] == [Decimal("-1.000")]
+    assert asyncio.run(restarted.cycle()).status == "idle"
+
+
+def _rebalance(qty: str) -> list[Step]:
+    """The managed policy's cut past its upper trigger: sell spot, move the proceeds, cut the
+    hedge by as much, put margin back (planning.policies._rebalance_short)."""
+    return [OrderCall(Market.SPOT, "BTCUSDT", Side.SHORT, Decimal(qty)),
+            MoneyCall("transfer_futures", "BTCUSDT", Decimal("4000")),
+            OrderCall(Market.FUTURES, "BTCUSDT", Side.LONG, Decimal(qty), reduce_only=True),
+            MoneyCall("margin_add", "BTCUSDT", Decimal("100"))]
+
+
+def _held(venue: PaperVenue) -> tuple[Decimal, Decimal]:
+    """(spot BTC, short) on the exchange."""
+    balances = asyncio.run(venue.balances())
+    short = -sum((p.qty_base for p in asyncio.run(venue.positions())), ZERO)
+    return balances.spot.get("BTC", ZERO), short
+
+
+def test_a_failed_transfer_after_a_spot_sale_still_lets_the_hedge_follow(
+        tmp_path: Path) -> None:
+    """The soak's over-hedged round ends: a rebalance sold spot, its transfer failed, and the
+    plan stopped before the reduce-only leg, leaving the short above the smaller holding."""
+    engine, venue = _engine(tmp_path)
+    assert asyncio.run(engine.cycle()).status == "acted"
+    assert _held(venue) == (Decimal(1), Decimal("1.000"))
+    venue.failed_before = 1
+    executor = engine.executor
+    assert isinstance(executor, LiveExecutor)
+
+    with pytest.raises(RetryableExchangeError, match="503 before the exchange acted"):
+        asyncio.run(executor.execute(_rebalance("0.2"), "btc", T0 + 2 * HOUR))
+
+    assert _held(venue) == (Decimal("0.8"), Decimal("0.800"))  # both legs, still equal
+    assert venue.transfers_sent == 2  # the funding transfer, the failed one; no margin add
+
+
+def test_a_plan_whose_transfer_is_in_doubt_waits_before_its_first_step(tmp_path: Path) -> None:
+    engine, venue = _engine(tmp_path)
+    assert asyncio.run(engine.cycle()).status == "acted"
+    venue.failed_before = 1
+    executor = engine.executor
+    assert isinstance(executor, LiveExecutor)
+    with pytest.raises(RetryableExchangeError):
+        asyncio.run(executor.execute([MoneyCall("transfer_futures", "BTCUSDT", Decimal("10"))],
+                                     "btc", T0 + 2 * HOUR))
+
+    with pytest.raises(MoneyInDoubt, match="waiting for a transfer futures of 10 USDT"):
+        asyncio.run(executor.execute(_rebalance("0.2"), "btc", T0 + 2 * HOUR + 1_000))
+
+    assert _held(venue) == (Decimal(1), Decimal("1.000"))  # no spot sold, nothing cut
+    assert venue.transfers_sent == 2
+
+
+def test_a_documented_refusal_of_a_transfer_leaves_nothing_in_doubt(tmp_path: Path) -> None:
+    """A 429 (-1003) proves the transfer did not happen: no look-up, no note, and the next
+    cycle sends it again at once (no minute in doubt)."""
+    engine, venue = _engine(tmp_path)
+    venue.refused = 1
+    first = asyncio.run(engine.cycle())
+    assert first.status == "error", first.lines
+    assert engine.store.ledger().unresolved("btc", 0) == []
+
+    second = asyncio.run(engine.cycle())
+
+    assert second.status == "acted", second.lines
+    assert venue.transfers_sent == 2
+    assert _store_transfers(engine) == _exchange_transfers(venue) != []

@@ -9,7 +9,7 @@ from pathlib import Path
 from perphedge.adapters.store.schema import OrderRow
 from perphedge.domain.types import MarginMode, Side
 from perphedge.engine.clock import ManualClock
-from perphedge.engine.venue import Market, OrderRequest, VenueOrder
+from perphedge.engine.venue import Market, OrderRequest, VenueOrder, VenuePosition
 from perphedge.errors import RetryableExchangeError
 from tests.unit.test_engine_fake_venue import BTC, T0, FakeVenue
 from tests.unit.test_engine_loop import cycle, make_engine
@@ -198,3 +198,47 @@ def test_a_lost_answer_whose_read_back_fails_too_stays_unknown_until_the_next_cy
     assert (row.state, row.filled_qty_base) == ("filled", Decimal("1.000"))
     assert [r.client_order_id for r in venue.sent] == ["ph-btc-1"]  # never sent twice
     assert venue.position_qty() == Decimal("-1.000")
+
+
+class PositionReadsEmpty(FakeVenue):
+    """The fake venue whose next ``empty_reads`` position reads answer an empty list (a garbled
+    but well-formed reply; on OKX and Bybit also what a flat account looks like)."""
+
+    empty_reads: int = 0
+
+    async def positions(self) -> list[VenuePosition]:
+        if self.empty_reads:
+            self.empty_reads -= 1
+            return []
+        return await super().positions()
+
+
+def test_one_read_showing_the_hedge_gone_does_not_halt_it(tmp_path: Path) -> None:
+    base = FakeVenue.with_funds(btc="1", usdt="30000")
+    venue = PositionReadsEmpty(base.account)
+    engine = make_engine(venue, tmp_path)
+    assert cycle(engine).status == "acted"
+    venue.empty_reads = 1  # the soak's halts: one `[]` from positionRisk read as flat
+
+    report = cycle(engine)
+
+    assert report.status == "idle", report.lines
+    assert engine.store.hedge("btc").state == "active"  # type: ignore[union-attr]
+    assert venue.position_qty() == Decimal("-1.000")
+
+
+def test_two_reads_that_disagree_end_the_cycle_in_error_not_a_refusal(tmp_path: Path) -> None:
+    base = FakeVenue.with_funds(btc="1", usdt="30000")
+    venue = PositionReadsEmpty(base.account)
+    engine = make_engine(venue, tmp_path)
+    assert cycle(engine).status == "acted"
+    venue.empty_reads = 1
+    # Half the hedge closed by hand (the records are wrong now), and one read is garbled.
+    venue.account.futures_trade(BTC, Side.LONG, Decimal("0.5"), venue.mark, T0, reduce_only=True)
+
+    report = cycle(engine)
+
+    assert report.status == "error", report.lines
+    assert "two reads of the position on BTCUSDT disagree" in (report.problem or "")
+    assert engine.store.hedge("btc").state == "active"  # type: ignore[union-attr]
+    assert cycle(engine).status == "refused"  # read twice alike: the records are wrong

@@ -143,6 +143,22 @@ def test_managed_short_does_nothing_on_a_dip_and_cuts_both_legs_equally_past_the
     assert sold.qty <= rebalance_qty(hot, D(2)) < sold.qty + lot
 
 
+
+def test_managed_short_past_the_trigger_cuts_a_hedge_above_the_holding_before_selling_spot(
+) -> None:
+    # A rebalance sold 1.25 of spot, then the engine died before its cut (the fault soak's
+    # over-hedged round ends): short 5 against a holding of 3.75, leverage still past 2.5.
+    over = short_state("120000", spot="3.75", lot_step_qty=D("0.001"))
+    assert over.effective_leverage is not None
+    assert over.effective_leverage > D("2.5")
+    assert ManagedPolicy().decide(over, PARAMS) == (AdjustHedge(D("-1.25")),)
+    # On target again, the cut past the trigger sells both legs as before.
+    back = short_state("120000", hedge="3.75", spot="3.75", margin="168750",
+                       lot_step_qty=D("0.001"))
+    assert back.effective_leverage is not None
+    assert back.effective_leverage > D("2.5")
+    assert isinstance(ManagedPolicy().decide(back, PARAMS)[0], SellSpot)
+
 def test_managed_buy_back_grows_the_hedge_before_buying_and_only_with_removable_margin() -> None:
     params = PolicyParams(leverage=D(2), trigger_down_ratio=D("0.5"))
     # Short 5 from 90,000 at 45,000: margin balance 225,000 + 225,000 uPnL, leverage 0.5.

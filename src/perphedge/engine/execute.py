@@ -9,7 +9,11 @@ reopens it (the policy sees the gap). Both legs' order rows carry the roll in th
 
 :class:`LiveExecutor` records every order with its client id (``pending_submit``) **before**
 sending it, and never resends: an ambiguous send is marked ``unknown`` and resolved by
-``fetch_order(client_id)``. :class:`DryRunExecutor` prints the same calls and sends nothing.
+``fetch_order(client_id)``. It stops at the first failure, but a failed money move still
+lets the plan's reduce-only futures orders go (they need no margin; after a rebalance's spot
+sale they keep the hedge at the smaller holding); and a plan whose money move would be held
+back by an earlier one in doubt waits before its first step (:class:`MoneyInDoubt`).
+:class:`DryRunExecutor` prints the same calls and sends nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from perphedge.config.models import ExecutionConfig, parse_interval_ms
 from perphedge.domain.money import ZERO, plain
 from perphedge.domain.types import Side
 from perphedge.engine.clock import Clock, LiveClock
-from perphedge.engine.ledger import MoneySend, send_money
+from perphedge.engine.ledger import MoneySend, hold_back, send_money
 from perphedge.engine.reconcile import (
     cancel_resting,
     client_order_id,
@@ -161,10 +165,16 @@ class LiveExecutor:
         """Perform ``calls``; the kill switch is read before every step (for an order, in the
         transaction that records its intent), so a pause stops what is left of the plan —
         the next slice, a roll's second leg — and never an order already sent."""
-        lines = []
+        lines: list[str] = []
         self._last_piece = None
         self._stop_states = stop_states
+        # A plan whose money move would be held back (an earlier one in doubt) waits whole:
+        # started, it could sell spot and then stop at the transfer carrying the proceeds.
         for call in calls:
+            if isinstance(call, MoneyCall):
+                await hold_back(self._venue, self._store.ledger(), self._send_of(
+                    call, hedge_id, call.amount_usdt), ts_ms)
+        for index, call in enumerate(calls):
             # Stop at the first failure: later calls were planned on this one's result.
             if isinstance(call, OrderCall):
                 lines.append(await self._work(call, hedge_id, ts_ms))
@@ -175,8 +185,28 @@ class LiveExecutor:
             elif isinstance(call, RollCall):
                 lines += await self._roll(call, hedge_id, ts_ms)
             elif isinstance(call, MoneyCall):
-                lines.append(await self._money(call, hedge_id, ts_ms))
+                try:
+                    lines.append(await self._money(call, hedge_id, ts_ms))
+                except ExchangeError:
+                    # Except the plan's reduce-only orders: they need no margin, and they
+                    # are the other leg of a spot sale already made (a rebalance sells spot,
+                    # moves the proceeds, cuts the hedge): skipped, the hedge would stay
+                    # above the smaller holding.
+                    await self._reductions(calls[index + 1:], hedge_id, ts_ms, lines)
+                    raise
         return lines
+
+    async def _reductions(self, rest: list[Step], hedge_id: str, ts_ms: int,
+                          lines: list[str]) -> None:
+        """Send the futures reduce-only orders among ``rest`` (after a money move failed)."""
+        for call in rest:
+            if isinstance(call, OrderCall) and call.reduce_only and (
+                    call.market is Market.FUTURES):
+                lines.append(await self._work(call, hedge_id, ts_ms))
+
+    def _send_of(self, call: MoneyCall, hedge_id: str, amount: Decimal) -> MoneySend:
+        return MoneySend(hedge_id, self._account, call.kind, call.symbol, amount,
+                         call.from_reserve)
 
     def _guard(self, hedge_id: str) -> None:
         """The kill switch before a step that is not an order (orders check it in their
@@ -390,6 +420,6 @@ class LiveExecutor:
         if amount <= 0:
             return describe(call) + " skipped: nothing free"
         # Sent once; an unclear outcome is settled by the exchange's history (engine.ledger).
-        resolved = await send_money(venue, self._store.ledger(), MoneySend(
-            hedge_id, self._account, call.kind, call.symbol, amount, call.from_reserve), ts_ms)
+        resolved = await send_money(venue, self._store.ledger(),
+                                    self._send_of(call, hedge_id, amount), ts_ms)
         return describe(MoneyCall(call.kind, call.symbol, amount, call.from_reserve)) + resolved

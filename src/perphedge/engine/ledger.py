@@ -2,18 +2,24 @@
 are looked up in the exchange's history, and every cycle (or every few) fills, fees,
 transfers and margin moves missing from the store are recorded from that history.
 
-Transfers and margin moves (:func:`send_money`) are sent **once**. When the reply does not
-prove the outcome (a timeout, a cut or garbled reply, a 5xx, or any error at all: a refusal
-simply leaves nothing in the history), the exchange's transfer or margin history is asked
-for a move of the same kind and amount made since just before the send, and not yet tied to
-another record. Found: it is recorded with the exchange's id. Not found (or the history
-cannot be read now): an ``money_unresolved`` audit row remembers the send and the error
-stands; :class:`LedgerReconciler` records the move if the history shows it later, and drops
-the note after :data:`MAX_LAG_MS`. Nothing is ever re-sent to find out.
+Transfers and margin moves (:func:`send_money`) are sent **once**. A reply the exchange
+documents as a refusal (``MoneyMoveRefusedError``) proves it did not happen. When the reply
+does not prove the outcome (a timeout, a cut or garbled reply, a 5xx, any other error), the
+exchange's transfer or margin history is asked for a move of the same kind and amount made
+since just before the send, and not yet tied to another record. Found: it is recorded with
+the exchange's id. Not found (or the history cannot be read now): an ``money_unresolved``
+audit row remembers the send and the error stands; :class:`LedgerReconciler` records the
+move if the history shows it later, and drops the note ("it did not happen") once a read of
+the history through the exchange's now still lacks it :data:`SETTLE_AFTER_MS` after the send
+by the engine's clock, or :data:`MAX_LAG_MS` after it by the exchange's. Meanwhile no second
+move of that kind is sent (:class:`MoneyInDoubt`: the cycle waits, as for an order in
+doubt). Nothing is ever re-sent to find out.
 
 Matching uses the exchange's time only: the time just before a send is the exchange's
 (``ledger_now_ms``), never the engine's clock, which may differ (a replaying
 local exchange). Moves are matched oldest first by kind, amount (and symbol for margin).
+How long to wait for a move to show is counted on the engine's clock (the exchange's may
+stand still, or jump: a replay).
 
 The reconciliation is incremental: each stream (``transfers``, ``margin:SYMBOL``,
 ``fills:MARKET:SYMBOL``) keeps a cursor in the store and is read from the cursor minus
@@ -40,12 +46,23 @@ from perphedge.engine.ledger_port import (
     StoredOrder,
 )
 from perphedge.engine.venue import LedgerFill, Market, MoneyMove, ReadsLedger, Venue
-from perphedge.errors import DataError, ExchangeError, RetryableExchangeError
+from perphedge.errors import (
+    DataError,
+    ExchangeError,
+    MoneyMoveRefusedError,
+    RetryableExchangeError,
+)
 
-__all__ = ["LedgerReconciler", "MoneySend", "match_moves", "send_money"]
+__all__ = ["LedgerReconciler", "MoneyInDoubt", "MoneySend", "hold_back", "match_moves",
+           "send_money"]
 
 #: A move shows in the history at most this long after the time read just before its send.
 MAX_LAG_MS = 15 * 60_000
+#: By the engine's clock: a send with no clear reply that a read of the history through the
+#: exchange's now does not show this long after it never happened. Binance moves the money
+#: before it answers, and a signed request older than its ``recvWindow`` (ccxt: 10 s) is
+#: refused, so one still on its way cannot execute later. The grace an order in doubt gets.
+SETTLE_AFTER_MS = 60_000
 #: Slack for a history row stamped a little before the time read before the send.
 SKEW_MS = 5_000
 #: Each read goes back this far before its cursor (late rows; insert-once makes it safe).
@@ -63,6 +80,11 @@ LEDGER_INTERVAL_MS = 5 * 60_000
 TRANSFER_KINDS = ("transfer_futures", "transfer_spot")
 MARGIN_KINDS = ("margin_add", "margin_remove")
 _FINAL = ("filled", "canceled", "rejected")
+
+
+class MoneyInDoubt(RetryableExchangeError):
+    """A money move not sent because an earlier one of its kind is still in doubt: the cycle
+    waits (as for an order in doubt) until the history shows it or it is given up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +175,8 @@ async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
     _refuse_while_unsettled(ledger, send, before, ts_ms)
     try:
         await _send(venue, send)
+    except MoneyMoveRefusedError:
+        raise  # a documented refusal: it did not happen, nothing to look for or wait on
     except ExchangeError as err:
         try:
             move = await _look_up(venue, ledger, send, before, ts_ms)
@@ -163,7 +187,8 @@ async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
         if move is None:
             ledger.note(send.hedge_id, ts_ms, UNRESOLVED, {
                 "kind": send.kind, "symbol": send.symbol, "amount": plain(send.amount_usdt),
-                "before_ms": before, "from_reserve": send.from_reserve, "error": str(err)[:300],
+                "before_ms": before, "sent_ms": ts_ms, "from_reserve": send.from_reserve,
+                "error": str(err)[:300],
             })
             raise
         ledger.add_move(_row(send, ts_ms, move))
@@ -173,17 +198,30 @@ async def send_money(venue: Venue, ledger: LedgerRepository, send: MoneySend,
     return ""
 
 
+async def hold_back(venue: Venue, ledger: LedgerRepository, send: MoneySend,
+                    ts_ms: int) -> None:
+    """Raise :class:`MoneyInDoubt` now if ``send`` would be held back by an earlier move of
+    its kind still in doubt: a plan checks before its first step, so it does not sell spot
+    (say) and then stop at the transfer that was to carry the proceeds."""
+    if not isinstance(venue, ReadsLedger) or not any(
+            p["kind"] == send.kind
+            for p in ledger.unresolved(send.hedge_id, ts_ms - UNSETTLED_WINDOW_MS)):
+        return
+    _refuse_while_unsettled(ledger, send, await venue.ledger_now_ms(send.symbol), ts_ms)
+
+
 def _refuse_while_unsettled(ledger: LedgerRepository, send: MoneySend, before: int,
                             ts_ms: int) -> None:
     """No second move of a kind while an earlier one of that kind is unconfirmed: the two
     could add up to twice what was planned. The reconciliation settles it (records it, or
-    gives it up after ``MAX_LAG_MS``), then sending resumes."""
+    gives it up after ``SETTLE_AFTER_MS``), then sending resumes."""
     for pending in ledger.unresolved(send.hedge_id, ts_ms - UNSETTLED_WINDOW_MS):
         if pending["kind"] == send.kind and before - int(pending["before_ms"]) <= MAX_LAG_MS:
-            raise RetryableExchangeError(
-                f"{send.kind.replace('_', ' ')} {plain(send.amount_usdt)} USDT not sent: an "
-                f"earlier one of {pending['amount']} USDT had no clear reply and is not in the "
-                "exchange's history yet; the ledger reconciliation settles it first")
+            raise MoneyInDoubt(
+                f"waiting for a {pending['kind'].replace('_', ' ')} of {pending['amount']} "
+                "USDT in doubt: it had no clear reply and is not in the exchange's history "
+                f"yet; {send.kind.replace('_', ' ')} {plain(send.amount_usdt)} USDT not sent "
+                "until the ledger reconciliation settles it")
 
 
 async def _history(venue: ReadsLedger, kinds: Sequence[str], symbol: str,
@@ -324,7 +362,7 @@ class LedgerReconciler:
         rest = match_moves(fresh, claims)
         lines = []
         for claim in claims:
-            lines += self._settle(claim, end, ts_ms)
+            lines += self._settle(claim, since, end, now, ts_ms)
         for move in rest:
             row = NewMove(hedge_id=self.hedge_id, ts_ms=ts_ms, kind=move.kind,
                           amount_usdt=move.amount_usdt, note=move.symbol or self.symbol,
@@ -344,9 +382,12 @@ class LedgerReconciler:
             return since + SPAN_MS
         return now
 
-    def _settle(self, claim: Claim, read_until: int, ts_ms: int) -> list[str]:
+    def _settle(self, claim: Claim, read_from: int, read_until: int, now: int,
+                ts_ms: int) -> list[str]:
         """Tie a recorded move to its id, record an unresolved send that happened, or give
-        one up once the history read so far would show it."""
+        one up once the history read would show it: read past ``MAX_LAG_MS`` after it (the
+        exchange's time), or read from before it through the exchange's now at least
+        ``SETTLE_AFTER_MS`` after it was sent (the engine's clock)."""
         if isinstance(claim.source, _Recorded):
             if claim.move is not None:
                 self.ledger.claim(claim.source.move.id, claim.move.exchange_id,
@@ -361,7 +402,11 @@ class LedgerReconciler:
             self._resolve(hedge_id, pending, ts_ms, claim.move.exchange_id)
             return [f"ledger: the {what} whose reply was lost did happen "
                     f"({claim.move.exchange_id}): recorded"]
-        if read_until - int(pending["before_ms"]) > MAX_LAG_MS:
+        before = int(pending["before_ms"])
+        sent = pending.get("sent_ms")
+        waited = (sent is not None and ts_ms - int(sent) >= SETTLE_AFTER_MS
+                  and read_from <= before - SKEW_MS and read_until >= now)
+        if waited or read_until - before > MAX_LAG_MS:
             self._resolve(hedge_id, pending, ts_ms, None)
             return [f"ledger: the {what} whose reply was lost is not in the exchange's history: "
                     "it did not happen"]

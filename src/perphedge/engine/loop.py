@@ -24,7 +24,7 @@ from perphedge.engine import reconcile as rc
 from perphedge.engine.backoff import HOUR_MS, FreeMargin, pace
 from perphedge.engine.clock import Clock
 from perphedge.engine.execute import Executor, describe
-from perphedge.engine.ledger import LedgerReconciler
+from perphedge.engine.ledger import LedgerReconciler, MoneyInDoubt
 from perphedge.engine.observe import (
     Observation,
     build_state,
@@ -44,7 +44,13 @@ from perphedge.engine.store_port import (
     StoredHedge,
 )
 from perphedge.engine.venue import Venue
-from perphedge.errors import ExchangeError, HedgeStopped, PerphedgeError, TerminalExchangeError
+from perphedge.errors import (
+    ExchangeError,
+    HedgeStopped,
+    PerphedgeError,
+    RetryableExchangeError,
+    TerminalExchangeError,
+)
 from perphedge.planning.hedge_state import Action, AdjustHedge, Alert, HedgeState, SellSpot
 from perphedge.planning.policies import get_policy
 from perphedge.planning.translate import (
@@ -202,7 +208,7 @@ class HedgeEngine:
         expected = rc.expected_position(self.store, self.hedge.name)
         self._refusals = self.store.refusals(self.hedge.name, ts - HOUR_MS)
         self._reserve_spent = self._read_reserve_spent()
-        obs = await observe(self.venue, self.hedge, ts, self._specs)
+        obs = await self._observe_confirmed(ts, expected)
         if obs.signed_position_qty * hedge_side(self.hedge).sign < 0:
             return self._refuse(ts, [*lines, (
                 f"REFUSED: the position on {self.symbol} is {obs.signed_position_qty}, on the "
@@ -222,6 +228,29 @@ class HedgeEngine:
             else:
                 lines.append(_NEWER_CHANGE)
         return CycleReport(self.hedge.name, ts, "idle", lines), obs
+
+    async def _observe_confirmed(self, ts: int, expected: Decimal) -> Observation:
+        """The observation; a position that differs from the records is read a second time.
+
+        A halt (or an adopted liquidation) must come from the account, never from one reply:
+        a well-formed but garbled read (an empty position list, which on OKX or Bybit is also
+        what "flat" looks like) would otherwise halt the hedge for nothing. Two reads that
+        that disagree with the records and with each other end the cycle in error (retried next
+        cycle), never in a refusal.
+        """
+        obs = await observe(self.venue, self.hedge, ts, self._specs)
+        half_lot = obs.instrument.lot_step / 2
+        if abs(obs.signed_position_qty - expected) < half_lot:
+            return obs
+        again = await observe(self.venue, self.hedge, ts, self._specs)
+        if abs(again.signed_position_qty - expected) < half_lot:
+            return again  # the first read was the odd one
+        if abs(again.signed_position_qty - obs.signed_position_qty) >= half_lot:
+            raise RetryableExchangeError(
+                f"two reads of the position on {self.symbol} disagree "
+                f"({obs.signed_position_qty}, then {again.signed_position_qty}); "
+                "the next cycle reads it again")
+        return again
 
     async def _cycle(self, ts: int, hedge_state: str) -> CycleReport:
         report, obs = await self._prepare(ts, hedge_state)
@@ -291,6 +320,11 @@ class HedgeEngine:
         except HedgeStopped as stop:
             report.status = stop.state
             report.lines.append(f"hedge was {stop.state} during the cycle: nothing more sent")
+        except MoneyInDoubt as doubt:
+            # Like an order in doubt: nothing failed, the plan waits for the history.
+            self._record("waiting", ts, {"money_in_doubt": str(doubt)})
+            report.status = "waiting"
+            report.lines.append(str(doubt))
         except ExchangeError as err:
             self._record("error", ts, {"error": str(err), "calls": [describe(c) for c in calls]})
             report.status = "error"

@@ -302,6 +302,12 @@ def managed_short(state: HedgeState, params: PolicyParams) -> list[Action]:
     waiting = backing_off(state.refusals_in_a_row, state.last_refusal_ms, state.now_ms,
                           params.decision_interval_ms)
     if lev is not None and lev > up:
+        over = state.hedge_qty - state.target_exposure_qty
+        if over > state.target_exposure_qty * params.hedge_band_pct / HUNDRED:
+            # Above the holding (a rebalance whose cut was lost after its spot sale, or the
+            # holder sold): cutting the excess lowers the leverage too, and selling more spot
+            # first would leave the hedge as far above the holding as before.
+            return [AdjustHedge(-over)]
         x = round_lot(min(rebalance_qty(state, params.leverage), state.hedge_qty),
                       state.lot_step_qty)
         return _rebalance_short(state, params, x) if x > ZERO else []

@@ -1,14 +1,15 @@
 """Shared plumbing of the ccxt venues: error translation, read retries, one-shot orders.
 
 Retries: reads (and the idempotent writes: margin mode, leverage) are retried on
-``RetryableExchangeError`` — a malformed reply among them — with bounded exponential backoff.
-``place_order``, ``cancel_order``, margin moves and transfers are sent exactly once: a second
-send could double them. Whether an order send failed is decided by the exchange's reply, not
-the exception class: only a documented refusal (:mod:`.ccxt_refusals`) is
+``RetryableExchangeError`` — a malformed reply among them — with bounded exponential
+backoff. ``place_order``, ``cancel_order``, margin moves and transfers are sent exactly
+once: a second send could double them (a money move's documented refusal is
+``MoneyMoveRefusedError``). Whether an order send failed is decided by the exchange's reply,
+not the exception class: only a documented refusal (:mod:`.ccxt_refusals`) is
 ``OrderRefusedError``; any other failure is ``AmbiguousOrderError`` and the engine resolves
 it by client order id (a cancel is read back here). Every reply is checked at the edge: its
-envelope before ccxt parses it (:mod:`.ccxt_envelope`), ccxt's own parse (an exception raised
-inside ccxt is a ``MalformedReplyError``), then each value (:mod:`.ccxt_reply`).
+envelope before ccxt parses it (:mod:`.ccxt_envelope`), ccxt's own parse (an exception
+raised inside ccxt is a ``MalformedReplyError``), then each value (:mod:`.ccxt_reply`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from perphedge.errors import (
     ExchangeError,
     InputError,
     MalformedReplyError,
+    MoneyMoveRefusedError,
     OrderRefusedError,
     RetryableExchangeError,
 )
@@ -150,6 +152,20 @@ class CcxtVenueBase:
             raise MalformedReplyError(err.endpoint, err.problem) from err
         except ccxt.BaseError as err:
             raise exchange_error(err, f"{action} on {self.name}", self._secrets) from err
+
+    async def _send_money(self, action: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Send a transfer or margin move once: a reply the exchange documents as a refusal
+        raises ``MoneyMoveRefusedError`` (it did not happen); any other failure is an
+        ordinary ``ExchangeError``, whose outcome the engine looks up in the history."""
+        try:
+            return await self._once(action, call)
+        except ExchangeError as err:
+            cause = err.__cause__
+            why = refusal(str(self._client.id), cause) if isinstance(
+                cause, ccxt.BaseError) else None
+            if why is None:
+                raise
+            raise MoneyMoveRefusedError(str(err), why) from cause
 
     async def _read(self, action: str, call: Callable[[], Awaitable[_T]]) -> _T:
         """Run an idempotent ``call``, retrying temporary failures with backoff."""

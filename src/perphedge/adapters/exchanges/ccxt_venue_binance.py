@@ -253,22 +253,18 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder | None:
         """``GET /fapi/v1/order?origClientOrderId=``; -2013 "Order does not exist." → None.
 
+        An id this venue did not send to spot and the futures API does not know is asked for
+        at ``GET /api/v3/order`` too: a spot order sent by a process that was then killed
+        (the ids this venue routes to spot live in memory) would otherwise look never sent.
         The fee is the USDT commission of the order's trades (``/fapi/v1/userTrades``).
         """
         spot = client_order_id in self._spot_client_ids
-        get_order = self._client.privateGetOrder if spot else self._client.fapiPrivateGetOrder
-        params = {"symbol": symbol, "origClientOrderId": client_order_id}
-        endpoint = "GET /api/v3/order" if spot else "GET /fapi/v1/order"
-
-        async def call() -> object:
-            try:
-                return await get_order(params)
-            except ccxt.OrderNotFound:
-                return None
-
-        found = await self._read_as(
-            f"fetch order {client_order_id}", call,
-            lambda info: None if info is None else parse.order(info, endpoint))
+        found = await self._fetch_one(symbol, client_order_id, spot=spot)
+        if found is None and not spot:
+            found = await self._fetch_one(symbol, client_order_id, spot=True)
+            if found is not None:
+                spot = True
+                self._spot_client_ids.add(client_order_id)
         if found is None or found.filled_qty_base <= 0:
             return found
         get_trades = (
@@ -281,6 +277,22 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
                     endpoint="GET /api/v3/myTrades" if spot else "GET /fapi/v1/userTrades"),
         )
         return replace(found, fee_usdt=fee)
+
+    async def _fetch_one(self, symbol: str, client_order_id: str, *,
+                         spot: bool) -> VenueOrder | None:
+        get_order = self._client.privateGetOrder if spot else self._client.fapiPrivateGetOrder
+        params = {"symbol": symbol, "origClientOrderId": client_order_id}
+        endpoint = "GET /api/v3/order" if spot else "GET /fapi/v1/order"
+
+        async def call() -> object:
+            try:
+                return await get_order(params)
+            except ccxt.OrderNotFound:
+                return None
+
+        return await self._read_as(
+            f"fetch order {client_order_id}", call,
+            lambda info: None if info is None else parse.order(info, endpoint))
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> VenueOrder:
         """``DELETE /fapi/v1/order?origClientOrderId=``; sent once (a repeat answers -2011)."""
@@ -313,7 +325,7 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
 
     async def _position_margin(self, symbol: str, amount: Decimal, kind: int, verb: str) -> None:
         _check_amount(amount)
-        reply = await self._once(
+        reply = await self._send_money(
             f"{verb} {amount} USDT margin of {symbol}",
             lambda: self._client.fapiPrivatePostPositionMargin(
                 {"symbol": symbol, "amount": parse.plain(amount), "type": kind}
@@ -327,7 +339,7 @@ class BinanceUsdmVenue(BinanceLedgerReads, CcxtVenueBase):
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """``POST /sapi/v1/asset/transfer`` MAIN_UMFUTURE (to futures) or UMFUTURE_MAIN."""
         _check_amount(amount_usdt)
-        await self._once(
+        await self._send_money(
             f"transfer {amount_usdt} USDT to {to.value}",
             lambda: self._client.sapiPostAssetTransfer(
                 {"type": _TRANSFER_TYPES[to], "asset": "USDT", "amount": parse.plain(amount_usdt)}

@@ -24,6 +24,7 @@ from perphedge.engine.venue import (
     VenueOrder,
     VenuePosition,
 )
+from perphedge.errors import MalformedReplyError
 
 __all__ = [
     "ORDER_STATES",
@@ -119,8 +120,17 @@ def fee_usdt(body: object, endpoint: str) -> Decimal:
 
 
 def positions(body: object, endpoint: str) -> list[VenuePosition]:
-    """The non-flat rows of a ``/fapi/v2/positionRisk`` reply."""
-    return [p for p in map(position, reply_list(body, endpoint)) if p is not None]
+    """The non-flat rows of a ``/fapi/v2/positionRisk`` reply.
+
+    v2 lists every symbol of the account, flat ones included (``positionAmt`` "0"), so an
+    empty list is not "no position": it is a garbled reply, and taking it as flat would make
+    a held hedge look gone (a halt, or a liquidation adopted that never happened).
+    """
+    rows = reply_list(body, endpoint)
+    if not rows:
+        raise MalformedReplyError(endpoint, "expected a row per symbol (v2 lists flat ones "
+                                  "too), got an empty list")
+    return [p for p in map(position, rows) if p is not None]
 
 
 def position(row: ReplyObject) -> VenuePosition | None:

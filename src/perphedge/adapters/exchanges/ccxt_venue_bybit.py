@@ -162,7 +162,7 @@ class BybitVenue(BybitLedgerReads, CcxtVenue):
                                 action: str) -> None:
         # ccxt has no add/reduce_margin for Bybit: a signed add.
         signed = amount_usdt if kind == "add" else -amount_usdt
-        await self._once(action, lambda: move_margin(self._client, market["id"], signed))
+        await self._send_money(action, lambda: move_margin(self._client, market["id"], signed))
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """A Unified Trading Account has one wallet for spot and swap: the USDT already is

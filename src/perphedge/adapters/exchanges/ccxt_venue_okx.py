@@ -167,7 +167,7 @@ class OkxVenue(OkxLedgerReads, CcxtVenue):
         # margin has moved (ccxt 4.5.90); the endpoint itself is called instead.
         request = {"instId": market["id"], "posSide": "net", "type": kind,
                    "amt": plain(amount_usdt)}
-        await self._once(action, lambda: (
+        await self._send_money(action, lambda: (
             self._client.privatePostAccountPositionMarginBalance(request)))
 
     def _funding_params(self, since_ms: int) -> dict[str, Any]:

@@ -341,13 +341,13 @@ class CcxtVenue(CcxtVenueBase):
                                 action: str) -> None:
         """Send the margin move once (``kind``: "add" or "reduce")."""
         move = self._client.add_margin if kind == "add" else self._client.reduce_margin
-        await self._once(action, lambda: move(market["symbol"], plain(amount_usdt)))
+        await self._send_money(action, lambda: move(market["symbol"], plain(amount_usdt)))
 
     async def transfer(self, amount_usdt: Decimal, *, to: Market) -> None:
         """Move USDT between the spot and swap wallets with ccxt's ``transfer`` (sent once)."""
         source = Market.SPOT if to is Market.FUTURES else Market.FUTURES
         names = self._TRANSFER_ACCOUNTS
-        await self._once(f"transfer {amount_usdt} USDT to {to.value}", lambda: (
+        await self._send_money(f"transfer {amount_usdt} USDT to {to.value}", lambda: (
             self._client.transfer("USDT", plain(amount_usdt), names[source], names[to])
         ))
 
