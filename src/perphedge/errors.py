@@ -119,8 +119,8 @@ class OrderRefusedError(TerminalExchangeError):
 class MoneyMoveRefusedError(TerminalExchangeError):
     """The exchange refused a transfer or margin move with a reply it documents as a refusal
     (Binance -1003 rate limit, -2015 permissions, ...; the order tables of
-    :mod:`perphedge.adapters.ccxt_refusals`): it did not happen, so there is nothing to look
-    for in the exchange's history and nothing in doubt. ``reason`` is the table's entry."""
+    :mod:`perphedge.adapters.exchanges.ccxt_refusals`): it did not happen, so there is nothing to
+    look for in the exchange's history and nothing in doubt. ``reason`` is the table's entry."""
 
     def __init__(self, message: str, reason: str) -> None:
         self.reason = reason
