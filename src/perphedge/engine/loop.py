@@ -235,7 +235,7 @@ class HedgeEngine:
         A halt (or an adopted liquidation) must come from the account, never from one reply:
         a well-formed but garbled read (an empty position list, which on OKX or Bybit is also
         what "flat" looks like) would otherwise halt the hedge for nothing. Two reads that
-        that disagree with the records and with each other end the cycle in error (retried next
+        disagree with the records and with each other end the cycle in error (retried next
         cycle), never in a refusal.
         """
         obs = await observe(self.venue, self.hedge, ts, self._specs)
